@@ -1,0 +1,70 @@
+"""The ``mbmicro`` command line: a thin dispatcher over mbmicro.commands.
+
+Why the dispatcher catches UserError: every mistake a user can make must end
+as one line naming the problem and the fix, with exit code 2 and no
+traceback; genuine bugs still show their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mbmicro.commands import COMMANDS
+from mbmicro.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"mbmicro: error: {message} (see 'mbmicro {self.prog.split()[-1]} --help')\n")
+        raise SystemExit(2)
+
+
+def _load(name: str):
+    return importlib.import_module(f"mbmicro.commands.{COMMANDS[name]}")
+
+
+def _command_from_argv(argv: list[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def make_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser; only the chosen command's module is imported."""
+    parser = _Parser(prog="mbmicro", description="int8 exporter for MBConv CNNs on ARM cores")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, help="")
+            continue
+        module = _load(name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = _command_from_argv(argv)
+    parser = make_parser(only=command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(_load(args.command).run(args) or 0)
+    except UserError as exc:
+        sys.stderr.write(f"mbmicro: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("mbmicro: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
