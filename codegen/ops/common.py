@@ -1,0 +1,142 @@
+"""Pieces every op template shares: the plan an op hands to
+:mod:`mbmicro.codegen.kernels`, the requantization expression, and helpers
+to read graph nodes.
+
+Why one requantization expression here: the rounding rule of
+:func:`mbmicro.quant_math.requantize` (``(acc*M + 2**(s-1)) >> s`` in
+int64, ties towards +infinity) must be written once, so every kernel is
+bit-exact with the reference by construction.  The clamp also runs in int64:
+with a real scale above 1 a requantized value may exceed int32, and the
+reference clamps the exact value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from tvm import te, tirx
+
+from mbmicro.codegen.kernel_types import KernelArg
+
+
+@dataclass
+class OpPlan:
+    """What an op template knows about one node before choosing knobs.
+
+    ``build(knobs)`` returns a scheduled PrimFunc whose parameters are, in
+    order, exactly ``args`` (same names).  ``spec`` must encode everything
+    the generated source depends on besides the knobs.
+    """
+
+    prefix: str
+    spec: str
+    args: list[KernelArg]
+    space: dict[str, list]
+    defaults: dict[str, Any]
+    build: Callable[[dict], tirx.PrimFunc]
+    tag: Callable[[dict], str]
+    inplace: bool = False  # out may alias an input: no ``restrict``
+    doc: str = ""
+
+
+def i64(expr):
+    if isinstance(expr, int):
+        return tirx.const(expr, "int64")
+    return expr.astype("int64")
+
+
+def requantize(acc, mult, shift):
+    """int64 ``(acc*M + (1 << (s-1))) >> s``: the one rounding rule."""
+    s = i64(shift)
+    one = tirx.const(1, "int64")
+    return tirx.shift_right(i64(acc) * i64(mult) + tirx.shift_left(one, s - one), s)
+
+
+def clamp_i8(value64, zp, lo, hi):
+    """int8(clamp(value + zp, lo, hi)) with the clamp done in int64."""
+    v = value64 + i64(zp)
+    return tirx.max(tirx.min(v, i64(hi)), i64(lo)).astype("int8")
+
+
+def int_var(name: str):
+    return te.var(name, "int32")
+
+
+def tensor_shape(graph, name: str) -> tuple[int, ...]:
+    return tuple(int(d) for d in graph.tensors[name].shape)
+
+
+def nhwc(graph, name: str) -> tuple[int, int, int]:
+    """(H, W, C) of a batch-1 NHWC tensor."""
+    shape = tensor_shape(graph, name)
+    if len(shape) != 4 or shape[0] != 1:
+        raise ValueError(f"tensor {name} must be (1, H, W, C), got {shape}")
+    return shape[1], shape[2], shape[3]
+
+
+def zero_point(graph, name: str) -> int:
+    zp = graph.tensors[name].zero_point
+    return int(zp) if zp is not None else 0
+
+
+def act_bounds(node) -> tuple[int, int]:
+    return int(node.attrs.get("act_min", -128)), int(node.attrs.get("act_max", 127))
+
+
+def as_i32(array, what: str) -> np.ndarray:
+    a = np.asarray(array)
+    if a.size and (a.min() < -(1 << 31) or a.max() >= (1 << 31)):
+        raise ValueError(f"{what} does not fit in int32")
+    return np.ascontiguousarray(a.astype(np.int32))
+
+
+def folded_bias(bias, weight_by_out: np.ndarray, x_zp: int) -> np.ndarray:
+    """bias' = bias - zx * sum(w) per output channel (first axis of weight)."""
+    w = weight_by_out.reshape(weight_by_out.shape[0], -1).astype(np.int64)
+    b = np.asarray(bias, dtype=np.int64) - int(x_zp) * w.sum(axis=1)
+    return as_i32(b, "folded bias")
+
+
+def requant_args(node, n: int) -> list[KernelArg]:
+    """Per-channel multiplier and shift as const int32 arrays of length n."""
+    mult = as_i32(np.broadcast_to(node.params["multiplier"], (n,)), "multiplier")
+    shift = as_i32(np.broadcast_to(node.params["shift"], (n,)), "shift")
+    return [KernelArg("const", "mult", "const int32_t *", mult),
+            KernelArg("const", "shift", "const int32_t *", shift)]
+
+
+def out_args(node, graph, y_zp: bool = True, act: bool = True) -> list[KernelArg]:
+    """Scalar int32 output parameters: y zero point and clamp bounds."""
+    args = []
+    if y_zp:
+        args.append(KernelArg("int", "y_zp", "int32_t", zero_point(graph, node.outputs[0])))
+    if act:
+        lo, hi = act_bounds(node)
+        args += [KernelArg("int", "act_min", "int32_t", lo), KernelArg("int", "act_max", "int32_t", hi)]
+    return args
+
+
+def io_arg(kind: str, name: str, tensor: str) -> KernelArg:
+    ctype = "const int8_t *" if kind == "input" else "int8_t *"
+    return KernelArg(kind, name, ctype, tensor)
+
+
+def padded(n: int, block: int) -> int:
+    """n rounded up to a multiple of block."""
+    return -(-n // block) * block
+
+
+def clamp_index(extent: int, padded_extent: int):
+    """Index map for a tile-padded axis: reads past the end re-read the last
+    element (valid memory, results discarded), so no predicate lands in the
+    inner loop."""
+    if padded_extent == extent:
+        return lambda i: i
+    return lambda i: tirx.min(i, extent - 1)
+
+
+def unroll_all(sch, loops) -> None:
+    for loop in loops:
+        sch.unroll(loop)

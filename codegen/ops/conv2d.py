@@ -1,0 +1,116 @@
+"""General int8 conv2d: the stem (3x3 stride 2 on 3 channels) and grouped or
+strided 1x1 convolutions.  (Ungrouped 1x1 stride-1 convs go to pointwise.)
+
+Schedule template, direct convolution with an output-channel register tile:
+
+    for oh, ow:
+      for oo in O / tile_oc:
+        acc[tile_oc] = 0                       # unrolled
+        for kh, kw, ci in KH x KW x I/groups:  # unrolled if "unroll" and small
+          acc[oi] += X(oh*s+kh-pt, ow*s+kw-pl, g(o)*Ig+ci) * w[o, kh, kw, ci]
+        y = clamp(requantize(acc + bias') + zy)
+
+Each input value is loaded once per tile and reused tile_oc times.  The stem
+reduction is 27 taps, so unrolling all of it is cheap and removes the loop
+overhead that dominates 3-channel convolution.  Padding: out-of-image taps
+read zx (the folded bias cancels them), tested per tap only on padded sides.
+Knobs: tile_oc, unroll (0/1).
+"""
+
+from __future__ import annotations
+
+from tvm import s_tir, te
+
+from mbmicro.codegen.kernel_types import KernelArg
+from mbmicro.codegen.knobs import fit, pick
+from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops.depthwise import _in_bounds
+
+TILE_OC = [1, 2, 4, 8, 16]
+#: Reductions up to this many terms are fully unrolled when "unroll" is on.
+UNROLL_LIMIT = 64
+
+_DEFAULTS = {
+    "cortex-m4": {"tile_oc": 4, "unroll": 1},
+    "cortex-m7": {"tile_oc": 4, "unroll": 1},
+    "cortex-m55": {"tile_oc": 8, "unroll": 1},
+    "cortex-a53": {"tile_oc": 8, "unroll": 1},
+    "host": {"tile_oc": 8, "unroll": 1},
+}
+
+
+def conv_func(H, W, I, O, KH, KW, S, pad, G, knobs):
+    top, left, bottom, right = pad
+    OH, OW = (H + top + bottom - KH) // S + 1, (W + left + right - KW) // S + 1
+    Ig, Og = I // G, O // G
+    to = knobs["tile_oc"]
+    Op = cm.padded(O, to)
+    oc = cm.clamp_index(O, Op)
+    x = te.placeholder((H, W, I), "int8", name="x")
+    w = te.placeholder((O, KH, KW, Ig), "int8", name="w")
+    bias = te.placeholder((O,), "int32", name="bias")
+    mult = te.placeholder((O,), "int32", name="mult")
+    shift = te.placeholder((O,), "int32", name="shift")
+    x_zp = cm.int_var("x_zp")
+    y_zp, lo, hi = cm.int_var("y_zp"), cm.int_var("act_min"), cm.int_var("act_max")
+    kh, kw = te.reduce_axis((0, KH), name="kh"), te.reduce_axis((0, KW), name="kw")
+    ci = te.reduce_axis((0, Ig), name="ci")
+
+    def tap(h, v, c):
+        cond = _in_bounds(h - top, v - left, H, W, pad)
+        val = x[h - top, v - left, c].astype("int32")
+        return val if cond is None else te.if_then_else(cond, val, x_zp)
+
+    chan = (lambda o: ci) if G == 1 else (lambda o: (oc(o) // Og) * Ig + ci)
+    acc = te.compute(
+        (OH, OW, Op),
+        lambda i, j, o: te.sum(tap(i * S + kh, j * S + kw, chan(o)) * w[oc(o), kh, kw, ci].astype("int32"),
+                               axis=[kh, kw, ci]),
+        name="acc")
+    y = te.compute(
+        (OH, OW, O),
+        lambda i, j, o: cm.clamp_i8(cm.requantize(acc[i, j, o] + bias[o], mult[o], shift[o]), y_zp, lo, hi),
+        name="y")
+    params = [x, w, bias, mult, shift] + ([x_zp] if any(pad) else []) + [y_zp, lo, hi, y]
+    sch = s_tir.Schedule(te.create_prim_func(params))
+    yb, ab = sch.get_sblock("y"), sch.get_sblock("acc")
+    i, j, o = sch.get_loops(yb)
+    oo, oi = sch.split(o, [None, to])
+    sch.compute_at(ab, oo, preserve_unit_loops=True)
+    ao, akh, akw, aci = sch.get_loops(ab)[-4:]
+    sch.reorder(akh, akw, aci, ao)
+    init = sch.decompose_reduction(ab, akh)
+    cm.unroll_all(sch, [ao, oi, sch.get_loops(init)[-1]])
+    if knobs["unroll"]:
+        cm.unroll_all(sch, [akh, akw] + ([aci] if KH * KW * Ig <= UNROLL_LIMIT else []))
+    return sch.mod["main"]
+
+
+def plan(graph, node, family: str) -> cm.OpPlan:
+    H, W, I = cm.nhwc(graph, node.inputs[0])
+    O = cm.nhwc(graph, node.outputs[0])[2]
+    KH, KW = (int(k) for k in node.attrs["kernel"])
+    S = int(node.attrs.get("stride", 1))
+    G = int(node.attrs.get("groups", 1))
+    pad = tuple(int(p) for p in node.attrs["pad"])
+    weight = node.params["weight"].astype("int8")
+    x_zp = cm.zero_point(graph, node.inputs[0])
+    args = [
+        cm.io_arg("input", "x", node.inputs[0]),
+        KernelArg("const", "w", "const int8_t *", weight.copy()),
+        KernelArg("const", "bias", "const int32_t *", cm.folded_bias(node.params["bias"], weight, x_zp)),
+        *cm.requant_args(node, O),
+    ]
+    if any(pad):
+        args.append(KernelArg("int", "x_zp", "int32_t", x_zp))
+    args += [*cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
+    space = {"tile_oc": fit(TILE_OC, O), "unroll": [1, 0]}
+    base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    defaults = {key: pick(space[key], base[key]) for key in space}
+    pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
+    return cm.OpPlan(
+        prefix="cv", spec=f"h{H}w{W}c{I}o{O}k{KH}x{KW}s{S}g{G}{pads}", args=args, space=space,
+        defaults=defaults, build=lambda kn: conv_func(H, W, I, O, KH, KW, S, pad, G, kn),
+        tag=lambda kn: f"t{kn['tile_oc']}" + ("u" if kn["unroll"] else "r"),
+        doc=f"int8 conv2d {KH}x{KW} stride {S} groups {G}: {H}x{W}x{I} -> {O}, SAME pad {pad}",
+    )

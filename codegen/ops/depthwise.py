@@ -1,0 +1,161 @@
+"""Depthwise convolution, any odd kernel (3/5/7/9), stride 1 or 2, TF SAME
+padding: channel-blocked and tap-unrolled.
+
+Schedule template (after CMSIS-NN's arm_depthwise_conv_s8_opt, which keeps
+4 channel accumulators and walks the taps):
+
+    for oh, ow:                              (pad_mode "branch")
+      for co in C / c_block:
+        acc[c_block] = 0                     # register block, unrolled
+        for kh, kw:                          # unrolled if unroll_taps
+          acc[ci] += X(oh*s+kh-pt, ow*s+kw-pl, c) * w[kh, kw, c]
+        y = clamp(requantize(acc + bias') + zy)
+
+The input zero point is folded into the bias (bias' = bias - zx * sum w),
+so an out-of-image tap must read the value zx (then it adds exactly
+zx*w, cancelled by the bias).  Two exact ways, a knob:
+
+* ``branch``: X is ``in_bounds ? x[...] : zx``; one compare per tap, shared
+  by the c_block channels of the block;
+* ``tile``: for each output row and channel block, a padded tile of
+  KH x (W + pl + pr) x c_block int8 values (filled with zx outside the
+  image) is copied to the stack and the taps read it unconditionally.  The
+  scratch is one row tile, never a padded image.
+
+Channel counts that are not a multiple of c_block re-read the last channel
+in the tail block (results discarded), so the inner loops have no bounds
+tests.  Knobs: c_block, unroll_taps (0/1), pad_mode.
+"""
+
+from __future__ import annotations
+
+from tvm import s_tir, te, tirx
+
+from mbmicro.codegen.kernel_types import KernelArg
+from mbmicro.codegen.knobs import fit, pick
+from mbmicro.codegen.ops import common as cm
+
+C_BLOCK = [1, 2, 4, 8, 16]
+#: Keep the padded row tile of pad_mode "tile" below this many bytes.
+TILE_LIMIT = 4096
+
+_DEFAULTS = {
+    "cortex-m4": {"c_block": 4, "unroll_taps": 1, "pad_mode": "branch"},
+    "cortex-m7": {"c_block": 4, "unroll_taps": 1, "pad_mode": "branch"},
+    "cortex-m55": {"c_block": 16, "unroll_taps": 1, "pad_mode": "branch"},
+    "cortex-a53": {"c_block": 16, "unroll_taps": 1, "pad_mode": "branch"},
+    "host": {"c_block": 16, "unroll_taps": 1, "pad_mode": "branch"},
+}
+
+
+def _in_bounds(h, w, H: int, W: int, pad):
+    """Only the sides that actually have padding are tested."""
+    top, left, bottom, right = pad
+    conds = []
+    if top:
+        conds.append(h >= 0)
+    if bottom:
+        conds.append(h < H)
+    if left:
+        conds.append(w >= 0)
+    if right:
+        conds.append(w < W)
+    return tirx.all(*conds) if conds else None
+
+
+def dw_func(H, W, C, KH, KW, S, pad, knobs):
+    top, left, bottom, right = pad
+    OH, OW = (H + top + bottom - KH) // S + 1, (W + left + right - KW) // S + 1
+    cb = knobs["c_block"]
+    Cp = cm.padded(C, cb)
+    ci = cm.clamp_index(C, Cp)
+    x = te.placeholder((H, W, C), "int8", name="x")
+    w = te.placeholder((KH, KW, C), "int8", name="w")
+    bias = te.placeholder((C,), "int32", name="bias")
+    mult = te.placeholder((C,), "int32", name="mult")
+    shift = te.placeholder((C,), "int32", name="shift")
+    x_zp = cm.int_var("x_zp")
+    y_zp, lo, hi = cm.int_var("y_zp"), cm.int_var("act_min"), cm.int_var("act_max")
+    kh, kw = te.reduce_axis((0, KH), name="kh"), te.reduce_axis((0, KW), name="kw")
+    has_pad = any(pad)
+    tile = has_pad and knobs["pad_mode"] == "tile"
+    if tile:
+        xp = te.compute(
+            (H + top + bottom, W + left + right, Cp),
+            lambda h, v, c: tirx.if_then_else(
+                _in_bounds(h - top, v - left, H, W, pad), x[h - top, v - left, ci(c)], x_zp.astype("int8")),
+            name="xpad")
+        tap = lambda h, v, c: xp[h, v, c].astype("int32")  # noqa: E731
+    else:
+        def tap(h, v, c):
+            cond = _in_bounds(h - top, v - left, H, W, pad)
+            val = x[h - top, v - left, ci(c)].astype("int32")
+            return val if cond is None else tirx.if_then_else(cond, val, x_zp)
+    acc = te.compute(
+        (OH, OW, Cp),
+        lambda i, j, c: te.sum(tap(i * S + kh, j * S + kw, c) * w[kh, kw, ci(c)].astype("int32"), axis=[kh, kw]),
+        name="acc")
+    y = te.compute(
+        (OH, OW, C),
+        lambda i, j, c: cm.clamp_i8(cm.requantize(acc[i, j, c] + bias[c], mult[c], shift[c]), y_zp, lo, hi),
+        name="y")
+    params = [x, w, bias, mult, shift] + ([x_zp] if has_pad else []) + [y_zp, lo, hi, y]
+    sch = s_tir.Schedule(te.create_prim_func(params))
+    yb, ab = sch.get_sblock("y"), sch.get_sblock("acc")
+    i, j, c = sch.get_loops(yb)
+    co, cin = sch.split(c, [None, cb])
+    if tile:
+        sch.reorder(i, co, j, cin)
+        sch.compute_at(ab, j, preserve_unit_loops=True)
+        sch.compute_at(sch.get_sblock("xpad"), co, preserve_unit_loops=True)
+    else:
+        sch.reorder(i, j, co, cin)
+        sch.compute_at(ab, co, preserve_unit_loops=True)
+    loops = sch.get_loops(ab)
+    ac, akh, akw = loops[-3:]
+    sch.reorder(akh, akw, ac)
+    init = sch.decompose_reduction(ab, akh)
+    cm.unroll_all(sch, [ac, cin, sch.get_loops(init)[-1]])
+    if knobs["unroll_taps"]:
+        cm.unroll_all(sch, [akh, akw])
+    return sch.mod["main"]
+
+
+def plan(graph, node, family: str) -> cm.OpPlan:
+    H, W, C = cm.nhwc(graph, node.inputs[0])
+    KH, KW = (int(k) for k in node.attrs["kernel"])
+    S = int(node.attrs.get("stride", 1))
+    pad = tuple(int(p) for p in node.attrs["pad"])
+    weight = node.params["weight"].astype("int8")
+    x_zp = cm.zero_point(graph, node.inputs[0])
+    w_by_c = weight.reshape(KH * KW, C).T
+    args = [
+        cm.io_arg("input", "x", node.inputs[0]),
+        KernelArg("const", "w", "const int8_t *", weight.copy()),
+        KernelArg("const", "bias", "const int32_t *", cm.folded_bias(node.params["bias"], w_by_c, x_zp)),
+        *cm.requant_args(node, C),
+    ]
+    if any(pad):
+        args.append(KernelArg("int", "x_zp", "int32_t", x_zp))
+    args += [*cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
+    wp = W + pad[1] + pad[3]
+    blocks = fit(C_BLOCK, C)
+    modes = ["branch"]
+    if any(pad) and KH * wp * min(blocks) <= TILE_LIMIT:
+        modes.append("tile")
+    space = {"c_block": blocks, "unroll_taps": [1, 0], "pad_mode": modes}
+    base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    defaults = {key: pick(space[key], base[key]) for key in space}
+
+    def build(kn):
+        if kn["pad_mode"] == "tile" and KH * wp * kn["c_block"] > TILE_LIMIT:
+            raise ValueError(f"pad_mode tile with c_block {kn['c_block']} needs more than {TILE_LIMIT} B")
+        return dw_func(H, W, C, KH, KW, S, pad, kn)
+
+    pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
+    return cm.OpPlan(
+        prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}", args=args, space=space,
+        defaults=defaults, build=build,
+        tag=lambda kn: f"b{kn['c_block']}{'u' if kn['unroll_taps'] else 'r'}{kn['pad_mode'][0]}",
+        doc=f"int8 depthwise {KH}x{KW} stride {S} on {H}x{W}x{C}, SAME pad {pad}",
+    )

@@ -1,0 +1,109 @@
+"""Pointwise (1x1, stride 1, groups 1) convolution: the main cost of an
+MBConv network, as a register-tiled int8 GEMM ``y[P, K] = x[P, C] w[K, C]^T``.
+
+Schedule template (after CMSIS-NN's 2x2 "mat_mult_nt_t" kernel and TVM's
+old Cortex-M GEMM schedules, generalized to a tile_p x tile_oc tile):
+
+    for po in P / tile_p:            # output pixels
+      for ko in K / tile_oc:         # output channels
+        acc[tile_p][tile_oc] = 0     # register tile (unrolled)
+        for c in C:                  # reduction innermost, contiguous in x and w
+          acc[i][j] += x[po*tp+i, c] * w[ko*to+j, c]     (unrolled i, j)
+        y[...] = clamp(requantize(acc + bias') + zy)     (unrolled i, j)
+
+Each reduction step loads tile_p + tile_oc bytes for tile_p*tile_oc MACs.
+Shapes that are not multiples of the tile are padded *virtually*: the last
+tile re-reads the last valid row/channel (clamped index) and the store is
+predicated, so the inner loop never tests bounds.
+
+The input zero point is folded into the bias offline (no padding here), so
+the kernel has no x_zp parameter.  Knobs: tile_p, tile_oc, unroll (0/1: the
+tile loops unrolled or left as loops for gcc).
+"""
+
+from __future__ import annotations
+
+from tvm import s_tir, te
+
+from mbmicro.codegen.kernel_types import KernelArg
+from mbmicro.codegen.knobs import fit, pick
+from mbmicro.codegen.ops import common as cm
+
+TILE_P = [1, 2, 4, 8]
+TILE_OC = [1, 2, 4, 8, 16]
+
+_DEFAULTS = {
+    "cortex-m4": {"tile_p": 2, "tile_oc": 4, "unroll": 1},
+    "cortex-m7": {"tile_p": 2, "tile_oc": 4, "unroll": 1},
+    "cortex-m55": {"tile_p": 4, "tile_oc": 4, "unroll": 1},
+    "cortex-a53": {"tile_p": 4, "tile_oc": 8, "unroll": 1},
+    "host": {"tile_p": 4, "tile_oc": 8, "unroll": 1},
+}
+
+
+def gemm_func(P: int, C: int, K: int, knobs: dict):
+    """Scheduled PrimFunc (x, w, bias, mult, shift, y_zp, act_min, act_max, y)."""
+    tp, to = knobs["tile_p"], knobs["tile_oc"]
+    Pp, Kp = cm.padded(P, tp), cm.padded(K, to)
+    pi, ki = cm.clamp_index(P, Pp), cm.clamp_index(K, Kp)
+    x = te.placeholder((P, C), "int8", name="x")
+    w = te.placeholder((K, C), "int8", name="w")
+    bias = te.placeholder((K,), "int32", name="bias")
+    mult = te.placeholder((K,), "int32", name="mult")
+    shift = te.placeholder((K,), "int32", name="shift")
+    y_zp, lo, hi = cm.int_var("y_zp"), cm.int_var("act_min"), cm.int_var("act_max")
+    c = te.reduce_axis((0, C), name="c")
+    acc = te.compute(
+        (Pp, Kp),
+        lambda p, k: te.sum(x[pi(p), c].astype("int32") * w[ki(k), c].astype("int32"), axis=c),
+        name="acc")
+    y = te.compute(
+        (P, K),
+        lambda p, k: cm.clamp_i8(cm.requantize(acc[p, k] + bias[k], mult[k], shift[k]), y_zp, lo, hi),
+        name="y")
+    func = te.create_prim_func([x, w, bias, mult, shift, y_zp, lo, hi, y])
+
+    sch = s_tir.Schedule(func)
+    yb, ab = sch.get_sblock("y"), sch.get_sblock("acc")
+    p, k = sch.get_loops(yb)
+    po, pin = sch.split(p, [None, tp])
+    ko, kin = sch.split(k, [None, to])
+    sch.reorder(po, ko, pin, kin)
+    sch.compute_at(ab, ko, preserve_unit_loops=True)
+    ap, ak, ac = sch.get_loops(ab)[-3:]
+    sch.reorder(ac, ap, ak)
+    init = sch.decompose_reduction(ab, ac)
+    if knobs["unroll"]:
+        cm.unroll_all(sch, [ap, ak, pin, kin] + list(sch.get_loops(init)[-2:]))
+    return sch.mod["main"]
+
+
+def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):
+    """Shared by pointwise and fully_connected: weight2d is (K, C)."""
+    x_zp = cm.zero_point(graph, node.inputs[0])
+    args = [
+        cm.io_arg("input", "x", node.inputs[0]),
+        KernelArg("const", "w", "const int8_t *", weight2d.astype("int8").copy()),
+        KernelArg("const", "bias", "const int32_t *", cm.folded_bias(node.params["bias"], weight2d, x_zp)),
+        *cm.requant_args(node, K),
+        *cm.out_args(node, graph),
+        cm.io_arg("output", "y", node.outputs[0]),
+    ]
+    space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0]}
+    base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    defaults = {key: pick(space[key], base[key]) for key in space}
+    return cm.OpPlan(
+        prefix=prefix, spec=f"p{P}c{C}o{K}", args=args, space=space, defaults=defaults,
+        build=lambda kn: gemm_func(P, C, K, kn),
+        tag=lambda kn: f"t{kn['tile_p']}x{kn['tile_oc']}" + ("" if kn["unroll"] else "r"),
+        doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
+    )
+
+
+def plan(graph, node, family: str) -> cm.OpPlan:
+    H, W, C = cm.nhwc(graph, node.inputs[0])
+    K = cm.nhwc(graph, node.outputs[0])[2]
+    weight = node.params["weight"].reshape(K, C)
+    p = plan_gemm(graph, node, family, "pw", H * W, C, K, weight)
+    p.spec = f"h{H}w{W}c{C}o{K}"
+    return p

@@ -1,0 +1,132 @@
+"""report.json + report.md of a build: what the model costs on the target.
+
+Why both: report.json is for scripts (benchmarks, CI checks on arena growth),
+report.md is for people.  Every number says where it comes from: code bytes
+are measured with the toolchain's ``size`` on the compiled model objects when
+the compiler is installed, and otherwise estimated (and labelled so).  Build
+time is the only field that differs between two identical builds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
+from mbmicro.graph import macs, param_count
+
+#: Bytes per line of kernel C when no compiler is available to measure (a rough ARM average).
+_EST_BYTES_PER_LINE = 6
+_EST_BYTES_PER_CALL = 24
+
+
+def _size_tool(cc: str) -> str | None:
+    """``arm-none-eabi-gcc`` -> ``arm-none-eabi-size``; falls back to plain ``size``."""
+    name = re.sub(r"(gcc|clang|cc)(-\d+)?$", "size", Path(cc).name)
+    return shutil.which(name) or shutil.which("size")
+
+
+def code_bytes(folder: Path, program) -> tuple[int, str]:
+    """(bytes of .text in the model's objects, how it was obtained).
+
+    The objects stay in the folder: ``make`` links them later instead of
+    compiling the (large) kernels file a second time.
+    """
+    objs = [f"{program.prefix}_model.o", f"{program.prefix}_kernels.o"]
+    size = _size_tool(program.target.cc)
+    if shutil.which(program.target.cc) and size and shutil.which("make"):
+        made = subprocess.run(["make", "-s", "objects"], cwd=folder, capture_output=True, text=True)
+        if made.returncode == 0:
+            out = subprocess.run([size, "-A", *objs], cwd=folder, capture_output=True, text=True, check=True)
+            total = sum(int(m.group(1)) for m in re.finditer(r"^\.text\S*\s+(\d+)", out.stdout, re.M))
+            return total, f"measured: {Path(size).name} -A, .text of {' + '.join(objs)}"
+        raise RuntimeError(f"generated C does not compile for {program.target.name}:\n{made.stderr[-4000:]}")
+    kernel_lines = sum(len([ln for ln in k.source.splitlines() if ln.strip()])
+                       for k in {k.function: k for k in program.kernels}.values())
+    estimate = kernel_lines * _EST_BYTES_PER_LINE + len(program.kernels) * _EST_BYTES_PER_CALL
+    return estimate, (f"estimated ({program.target.cc} not installed): {_EST_BYTES_PER_LINE} bytes per kernel "
+                      f"line + {_EST_BYTES_PER_CALL} per call")
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def make_report(program, build: dict, code: tuple[int, str], build_time_s: float) -> dict:
+    g, plan = program.graph, program.plan
+    linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()})
+    layers = []
+    for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
+        layers.append({
+            "index": i, "name": node.name, "op": node.op,
+            "output_shape": list(g.tensors[node.outputs[0]].shape),
+            "macs": macs(g, node), "params": param_count(node),
+            "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
+            "scratch_bytes": int(k.scratch_bytes),
+            "output_offset": plan.offsets.get(node.outputs[0]),
+        })
+    return {
+        "model": build["model"], "target": build["target"], "prefix": program.prefix,
+        "options": build["options"],
+        "weights_bytes": program.weights.total_bytes, "weights_arrays": program.weights.count,
+        "code_bytes": code[0], "code_bytes_method": code[1],
+        "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
+        "arena_ratio": round(plan.ratio, 4), "arena_linear_bytes": linear.peak,
+        "sram_budget_bytes": program.target.sram_bytes, "flash_budget_bytes": program.target.flash_bytes,
+        "max_kernel_scratch_bytes": max((k.scratch_bytes for k in program.kernels), default=0),
+        "macs": sum(x["macs"] for x in layers), "params": sum(x["params"] for x in layers),
+        "layers_count": len(layers), "unique_kernels": len({k.function for k in program.kernels}),
+        "layers": layers,
+        "build_time_s": round(build_time_s, 3),
+    }
+
+
+def render_json(report: dict) -> str:
+    return json.dumps(report, indent=1) + "\n"
+
+
+def _share(used: int, budget: int) -> str:
+    return f"{100 * used / budget:.1f}%" if budget else "n/a"
+
+
+def render_md(report: dict, program) -> str:
+    r = report
+    rows = [
+        ("arena (static RAM)", f"{r['arena_bytes']:,} B ({_share(r['arena_bytes'], r['sram_budget_bytes'])} of "
+                               f"{r['sram_budget_bytes']:,} B SRAM)"),
+        ("arena lower bound", f"{r['arena_lower_bound']:,} B (ratio {r['arena_ratio']:.3f})"),
+        ("arena, linear planner", f"{r['arena_linear_bytes']:,} B"),
+        ("weights (flash)", f"{r['weights_bytes']:,} B in {r['weights_arrays']} arrays"),
+        ("code", f"{r['code_bytes']:,} B ({r['code_bytes_method']})"),
+        ("weights + code (flash)", f"{_share(r['weights_bytes'] + r['code_bytes'], r['flash_budget_bytes'])} of "
+                                   f"{r['flash_budget_bytes']:,} B"),
+        ("largest kernel scratch", f"{r['max_kernel_scratch_bytes']:,} B"),
+        ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
+        ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
+        ("build time", f"{r['build_time_s']:.1f} s"),
+    ]
+    out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "",
+           "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",
+           "| quantity | value |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in rows]
+    out += ["", "## Layers", "", "| # | name | op | output | MACs | params | kernel | knobs | arena offset |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for x in r["layers"]:
+        offset = "caller" if x["output_offset"] is None else x["output_offset"]
+        knobs = ", ".join(f"{k}={v}" for k, v in x["knobs"].items()) or "-"
+        out.append(f"| {x['index']} | {x['name']} | {x['op']} | {'x'.join(map(str, x['output_shape']))} | "
+                   f"{x['macs']:,} | {x['params']:,} | `{x['kernel']}` | {knobs} | {offset} |")
+    out += ["", "## Arena plan", "",
+            "One row per layer, arena offset 0 on the left to the peak on the right; each letter is a buffer "
+            "live at that layer, `*` kernel scratch.", "", "```",
+            dump(program.plan, len(program.graph.nodes)), "```", ""]
+    return "\n".join(out)

@@ -1,0 +1,106 @@
+/*
+ * Test application for one generated model:
+ *
+ *     app INPUT.bin OUTPUT.bin [TRACE.bin]
+ *
+ * reads the raw int8 input (exactly MBMICRO_INPUT_SIZE bytes), runs the
+ * model once and writes the raw int8 output.  Built with -DMBMICRO_TRACE it
+ * also writes every layer's output to TRACE.bin as records of
+ * (int32 layer index, int32 nbytes, nbytes bytes), little-endian as the core.
+ *
+ * Why so plain: the same file runs natively, under qemu-aarch64 and under
+ * newlib semihosting on Cortex-M, so it uses C99 and stdio only and no
+ * malloc (buffers are static, sized by the generated header).  Exit codes:
+ * 0 ok, 1 I/O error, 2 usage error, 3 the model returned an error.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mbmicro_app.h"
+#include "mbmicro_hooks.h"
+
+static int8_t input_buffer[MBMICRO_INPUT_SIZE];
+static int8_t output_buffer[MBMICRO_OUTPUT_SIZE];
+
+#ifdef MBMICRO_TRACE
+static FILE *trace_file;
+static int trace_failed;
+
+void mbmicro_trace(int32_t index, const int8_t *data, int32_t nbytes)
+{
+    int32_t header[2];
+    header[0] = index;
+    header[1] = nbytes;
+    if (trace_file == NULL)
+        return;
+    if (fwrite(header, sizeof header, 1, trace_file) != 1
+        || fwrite(data, 1, (size_t)nbytes, trace_file) != (size_t)nbytes)
+        trace_failed = 1;
+}
+#endif
+
+static int read_exact(const char *path, int8_t *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t got;
+    int extra;
+    if (f == NULL) {
+        fprintf(stderr, "app: cannot open input %s\n", path);
+        return 1;
+    }
+    got = fread(buf, 1, n, f);
+    extra = fgetc(f);
+    fclose(f);
+    if (got != n || extra != EOF) {
+        fprintf(stderr, "app: input %s must be exactly %lu bytes\n", path, (unsigned long)n);
+        return 1;
+    }
+    return 0;
+}
+
+static int write_all(const char *path, const int8_t *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    int bad;
+    if (f == NULL) {
+        fprintf(stderr, "app: cannot create output %s\n", path);
+        return 1;
+    }
+    bad = fwrite(buf, 1, n, f) != n;
+    bad |= fclose(f) != 0;
+    if (bad)
+        fprintf(stderr, "app: cannot write output %s\n", path);
+    return bad;
+}
+
+int main(int argc, char **argv)
+{
+    int status;
+    if (argc < 3 || argc > 4) {
+        fprintf(stderr, "usage: app INPUT.bin OUTPUT.bin [TRACE.bin]\n");
+        return 2;
+    }
+    if (read_exact(argv[1], input_buffer, sizeof input_buffer))
+        return 1;
+#ifdef MBMICRO_TRACE
+    if (argc == 4) {
+        trace_file = fopen(argv[3], "wb");
+        if (trace_file == NULL) {
+            fprintf(stderr, "app: cannot create trace %s\n", argv[3]);
+            return 1;
+        }
+    }
+#endif
+    status = MBMICRO_RUN(input_buffer, output_buffer);
+#ifdef MBMICRO_TRACE
+    if (trace_file != NULL && (fclose(trace_file) != 0 || trace_failed)) {
+        fprintf(stderr, "app: cannot write trace %s\n", argv[3]);
+        return 1;
+    }
+#endif
+    if (status != 0) {
+        fprintf(stderr, "app: model returned %d\n", status);
+        return 3;
+    }
+    return write_all(argv[2], output_buffer, sizeof output_buffer);
+}

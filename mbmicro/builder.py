@@ -1,0 +1,260 @@
+"""Build the float Graph of a Table A model with deterministic weights.
+
+Why two steps: the structure comes from Table A (mbmicro/specs.py) plus the
+per-model details (mbmicro/model_details.py); the weights are He-initialised
+and then "BatchNorm-folded" from data: one forward pass over a fixed, seeded
+batch of random images rescales every conv / depthwise / fully_connected so
+that each output channel's pre-activation has a chosen std (1, or 0.5 for the
+projection feeding a residual add, so sums do not grow) and a small seeded
+mean.  An untrained random network otherwise drifts to exploding or vanishing
+activations with depth, which would make int8 quantization meaningless.
+
+Block = [expand 1x1 + act] -> depthwise kxk/s + act -> [SE] -> project 1x1
+(linear) -> [residual add].  relu/relu6 are fused into the producing node's
+``act`` attr; other activations are separate ``act`` nodes.  Names are
+readable and stable ("s2b1.expand", "s2b1.dw", "s2b1.se.gate", "head.conv",
+"pool", "classifier"); a tensor has its producing node's name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mbmicro.float_ref import activation, run_node
+from mbmicro.graph import Graph, Node, Tensor, conv_out_size, same_padding
+from mbmicro.model_config import check_options
+from mbmicro.model_details import ModelDetails, get_details, make_divisible, split_channels
+from mbmicro.specs import get_spec
+
+FUSED_ACTS = ("none", "relu", "relu6")
+
+#: The BN-folding batch (uniform [-1, 1], seeded) holds about this many
+#: pixels, and between MIN and MAX images.  Why more images at low resolution:
+#: the deep, spatially tiny layers then vary mostly from image to image, and
+#: std estimates from 4 images drifted layer after layer (tensor stds up to
+#: ~20 on unseen images at 96x96); ~30 images keep them near 1-2.
+CALIBRATION_PIXELS = 6 * 224 * 224
+MIN_CALIBRATION_IMAGES, MAX_CALIBRATION_IMAGES = 4, 128
+
+
+def calibration_images(resolution: int) -> int:
+    """Number of images in the BN-folding batch at this resolution."""
+    wanted = -(-CALIBRATION_PIXELS // (resolution * resolution))
+    return int(min(MAX_CALIBRATION_IMAGES, max(MIN_CALIBRATION_IMAGES, wanted)))
+#: Pre-activation std of a projection whose output feeds a residual add.
+RESIDUAL_BRANCH_STD = 0.5
+#: Folded means (BN beta) are uniform in +-BETA_RANGE * target std.
+BETA_RANGE = 0.5
+
+
+class _GraphWriter:
+    """Appends nodes and tensors with He-initialised weights; remembers each
+    weighted node's target std for the folding pass."""
+
+    def __init__(self, resolution: int, rng: np.random.Generator):
+        self.rng = rng
+        self.tensors: dict[str, Tensor] = {"input": Tensor("input", (1, resolution, resolution, 3))}
+        self.nodes: list[Node] = []
+        self.target_std: dict[str, float] = {}
+
+    def shape(self, t: str) -> tuple[int, ...]:
+        return self.tensors[t].shape
+
+    def _node(self, name: str, op: str, inputs: list[str], shape: tuple[int, ...],
+              attrs: dict | None = None, params: dict | None = None) -> str:
+        self.nodes.append(Node(name, op, list(inputs), [name], attrs or {}, params or {}))
+        self.tensors[name] = Tensor(name, tuple(int(s) for s in shape))
+        return name
+
+    def _he(self, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+        return (self.rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    def activate(self, t: str, func: str) -> str:
+        """Fuse relu/relu6 into ``t``'s producer, else add an ``act`` node."""
+        if func == "none":
+            return t
+        producer = self.nodes[-1]
+        if func in FUSED_ACTS and producer.outputs[0] == t and "act" in producer.attrs:
+            producer.attrs["act"] = func
+            return t
+        return self._node(f"{t}.act", "act", [t], self.shape(t), {"func": func})
+
+    def conv(self, name: str, x: str, out: int, kernel: int, stride: int, act: str,
+             groups: int = 1, target: float = 1.0) -> str:
+        _, h, w, c = self.shape(x)
+        pt, pb = same_padding(h, kernel, stride)
+        pl, pr = same_padding(w, kernel, stride)
+        weight = self._he((out, kernel, kernel, c // groups), kernel * kernel * c // groups)
+        self._node(name, "conv2d", [x], (1, conv_out_size(h, stride), conv_out_size(w, stride), out),
+                   {"kernel": (kernel, kernel), "stride": stride, "pad": (pt, pl, pb, pr),
+                    "groups": groups, "act": "none"},
+                   {"weight": weight, "bias": np.zeros(out, np.float32)})
+        self.target_std[name] = target
+        return self.activate(name, act)
+
+    def depthwise(self, name: str, x: str, kernel: int, stride: int, act: str) -> str:
+        _, h, w, c = self.shape(x)
+        pt, pb = same_padding(h, kernel, stride)
+        pl, pr = same_padding(w, kernel, stride)
+        self._node(name, "depthwise", [x], (1, conv_out_size(h, stride), conv_out_size(w, stride), c),
+                   {"kernel": (kernel, kernel), "stride": stride, "pad": (pt, pl, pb, pr), "act": "none"},
+                   {"weight": self._he((kernel, kernel, c), kernel * kernel),
+                    "bias": np.zeros(c, np.float32)})
+        self.target_std[name] = 1.0
+        return self.activate(name, act)
+
+    def fc(self, name: str, x: str, out: int, act: str) -> str:
+        c = self.shape(x)[3]
+        self._node(name, "fully_connected", [x], (1, 1, 1, out), {"act": "none"},
+                   {"weight": self._he((out, c), c), "bias": np.zeros(out, np.float32)})
+        self.target_std[name] = 1.0
+        return self.activate(name, act)
+
+    def op(self, name: str, op: str, inputs: list[str], shape: tuple[int, ...],
+           attrs: dict | None = None) -> str:
+        return self._node(name, op, inputs, shape, attrs)
+
+
+def _mixed_depthwise(g: _GraphWriter, name: str, x: str, kernels: list[int], stride: int,
+                     act: str) -> str:
+    """MixConv: split channels (remainder to the first group), one depthwise
+    per kernel size, concat; then the block's activation."""
+    if len(kernels) == 1:
+        return g.depthwise(name, x, kernels[0], stride, act)
+    _, h, w, c = g.shape(x)
+    fused = act if act in FUSED_ACTS else "none"
+    outs, begin = [], 0
+    for i, (k, size) in enumerate(zip(kernels, split_channels(c, len(kernels)))):
+        part = g.op(f"{name}.g{i}.slice", "slice", [x], (1, h, w, size),
+                    {"begin": begin, "end": begin + size})
+        outs.append(g.depthwise(f"{name}.g{i}", part, k, stride, fused))
+        begin += size
+    oshape = (1, conv_out_size(h, stride), conv_out_size(w, stride), c)
+    y = g.op(name, "concat", outs, oshape)
+    return y if fused == act else g.activate(y, act)
+
+
+def _squeeze_excite(g: _GraphWriter, d: ModelDetails, prefix: str, x: str, squeeze: int) -> str:
+    c = g.shape(x)[3]
+    pooled = g.op(f"{prefix}.se.pool", "global_avg_pool", [x], (1, 1, 1, c))
+    s = g.fc(f"{prefix}.se.reduce", pooled, squeeze, d.se_act)
+    e = g.fc(f"{prefix}.se.expand", s, c, "none")
+    gate = g.op(f"{prefix}.se.gate", "act", [e], (1, 1, 1, c), {"func": d.se_gate})
+    return g.op(f"{prefix}.se.mul", "mul", [x, gate], g.shape(x))
+
+
+def _even(*counts: int) -> bool:
+    return all(n % 2 == 0 for n in counts)
+
+
+def _mbconv(g: _GraphWriter, d: ModelDetails, prefix: str, x: str, block: dict,
+            has_expand: bool, exp: int, out: int, stage: int, index: int) -> str:
+    cin = g.shape(x)[3]
+    expand_act, dw_act = d.block_acts(stage, block["se"])
+    expand_groups, project_groups = d.groups(stage, index)
+    h = x
+    if has_expand:
+        groups = expand_groups if _even(cin, exp) else 1
+        h = g.conv(f"{prefix}.expand", h, exp, 1, 1, expand_act, groups=groups)
+    h = _mixed_depthwise(g, f"{prefix}.dw", h, block["kernel"], block["stride"], dw_act)
+    if block["se"]:
+        h = _squeeze_excite(g, d, prefix, h, d.se_squeeze(stage, cin, g.shape(h)[3]))
+    stride1 = block["stride"] == 1
+    residual = stride1 and (cin == out or (d.residual == "partial" and cin < out))
+    groups = project_groups if _even(g.shape(h)[3], out) else 1
+    y = g.conv(f"{prefix}.project", h, out, 1, 1, "none", groups=groups,
+               target=RESIDUAL_BRANCH_STD if residual else 1.0)
+    if residual:
+        y = g.op(f"{prefix}.add", "add", [y, x], g.shape(y), {"act": "none"})
+    return y
+
+
+def _fold_batchnorm(graph: Graph, target_std: dict[str, float], seed: int) -> None:
+    """Data-dependent BN fold: rescale each weighted node so its
+    pre-activation has std ``target_std[name]`` and a seeded mean."""
+    r = graph.input.shape[1]
+    batch = np.random.default_rng([seed, 1]).uniform(
+        -1.0, 1.0, (calibration_images(r), r, r, 3)).astype(np.float32)
+    betas = np.random.default_rng([seed, 2])
+    last_use = {t: i for i, n in enumerate(graph.nodes) for t in n.inputs}
+    values = {graph.inputs[0]: batch}
+    for i, node in enumerate(graph.nodes):
+        ins = [values[t] for t in node.inputs]
+        if node.name in target_std:
+            act = node.attrs["act"]
+            node.attrs["act"] = "none"
+            pre = run_node(node, ins)
+            node.attrs["act"] = act
+            flat = pre.reshape(-1, pre.shape[-1])
+            mean = flat.mean(axis=0, dtype=np.float64)
+            meansq = np.einsum("ij,ij->j", flat, flat, dtype=np.float64) / flat.shape[0]
+            if node.op == "fully_connected":
+                # After global pooling every random image looks alike: a
+                # per-channel std over the batch is tiny and noisy, and so is
+                # the value of a channel whose weights happen to be nearly
+                # orthogonal to the (almost constant) input.  Normalising
+                # either blows up on the next image, so an FC gets one scale:
+                # the RMS over the batch and all its output channels.
+                std = np.full(mean.shape, np.sqrt(meansq.mean()))
+                mean = np.zeros_like(mean)
+            else:
+                std = np.sqrt(np.maximum(meansq - mean ** 2, 0.0))
+            target = target_std[node.name]
+            scale = np.where(std > 1e-6, target / np.maximum(std, 1e-30), 1.0)
+            beta = target * betas.uniform(-BETA_RANGE, BETA_RANGE, scale.shape)
+            w = node.params["weight"].astype(np.float64)
+            # output channels: axis 0 of conv2d/fully_connected, last axis of depthwise
+            w = w * scale if node.op == "depthwise" else w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+            node.params["weight"] = w.astype(np.float32)
+            node.params["bias"] = (beta - mean * scale).astype(np.float32)
+            out = activation(pre * scale.astype(np.float32) + node.params["bias"], act)
+        else:
+            out = run_node(node, ins)
+        values[node.outputs[0]] = out
+        for t in set(node.inputs):
+            if last_use[t] == i:
+                del values[t]
+
+
+def build_float_graph(model: str, width: float = 1.0, resolution: int = 224,
+                      classes: int = 1000, seed: int = 0) -> Graph:
+    """The float Graph of ``model`` (a name from specs.MODEL_NAMES).
+
+    width 1.0 uses Table A's channels exactly; other widths use
+    make_divisible(c * width, 8).  Weights depend only on the arguments.
+    Bad options raise UserError.
+    """
+    cfg = check_options(model, width, resolution, classes, seed)
+    spec, d = get_spec(cfg.model), get_details(cfg.model)
+
+    def ch(c: int) -> int:
+        return c if cfg.width == 1.0 else make_divisible(c * cfg.width, 8)
+
+    g = _GraphWriter(cfg.resolution, np.random.default_rng([cfg.seed, 0]))
+    x = g.conv("stem", "input", ch(spec["stem"]), 3, 2, d.stem_act)
+    table_in = spec["stem"]
+    for s, stage in enumerate(spec["stages"], start=1):
+        for b, block in enumerate(stage, start=1):
+            prefix = f"s{s}b{b}"
+            if block["op"] == "conv":  # MobileNetV3's final 1x1 conv stage
+                x = g.conv(f"{prefix}.conv", x, ch(block["out"]), block["kernel"][0],
+                           block["stride"], d.conv_stage_act)
+            else:
+                has_expand = block["exp"] != table_in
+                exp = ch(block["exp"]) if has_expand else g.shape(x)[3]
+                x = _mbconv(g, d, prefix, x, block, has_expand, exp, ch(block["out"]), s, b)
+            table_in = block["out"]
+    head_scale = max(1.0, cfg.width)
+    if d.head_conv is not None:
+        x = g.conv("head.conv", x, make_divisible(d.head_conv * head_scale, 8), 1, 1, d.head_act)
+    x = g.op("pool", "global_avg_pool", [x], (1, 1, 1, g.shape(x)[3]))
+    if d.head_fc is not None:
+        x = g.fc("head.fc", x, make_divisible(d.head_fc[0] * head_scale, 8), d.head_fc[1])
+    x = g.fc("classifier", x, cfg.classes, "none")
+
+    graph = Graph(name=cfg.model, tensors=g.tensors, nodes=g.nodes, inputs=["input"], outputs=[x],
+                  meta={"model": cfg.model, "width": cfg.width, "resolution": cfg.resolution,
+                        "classes": cfg.classes, "seed": cfg.seed})
+    graph.validate()
+    _fold_batchnorm(graph, g.target_std, cfg.seed)
+    return graph

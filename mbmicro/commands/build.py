@@ -1,0 +1,62 @@
+"""``mbmicro build``: model + target -> a self-contained C project folder.
+
+Why the folder holds the int8 graph too: ``run`` and ``verify`` then work on
+DIR alone, comparing the C against exactly the graph it was generated from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+from mbmicro.errors import UserError
+from mbmicro.model_config import add_model_options, config_from_args
+from mbmicro.specs import MODEL_NAMES
+from mbmicro.target_info import load_target
+
+HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model and target"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="MODEL", help=f"one of: {', '.join(MODEL_NAMES)}")
+    p.add_argument("--target", default="host", help="target name, see 'mbmicro targets' (default host)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="build folder to create")
+    add_model_options(p)
+    p.add_argument("--calibration", metavar="FILE",
+                   help="calibration images, .npy float32 (N,H,W,3) (default: seeded random images)")
+    p.add_argument("--prefix", help="C symbol prefix (default: the model name as an identifier)")
+    p.add_argument("--force", action="store_true", help="replace DIR if it is an earlier mbmicro build")
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    from mbmicro.codegen.aot import default_prefix
+    from mbmicro.codegen.project import build_project, check_destination
+
+    target = load_target(args.target)
+    config = config_from_args(args)
+    prefix = args.prefix if args.prefix is not None else default_prefix(config.model)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", prefix):
+        raise UserError(f"prefix {prefix!r} is not a C identifier: pass e.g. --prefix my_model")
+    if args.calibration is not None and not Path(args.calibration).is_file():
+        raise UserError(f"calibration file {args.calibration} does not exist: pass a .npy of images")
+    out = Path(args.output)
+    check_destination(out, args.force)  # fail before the slow part
+
+    from mbmicro.pipeline import make_model
+
+    _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
+                          calibration=args.calibration)
+    info = {"model": config.model,
+            "options": {"width": config.width, "resolution": config.resolution, "classes": config.classes,
+                        "seed": config.seed, "calibration": args.calibration}}
+    rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started)
+    print(f"built {config.model} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
+          f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "
+          f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s")
+    if rep["arena_bytes"] > target.sram_bytes or rep["weights_bytes"] + rep["code_bytes"] > target.flash_bytes:
+        print(f"warning: {config.model} does not fit {target.board} ({target.sram_bytes:,} B SRAM, "
+              f"{target.flash_bytes:,} B flash): try a smaller --width or --resolution")
+    return 0

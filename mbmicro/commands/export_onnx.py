@@ -1,0 +1,88 @@
+"""``mbmicro export-onnx MODEL -o m.onnx [--int8]``: the model as an ONNX file.
+
+Why export ONNX at all: it lets any ONNX runtime check our float model and
+our int8 model (as QDQ) independently of the reference interpreters and the
+generated C.  Why write through a temporary file and ``os.replace``: an
+interrupted export must never leave a truncated .onnx where a good one was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mbmicro.errors import UserError
+from mbmicro.model_config import add_model_argument, add_model_options, config_from_args
+
+HELP = "write the float model (or with --int8 the quantized model as QDQ) to an ONNX file"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_argument(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="ONNX file to write, e.g. model.onnx")
+    p.add_argument("--int8", action="store_true",
+                   help="export the int8 model as QDQ (QuantizeLinear/DequantizeLinear) instead of the float one")
+    add_model_options(p)
+    p.add_argument("--calibration", metavar="FILE",
+                   help="with --int8: calibration images, .npy float32 (N,H,W,3) (default: seeded random images)")
+
+
+def _check_destination(path: Path) -> None:
+    """Fail before the slow part if the file cannot be written."""
+    if path.is_dir():
+        raise UserError(f"output {path} is a directory: pass a file name such as {path / 'model.onnx'}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserError(f"output folder {folder} does not exist: create it or pass another -o path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"cannot write {path}: pass an -o path in a writable folder")
+
+
+def write_atomically(data: bytes, path: Path) -> None:
+    """Write data to a temporary file next to path, then rename it over path.
+
+    The temporary name carries the process id so two exports to the same
+    file cannot clobber each other's half-written data.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = Path(args.output)
+    _check_destination(out)
+    if args.calibration is not None and not args.int8:
+        raise UserError("--calibration only applies to the int8 model: add --int8 or drop --calibration")
+    if args.calibration is not None and not Path(args.calibration).is_file():
+        raise UserError(f"calibration file {args.calibration} does not exist: pass a .npy of images")
+
+    if args.int8:
+        from mbmicro.onnx_qdq import export_qdq
+        from mbmicro.pipeline import make_model
+
+        _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
+                              calibration=args.calibration)
+        model = export_qdq(graph)
+    else:
+        from mbmicro.onnx_export import export_float
+
+        graph = config.build()
+        model = export_float(graph)
+    data = model.SerializeToString()
+    try:
+        write_atomically(data, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}; pass an -o path in a writable folder") from None
+    kind = "int8 QDQ" if args.int8 else "float"
+    print(f"wrote {out}: {config.model} {kind}, input (1, {config.resolution}, {config.resolution}, 3) NHWC, "
+          f"output (1, {config.classes}), {len(model.graph.node)} nodes, {len(data):,} bytes")
+    return 0

@@ -1,0 +1,72 @@
+"""``mbmicro reference``: run the int8 NumPy reference and the float model on
+one image and print the top-5 classes of each.
+
+Why: it is the quickest check that quantization kept the model's behaviour,
+without building or simulating any C -- the int8 numbers printed here are
+the ones the generated C must reproduce bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from mbmicro.model_config import add_model_argument, add_model_options, config_from_args
+
+HELP = "run the int8 reference and the float model on one image and compare their top-5 classes"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_argument(p)
+    add_model_options(p)
+    p.add_argument("--input", metavar="FILE",
+                   help="one image as .npy: (H,W,3) or (1,H,W,3), float in [-1,1] or uint8 "
+                        "(default: a seeded random image)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="calibration images, .npy float32 (N,H,W,3) (default: seeded random images)")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def top5(logits: np.ndarray) -> list[tuple[int, float]]:
+    """(class, probability) of the five largest logits; ties by lower class id."""
+    p = softmax(logits)
+    order = np.lexsort((np.arange(len(p)), -p))[:5]
+    return [(int(i), float(p[i])) for i in order]
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbmicro.errors import UserError
+    from mbmicro.float_ref import run_float
+    from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
+    from mbmicro.quantize import load_images
+    from mbmicro.reference import run_int8
+
+    config = config_from_args(args)
+    float_graph, int8_graph = make_model(config.model, config.width, config.resolution, config.classes,
+                                         config.seed, calibration=args.calibration)
+    if args.input is None:
+        x, source = random_input(float_graph, config.seed), f"random image (seed {config.seed})"
+    else:
+        x, source = load_images(args.input, float_graph, what="input file"), args.input
+        if x.shape[0] != 1:
+            raise UserError(f"input file {args.input} holds {x.shape[0]} images; pass exactly one (H,W,3) image")
+    y_float = run_float(float_graph, x).ravel()
+    y_int8 = dequantize_output(int8_graph, run_int8(int8_graph, quantize_input(int8_graph, x))).ravel()
+
+    print(f"{config.model} (width {config.width:g}, resolution {config.resolution}, classes {config.classes}), "
+          f"input: {source}, calibration: {int8_graph.meta['calibration']}")
+    print(f"{'rank':>4}  {'int8 class':>10} {'prob':>8}   {'float class':>11} {'prob':>8}")
+    q5, f5 = top5(y_int8), top5(y_float)
+    for rank, ((qc, qp), (fc, fp)) in enumerate(zip(q5, f5), start=1):
+        print(f"{rank:>4}  {qc:>10} {qp:>8.4f}   {fc:>11} {fp:>8.4f}")
+    cos = float(y_int8 @ y_float / (np.linalg.norm(y_int8) * np.linalg.norm(y_float) + 1e-30))
+    overlap = len({c for c, _ in q5} & {c for c, _ in f5})
+    print(f"top-1 {'agrees' if q5[0][0] == f5[0][0] else 'differs'}, top-5 overlap {overlap}/{len(f5)}, "
+          f"logit cosine {cos:.4f}")
+    return 0

@@ -1,0 +1,81 @@
+"""``mbmicro show MODEL``: the per-layer table of the float graph, or with
+``--json`` the model's Table A spec.
+
+Why the JSON is the unscaled spec: it is the contract with Table A (tests
+compare it with the table itself); the layer table shows the graph actually
+built for the given --width/--resolution/--classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mbmicro.model_config import add_model_argument, add_model_options, config_from_args
+from mbmicro.specs import get_spec
+
+HELP = "show a model's layers (shapes, MACs, params) or, with --json, its Table A spec"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_argument(p)
+    add_model_options(p)
+    p.add_argument("--json", action="store_true",
+                   help="print the Table A spec (width 1.0, unscaled) as JSON")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape[1:])
+
+
+def _kernel(node) -> str:
+    if node.op in ("conv2d", "depthwise"):
+        kh, kw = node.attrs["kernel"]
+        text = f"{kh}x{kw}/{node.attrs['stride']}"
+        if node.attrs.get("groups", 1) > 1:
+            text += f" g{node.attrs['groups']}"
+        return text
+    return "-"
+
+
+def _op(node) -> str:
+    if node.op == "act":
+        return f"act:{node.attrs['func']}"
+    act = node.attrs.get("act", "none")
+    return node.op if act == "none" else f"{node.op}+{act}"
+
+
+def layer_table(graph) -> list[str]:
+    """Lines of the per-layer table with totals (also used by other commands)."""
+    from mbmicro.graph import macs, param_count
+
+    header = ("NAME", "OP", "INPUT", "OUTPUT", "KERNEL", "MACS", "PARAMS")
+    rows = [header]
+    total_macs = total_params = 0
+    for node in graph.nodes:
+        m, p = macs(graph, node), param_count(node)
+        total_macs += m
+        total_params += p
+        rows.append((node.name, _op(node), _shape(graph.tensors[node.inputs[0]].shape),
+                     _shape(graph.tensors[node.outputs[0]].shape), _kernel(node), f"{m:,}", f"{p:,}"))
+    rows.append(("TOTAL", "", "", "", "", f"{total_macs:,}", f"{total_params:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    numeric = {5, 6}
+    lines = []
+    for r in rows:
+        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    if args.json:
+        print(json.dumps(get_spec(cfg.model), indent=2))
+        return 0
+    graph = cfg.build()
+    print(f"{graph.name}: width {cfg.width:g}, input {_shape(graph.input.shape)}, "
+          f"{cfg.classes} classes, seed {cfg.seed}")
+    for line in layer_table(graph):
+        print(line)
+    return 0

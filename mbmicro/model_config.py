@@ -1,0 +1,76 @@
+"""The user's model options (model, width, resolution, classes, seed): the
+shared command-line flags and the one place they are checked.
+
+Why one place: every command that builds a model (show, export-onnx,
+reference, build, ...) takes the same flags and must reject the same
+mistakes with the same one-line UserError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+from mbmicro.errors import UserError
+from mbmicro.specs import MODEL_NAMES, check_model_name
+
+MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
+MAX_WIDTH = 4.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Checked model options; ``build()`` makes the float graph."""
+
+    model: str
+    width: float = 1.0
+    resolution: int = 224
+    classes: int = 1000
+    seed: int = 0
+
+    def build(self):
+        from mbmicro.builder import build_float_graph  # builder imports this module
+        return build_float_graph(self.model, self.width, self.resolution, self.classes, self.seed)
+
+
+def check_options(model: str, width: float = 1.0, resolution: int = 224, classes: int = 1000,
+                  seed: int = 0) -> ModelConfig:
+    """Validate the options; every mistake is a one-line UserError."""
+    name = check_model_name(model)
+    try:
+        width_f = float(width)
+    except (TypeError, ValueError):
+        raise UserError(f"width {width!r} is not a number: pass e.g. --width 0.5") from None
+    if not (math.isfinite(width_f) and 0 < width_f <= MAX_WIDTH):
+        raise UserError(f"width {width} is out of range: pass --width in (0, {MAX_WIDTH:g}], e.g. 0.35, 0.5, 1.0")
+    if isinstance(resolution, bool) or int(resolution) != resolution:
+        raise UserError(f"resolution {resolution!r} is not an integer: pass e.g. --resolution 96")
+    if not MIN_RESOLUTION <= int(resolution) <= MAX_RESOLUTION:
+        raise UserError(f"resolution {resolution} is out of range: pass --resolution between "
+                        f"{MIN_RESOLUTION} and {MAX_RESOLUTION}, e.g. 96 or 224")
+    if isinstance(classes, bool) or int(classes) != classes or int(classes) < 1:
+        raise UserError(f"classes {classes} is invalid: pass --classes 1 or more, e.g. 10 or 1000")
+    if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
+        raise UserError(f"seed {seed} is invalid: pass --seed 0 or a larger integer")
+    return ModelConfig(name, width_f, int(resolution), int(classes), int(seed))
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional MODEL argument (checked later, so the error lists the names)."""
+    parser.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(MODEL_NAMES)}")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--width/--resolution/--classes/--seed, for every command that builds a model."""
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="width multiplier (0, 4]; 1.0 uses Table A's channels exactly (default 1.0)")
+    parser.add_argument("--resolution", type=int, default=224,
+                        help=f"input height = width in pixels, {MIN_RESOLUTION}..{MAX_RESOLUTION} (default 224)")
+    parser.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="weight seed, >= 0 (default 0)")
+
+
+def config_from_args(args: argparse.Namespace) -> ModelConfig:
+    """Check ``args.model`` and the options added by :func:`add_model_options`."""
+    return check_options(args.model, args.width, args.resolution, args.classes, args.seed)

@@ -1,0 +1,47 @@
+"""Model options -> (float graph, int8 graph), and seeded test inputs.
+
+Why one function: every command and test that needs "the int8 model for
+these options" must build the same float weights and quantize them with the
+same calibration, or per-layer comparisons between them would not line up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mbmicro.graph import Graph
+from mbmicro.model_config import check_options
+from mbmicro.quant_math import dequantize, quantize
+from mbmicro.quantize import quantize_graph
+
+
+def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: int = 1000, seed: int = 0,
+               calibration: str | Path | np.ndarray | None = None) -> tuple[Graph, Graph]:
+    """Build the float graph for the options and quantize it.
+
+    ``calibration``: None (seeded random images), a .npy path or an image
+    array (see :func:`mbmicro.quantize.quantize_graph`).  Bad options raise
+    UserError.
+    """
+    float_graph = check_options(model, width, resolution, classes, seed).build()
+    return float_graph, quantize_graph(float_graph, calibration, seed=seed)
+
+
+def random_input(graph: Graph, seed: int) -> np.ndarray:
+    """One seeded float32 image (1, H, W, 3), uniform in [-1, 1] (the float model's input range)."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, size=tuple(graph.input.shape)).astype(np.float32)
+
+
+def quantize_input(int8_graph: Graph, x: np.ndarray) -> np.ndarray:
+    """Float input -> the int8 graph's input tensor (round half to even, saturating)."""
+    t = int8_graph.input
+    return quantize(x, t.scale, t.zero_point)
+
+
+def dequantize_output(int8_graph: Graph, y: np.ndarray) -> np.ndarray:
+    """int8 output -> float32 with the output tensor's qparams."""
+    t = int8_graph.output
+    return dequantize(y, t.scale, t.zero_point)

@@ -1,0 +1,112 @@
+"""Test helper: build tiny int8 graphs, lower their nodes, compile a batch of
+generated kernels into one shared object and call them through ctypes.
+
+Why one .so per batch: gcc start-up dominates for small kernels, so the
+per-family tests lower a few hundred random shapes, compile them in one go
+with the project's strict flags, and compare every output with
+mbmicro.reference bit for bit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+from mbmicro.codegen.kernels import NodeKernel, lower_node
+from mbmicro.graph import Graph, Node, Tensor
+from mbmicro.quant_math import quantize_multiplier
+
+CFLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
+HOST = "host"
+
+
+def tensor(name: str, shape, zp: int, scale: float = 0.05) -> Tensor:
+    return Tensor(name, tuple(int(s) for s in shape), "int8", scale, int(zp))
+
+
+def single_node_graph(op: str, inputs: list[Tensor], output: Tensor, *, attrs=None,
+                      params=None, name: str = "n0") -> tuple[Graph, Node]:
+    """A one-node int8 graph (extra inputs such as the SE gate are graph inputs too)."""
+    tensors = {t.name: t for t in inputs + [output]}
+    node = Node(name, op, [t.name for t in inputs], [output.name], dict(attrs or {}), dict(params or {}))
+    graph = Graph("g_" + name, tensors, [node], [t.name for t in inputs], [output.name])
+    return graph, node
+
+
+def random_requant(rng: np.random.Generator, n: int, lo: float = 1e-4, hi: float = 0.05):
+    """Per-channel (multiplier, shift) int32 arrays from random real scales."""
+    reals = np.exp(rng.uniform(np.log(lo), np.log(hi), size=n))
+    pairs = [quantize_multiplier(float(r)) for r in reals]
+    return (np.array([p[0] for p in pairs], np.int32), np.array([p[1] for p in pairs], np.int32))
+
+
+def random_int8(rng: np.random.Generator, shape, lo: int = -128, hi: int = 127) -> np.ndarray:
+    return rng.integers(lo, hi + 1, size=shape, dtype=np.int64).astype(np.int8)
+
+
+def random_act(rng: np.random.Generator, y_zp: int) -> tuple[int, int]:
+    """No clamp, ReLU-like, or a narrow ReLU6-like window (exercises saturation)."""
+    kind = int(rng.integers(0, 3))
+    if kind == 0:
+        return -128, 127
+    if kind == 1:
+        return y_zp, 127
+    return y_zp, min(127, y_zp + int(rng.integers(1, 100)))
+
+
+class Batch:
+    """Lower many (graph, node) cases, compile them into one .so, run them."""
+
+    def __init__(self, target=HOST):
+        self.target = target
+        self.cases: list[tuple[Graph, NodeKernel, dict]] = []
+        self.sources: dict[str, str] = {}
+        self._lib = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="mbk_")
+
+    def add(self, graph: Graph, node: Node, feeds: dict[str, np.ndarray], knobs=None) -> NodeKernel:
+        kernel = lower_node(graph, node, self.target, knobs)
+        known = self.sources.setdefault(kernel.function, kernel.source)
+        assert known == kernel.source, f"{kernel.function}: same name, different source"
+        self.cases.append((graph, kernel, feeds))
+        return kernel
+
+    def compile(self) -> ctypes.CDLL:
+        src = os.path.join(self._tmp.name, "kernels.c")
+        with open(src, "w") as f:
+            f.write("\n".join(self.sources[name] for name in sorted(self.sources)))
+        lib = os.path.join(self._tmp.name, "kernels.so")
+        res = subprocess.run(["gcc", *CFLAGS, src, "-o", lib], capture_output=True, text=True)
+        if res.returncode:
+            raise AssertionError("gcc failed:\n" + res.stderr[:4000])
+        self._lib = ctypes.CDLL(lib)
+        return self._lib
+
+    def run(self, index: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Call case ``index``; ``out`` lets a test alias the output (in place)."""
+        graph, kernel, feeds = self.cases[index]
+        keep, cargs = [], []
+        result = out
+        for arg in kernel.args:
+            if arg.kind == "int":
+                cargs.append(ctypes.c_int32(int(arg.value)))
+                continue
+            if arg.kind == "output":
+                if result is None:
+                    result = np.zeros(graph.tensors[arg.value].shape, np.int8)
+                arr = result
+            elif arg.kind == "input":
+                arr = np.ascontiguousarray(feeds[arg.value])
+            else:
+                arr = np.ascontiguousarray(arg.value)
+            keep.append(arr)
+            cargs.append(arr.ctypes.data_as(ctypes.c_void_p))
+        getattr(self._lib, kernel.function)(*cargs)
+        return result
+
+    def close(self) -> None:
+        self._tmp.cleanup()

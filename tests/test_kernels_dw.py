@@ -1,0 +1,95 @@
+"""Depthwise kernels vs mbmicro.reference.depthwise, bit for bit.
+
+A fixed seeded list of 200 shapes (odd sizes, kernels 3/5/7/9, stride 1/2,
+channel counts not multiples of 4/8, random zero points and multipliers,
+narrow clamps for saturation) is lowered with random knobs, compiled into
+one .so and run; hypothesis adds shrinkable single cases.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from kernel_harness import Batch, random_act, random_int8, random_requant, single_node_graph, tensor
+from mbmicro import reference as R
+from mbmicro.codegen.kernels import knob_space
+from mbmicro.graph import conv_out_size, same_padding
+
+
+def dw_case(rng, H, W, C, K, S, knob_pick=True):
+    xzp, yzp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    pad = (*same_padding(H, K, S)[:1], *same_padding(W, K, S)[:1],
+           same_padding(H, K, S)[1], same_padding(W, K, S)[1])
+    x = tensor("x", (1, H, W, C), xzp)
+    y = tensor("y", (1, conv_out_size(H, S), conv_out_size(W, S), C), yzp)
+    w = random_int8(rng, (K, K, C), -127, 127)
+    bias = rng.integers(-20000, 20000, C).astype(np.int32)
+    m, s = random_requant(rng, C, 1e-3, 0.3)
+    lo, hi = random_act(rng, yzp)
+    graph, node = single_node_graph("depthwise", [x], y, attrs=dict(kernel=(K, K), stride=S, pad=pad,
+                                    act_min=lo, act_max=hi), params=dict(weight=w, bias=bias, multiplier=m, shift=s))
+    xv = random_int8(rng, (1, H, W, C))
+    ref = R.depthwise(xv, w, bias, m, s, x_zp=xzp, y_zp=yzp, stride=S, pad=pad, act_min=lo, act_max=hi)
+    knobs = None
+    if knob_pick:
+        space = knob_space(graph, node, "host")
+        knobs = {k: v[int(rng.integers(0, len(v)))] for k, v in space.items()}
+    return graph, node, {"x": xv}, knobs, ref
+
+
+def run_cases(cases):
+    batch = Batch()
+    try:
+        for graph, node, feeds, knobs, _ in cases:
+            batch.add(graph, node, feeds, knobs)
+        batch.compile()
+        bad = [batch.cases[i][1].function for i, c in enumerate(cases) if not np.array_equal(batch.run(i), c[4])]
+    finally:
+        batch.close()
+    assert not bad, f"{len(bad)} kernels differ from the reference: {bad[:5]}"
+
+
+def test_depthwise_200_seeded_shapes():
+    rng = np.random.default_rng(1234)
+    cases = []
+    for i in range(200):
+        K = (3, 5, 7, 9)[i % 4]
+        S = 1 + (i // 4) % 2
+        H, W = int(rng.integers(1, 16)), int(rng.integers(1, 16))
+        C = int(rng.integers(1, 37))
+        cases.append(dw_case(rng, H, W, C, K, S))
+    run_cases(cases)
+
+
+def test_depthwise_mobilenet_like_shapes_with_defaults():
+    rng = np.random.default_rng(7)
+    shapes = [(24, 24, 96, 3, 1), (48, 48, 16, 3, 2), (7, 7, 160, 5, 1), (14, 14, 120, 5, 2)]
+    run_cases([dw_case(rng, *s, knob_pick=False) for s in shapes])
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(H=st.integers(1, 12), W=st.integers(1, 12), C=st.integers(1, 24), K=st.sampled_from([3, 5, 7, 9]),
+       S=st.sampled_from([1, 2]), seed=st.integers(0, 2**32 - 1))
+def test_depthwise_hypothesis(H, W, C, K, S, seed):
+    run_cases([dw_case(np.random.default_rng(seed), H, W, C, K, S)])
+
+
+def test_tile_mode_uses_bounded_scratch():
+    rng = np.random.default_rng(3)
+    case = dw_case(rng, 40, 40, 32, 3, 1, knob_pick=False)
+    from mbmicro.codegen.kernels import lower_node
+    k = lower_node(case[0], case[1], "cortex-m4", {"pad_mode": "tile", "c_block": 8})
+    assert 0 < k.scratch_bytes <= 4096
+    assert "xpad" in k.source
+    run_cases([case[:3] + ({"pad_mode": "tile", "c_block": 8}, case[4])])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m55"])
+def test_defaults_differ_by_target_and_are_in_space(target):
+    rng = np.random.default_rng(5)
+    graph, node, *_ = dw_case(rng, 12, 12, 64, 3, 1, knob_pick=False)
+    space = knob_space(graph, node, target)
+    assert set(space) == {"c_block", "unroll_taps", "pad_mode"}
+    # the first value of each list is the target default
+    expected_block = 4 if target == "cortex-m4" else 16
+    assert space["c_block"][0] == expected_block

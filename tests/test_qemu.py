@@ -1,0 +1,116 @@
+"""The instruction-counting plugin and `mbmicro profile`.
+
+A loop of known length between the markers must give the same counts on every run and
+counts that grow exactly linearly with the loop length, on all four cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from mbmicro import qemu
+from mbmicro.cli import main as cli_main
+from mbmicro.errors import UserError
+from mbmicro.target_info import load_target
+from test_targets import ARM_TARGETS, DATA, build_program
+
+
+@pytest.fixture(scope="module", params=ARM_TARGETS)
+def count_loop(request, tmp_path_factory):
+    target = load_target(request.param)
+    folder = tmp_path_factory.mktemp(f"count-{request.param}")
+    build_program(target, [DATA / "arm_count" / "count_loop.c"], folder)
+    return target, folder / target.extra["exe"]
+
+
+def test_counts_are_repeatable_and_linear(count_loop):
+    target, exe = count_loop
+    first = qemu.count_instructions(target, exe, ["1000"], cwd=exe.parent)
+    again = qemu.count_instructions(target, exe, ["1000"], cwd=exe.parent)
+    double = qemu.count_instructions(target, exe, ["2000"], cwd=exe.parent)
+    assert first == again
+    # regions run N, 2N, 3N iterations: count = a + b * iterations, exactly
+    r = first.regions
+    assert len(r) == 3
+    per_n = r[1] - r[0]
+    assert per_n > 0 and r[2] - r[1] == per_n
+    # region k (1-based) costs a + per_n * k; with 2N iterations a + 2 * per_n * k
+    assert double.regions == [r[0] + per_n * (2 * k - 1) for k in (1, 2, 3)]
+    # at least one instruction per iteration (the loop cannot be folded away), at most a few
+    assert 1000 <= per_n <= 8 * 1000
+    assert first.total > sum(r)
+
+
+def test_run_without_plugin_matches(count_loop):
+    target, exe = count_loop
+    result = qemu.run(target, exe, ["1000"], cwd=exe.parent)
+    assert result.returncode == 0 and b"count_loop: " in result.stdout
+
+
+def test_marker_errors(count_loop, tmp_path):
+    target, exe = count_loop
+    begin, end = qemu.marker_addresses(target, exe)
+    assert begin != end and begin % 2 == 0
+    with pytest.raises(UserError, match="exited with status 1"):
+        qemu.count_instructions(target, exe, [], cwd=exe.parent)  # usage error in the guest
+    with pytest.raises(UserError, match="has no mbmicro_layer_begin"):
+        build_program(target, [DATA / "arm_fault" / "fault.c"], tmp_path)
+        qemu.marker_addresses(target, tmp_path / target.extra["exe"])
+
+
+def test_parse_counts_reports_misuse():
+    assert qemu.parse_counts("region 0 5\nregion 1 7\ntotal 99\n") == qemu.InstructionCounts([5, 7], 99)
+    with pytest.raises(UserError, match="begin but no end"):
+        qemu.parse_counts("total 9\nerror region 0 has a begin but no end\n")
+
+
+def _fake_build_folder(name: str, folder: Path) -> None:
+    """A build folder shaped like codegen/project.py's (Makefile, build.json, report.json),
+    with tiny_model.c as the model."""
+    target = load_target(name)
+    build_program(target, [DATA / "arm_profile" / "tiny_model.c"], folder)
+    exe = target.extra["exe"]
+    profile_exe = "app_profile" + Path(exe).suffix
+    flags = " ".join(shlex.quote(f) for f in target.cflags)
+    ldflags = " ".join(shlex.quote(f) for f in target.ldflags)
+    (folder / "Makefile").write_text(
+        f"CC = {target.cc}\nCFLAGS = {flags}\nLDFLAGS = {ldflags}\n\n"
+        f"profile: {profile_exe}\n\n"
+        f"{profile_exe}: $(wildcard *.c *.S)\n"
+        f"\t$(CC) $(CFLAGS) -DMBMICRO_PROFILE $(wildcard *.c *.S) $(LDFLAGS) -o $@\n")
+    build = {"target": name, "exe": {"all": exe, "profile": profile_exe}, "input": {"shape": [1, 16, 16, 3]}}
+    (folder / "build.json").write_text(json.dumps(build))
+    layers = [{"name": f"dot{k}", "macs": 256 * (k + 1)} for k in range(3)]
+    (folder / "report.json").write_text(json.dumps({"layers": layers}))
+
+
+@pytest.mark.parametrize("name", ["cortex-m4", "cortex-a53"])
+def test_profile_command(name, tmp_path, capsys):
+    _fake_build_folder(name, tmp_path)
+    assert cli_main(["profile", str(tmp_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert cli_main(["profile", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == result  # deterministic
+    layers = result["layers"]
+    assert [x["name"] for x in layers] == ["dot0", "dot1", "dot2"]
+    assert [x["macs"] for x in layers] == [256, 512, 768]
+    ins = [x["instructions"] for x in layers]
+    assert ins[1] - ins[0] == ins[2] - ins[1] > 0
+    for x in layers:
+        assert x["instructions_per_mac"] == pytest.approx(x["instructions"] / x["macs"])
+    assert result["total"]["instructions"] == sum(ins) and result["total"]["macs"] == 1536
+
+    assert cli_main(["profile", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "dot2" in text and "total (layers)" in text and f"{sum(ins):,}" in text
+
+
+def test_profile_layer_mismatch_is_a_user_error(tmp_path, capsys):
+    _fake_build_folder("cortex-m4", tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps({"layers": [{"name": "only", "macs": 1}]}))
+    assert cli_main(["profile", str(tmp_path)]) == 2
+    assert "marked 3 layers but report.json lists 1" in capsys.readouterr().err
