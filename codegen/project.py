@@ -20,6 +20,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from mbmicro import budgets
+from mbmicro.codegen import link_script
 from mbmicro.errors import UserError
 from mbmicro.target_info import Target
 
@@ -175,7 +177,10 @@ def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
         src = program.target.folder / name
         if not src.is_file():
             raise UserError(f"target {program.target.name} lists missing file {name}: fix its target.json")
-        shutil.copyfile(src, folder / Path(name).name)
+        if src.suffix == ".ld":  # linker scripts carry the (possibly overridden) memory budgets
+            (folder / src.name).write_text(link_script.render(src.read_text(), program.target))
+        else:
+            shutil.copyfile(src, folder / Path(name).name)
     local = [Path(n).name for n in target_files]
     sources = [f"{p}_model.c", f"{p}_kernels.c", f"{p}_weights.c", "mbmicro_hooks.c", "mbmicro_main.c"]
     sources += [n for n in local if n.endswith(_COMPILED)]
@@ -188,6 +193,9 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
                   lower=None, started: float | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
+    A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.budgets) is a
+    UserError: arena and weights are checked before anything is written, code once
+    it is compiled in the staging folder, which is then discarded.
     ``info`` (model name and options) goes into build.json; ``lower`` replaces
     codegen.kernels.lower_node (tests); ``started`` is a perf_counter() value
     from which the reported build time is measured.
@@ -201,6 +209,13 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     check_destination(out, force)
     program = aot.lower_graph(graph, target, prefix, lower=lower)
     x, y = graph.input, graph.output
+    model = str(info.get("model", graph.name))
+
+    def need(code: int) -> dict:
+        return budgets.requirements(target, program.plan.peak, x.nbytes + y.nbytes,
+                                    program.weights.total_bytes, code)
+
+    budgets.check(need(0), target, model, code_known=False)  # arena and weights: before writing anything
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix,
         "exe": executable_names(target),
@@ -215,7 +230,9 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
         (tmp / "build.json").write_text(json.dumps(build, indent=1, sort_keys=True) + "\n")
         code = report.code_bytes(tmp, program)
-        rep = report.make_report(program, build, code, time.perf_counter() - started)
+        memory = need(code[0])
+        budgets.check(memory, target, model, code_known=True)  # refusing here discards the staging folder
+        rep = report.make_report(program, build, code, time.perf_counter() - started, memory)
         (tmp / "report.json").write_text(report.render_json(rep))
         (tmp / "report.md").write_text(report.render_md(rep, program))
     return rep

@@ -61,7 +61,9 @@ def _plain(value):
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def make_report(program, build: dict, code: tuple[int, str], build_time_s: float) -> dict:
+def make_report(program, build: dict, code: tuple[int, str], build_time_s: float,
+                memory: dict | None = None) -> dict:
+    """The report dict; ``memory`` is mbmicro.budgets.requirements() (SRAM/flash needed vs budget)."""
     g, plan = program.graph, program.plan
     linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()})
     layers = []
@@ -82,6 +84,7 @@ def make_report(program, build: dict, code: tuple[int, str], build_time_s: float
         "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
         "arena_ratio": round(plan.ratio, 4), "arena_linear_bytes": linear.peak,
         "sram_budget_bytes": program.target.sram_bytes, "flash_budget_bytes": program.target.flash_bytes,
+        "memory": dict(memory or {}),
         "max_kernel_scratch_bytes": max((k.scratch_bytes for k in program.kernels), default=0),
         "macs": sum(x["macs"] for x in layers), "params": sum(x["params"] for x in layers),
         "layers_count": len(layers), "unique_kernels": len({k.function for k in program.kernels}),
@@ -98,6 +101,22 @@ def _share(used: int, budget: int) -> str:
     return f"{100 * used / budget:.1f}%" if budget else "n/a"
 
 
+def _memory_rows(m: dict) -> list[tuple[str, str]]:
+    """SRAM/flash needed (model + runtime reserve) against the budgets the build was checked with."""
+    if not m:
+        return []
+    return [
+        ("SRAM needed / available", f"{m['sram_needed_bytes']:,} B / {m['sram_budget_bytes']:,} B "
+                                    f"({_share(m['sram_needed_bytes'], m['sram_budget_bytes'])}): arena "
+                                    f"{m['arena_bytes']:,} + input/output {m['io_bytes']:,} + "
+                                    f"stack/heap/runtime {m['runtime_sram_bytes']:,}"),
+        ("flash needed / available", f"{m['flash_needed_bytes']:,} B / {m['flash_budget_bytes']:,} B "
+                                     f"({_share(m['flash_needed_bytes'], m['flash_budget_bytes'])}): weights "
+                                     f"{m['weights_bytes']:,} + code {m['code_bytes']:,} + "
+                                     f"runtime {m['runtime_flash_bytes']:,}"),
+    ]
+
+
 def render_md(report: dict, program) -> str:
     r = report
     rows = [
@@ -109,6 +128,7 @@ def render_md(report: dict, program) -> str:
         ("code", f"{r['code_bytes']:,} B ({r['code_bytes_method']})"),
         ("weights + code (flash)", f"{_share(r['weights_bytes'] + r['code_bytes'], r['flash_budget_bytes'])} of "
                                    f"{r['flash_budget_bytes']:,} B"),
+        *_memory_rows(r.get("memory") or {}),
         ("largest kernel scratch", f"{r['max_kernel_scratch_bytes']:,} B"),
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),

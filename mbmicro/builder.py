@@ -6,7 +6,8 @@ and then "BatchNorm-folded" from data: one forward pass over a fixed, seeded
 batch of random images rescales every conv / depthwise / fully_connected so
 that each output channel's pre-activation has a chosen std (1, or 0.5 for the
 projection feeding a residual add, so sums do not grow) and a small seeded
-mean.  An untrained random network otherwise drifts to exploding or vanishing
+mean (non-negative where a nonlinearity follows, see ACTIVATED_BETA).  An
+untrained random network otherwise drifts to exploding or vanishing
 activations with depth, which would make int8 quantization meaningless.
 
 Block = [expand 1x1 + act] -> depthwise kxk/s + act -> [SE] -> project 1x1
@@ -43,8 +44,26 @@ def calibration_images(resolution: int) -> int:
     return int(min(MAX_CALIBRATION_IMAGES, max(MIN_CALIBRATION_IMAGES, wanted)))
 #: Pre-activation std of a projection whose output feeds a residual add.
 RESIDUAL_BRANCH_STD = 0.5
-#: Folded means (BN beta) are uniform in +-BETA_RANGE * target std.
-BETA_RANGE = 0.5
+#: Folded means (BN beta), as a fraction of the target std: uniform in
+#: LINEAR_BETA for a linear output (projection, SE expand, classifier) and in
+#: ACTIVATED_BETA for a pre-activation that feeds a nonlinearity (relu, relu6,
+#: hswish, swish: stem, expansion, depthwise, SE reduce, head).
+#:
+#: Why non-negative before a nonlinearity: a normalised layer y = phi(h),
+#: h ~ N(beta, 1), passes a small random perturbation of h with gain
+#: sqrt(E[phi'(h)^2]) but keeps only std(phi(h)) of signal, and by the Gaussian
+#: Poincare inequality std(phi(h)) <= sqrt(E[phi'(h)^2]) (equality only for a
+#: linear phi).  So each normalised nonlinear layer amplifies noise relative to
+#: signal by r(beta) = sqrt(E[phi'^2] / Var phi) >= 1; for ReLU r = 1.34, 1.21,
+#: 1.12 at beta = -0.5, 0, +0.5 (hswish 1.15, 1.09, 1.05).  Compounded over the
+#: ~30-50 nonlinear layers of these models, betas of +-0.5 made the random
+#: networks chaotic: int8 rounding noise grew block by block until the int8 vs
+#: float logit cosine of MobileNetV3-Large fell to 0.93 at width 0.35 / 96 px
+#: (per-tensor int8 resolution was fine, 20-40 levels per std).  Betas in
+#: [0, 0.5] keep most units on the near-linear side of the nonlinearity, so
+#: the random networks are much less chaotic (docs/MODELS.md has the numbers).
+LINEAR_BETA = (-0.5, 0.5)
+ACTIVATED_BETA = (0.0, 0.5)
 
 
 class _GraphWriter:
@@ -56,6 +75,8 @@ class _GraphWriter:
         self.tensors: dict[str, Tensor] = {"input": Tensor("input", (1, resolution, resolution, 3))}
         self.nodes: list[Node] = []
         self.target_std: dict[str, float] = {}
+        #: weighted nodes whose pre-activation feeds a nonlinearity
+        self.activated: set[str] = set()
 
     def shape(self, t: str) -> tuple[int, ...]:
         return self.tensors[t].shape
@@ -89,10 +110,10 @@ class _GraphWriter:
                    {"kernel": (kernel, kernel), "stride": stride, "pad": (pt, pl, pb, pr),
                     "groups": groups, "act": "none"},
                    {"weight": weight, "bias": np.zeros(out, np.float32)})
-        self.target_std[name] = target
-        return self.activate(name, act)
+        return self._fold_target(name, target, act)
 
-    def depthwise(self, name: str, x: str, kernel: int, stride: int, act: str) -> str:
+    def depthwise(self, name: str, x: str, kernel: int, stride: int, act: str,
+                  activated: bool | None = None) -> str:
         _, h, w, c = self.shape(x)
         pt, pb = same_padding(h, kernel, stride)
         pl, pr = same_padding(w, kernel, stride)
@@ -100,14 +121,22 @@ class _GraphWriter:
                    {"kernel": (kernel, kernel), "stride": stride, "pad": (pt, pl, pb, pr), "act": "none"},
                    {"weight": self._he((kernel, kernel, c), kernel * kernel),
                     "bias": np.zeros(c, np.float32)})
-        self.target_std[name] = 1.0
-        return self.activate(name, act)
+        return self._fold_target(name, 1.0, act, activated)
 
     def fc(self, name: str, x: str, out: int, act: str) -> str:
         c = self.shape(x)[3]
         self._node(name, "fully_connected", [x], (1, 1, 1, out), {"act": "none"},
                    {"weight": self._he((out, c), c), "bias": np.zeros(out, np.float32)})
-        self.target_std[name] = 1.0
+        return self._fold_target(name, 1.0, act)
+
+    def _fold_target(self, name: str, std: float, act: str, activated: bool | None = None) -> str:
+        """Record the BN-fold target of weighted node ``name``, then activate it.
+        ``activated``: whether a nonlinearity follows (default: act != "none")."""
+        self.target_std[name] = std
+        if activated is None:
+            activated = act != "none"
+        if activated:
+            self.activated.add(name)
         return self.activate(name, act)
 
     def op(self, name: str, op: str, inputs: list[str], shape: tuple[int, ...],
@@ -127,7 +156,7 @@ def _mixed_depthwise(g: _GraphWriter, name: str, x: str, kernels: list[int], str
     for i, (k, size) in enumerate(zip(kernels, split_channels(c, len(kernels)))):
         part = g.op(f"{name}.g{i}.slice", "slice", [x], (1, h, w, size),
                     {"begin": begin, "end": begin + size})
-        outs.append(g.depthwise(f"{name}.g{i}", part, k, stride, fused))
+        outs.append(g.depthwise(f"{name}.g{i}", part, k, stride, fused, activated=act != "none"))
         begin += size
     oshape = (1, conv_out_size(h, stride), conv_out_size(w, stride), c)
     y = g.op(name, "concat", outs, oshape)
@@ -169,9 +198,11 @@ def _mbconv(g: _GraphWriter, d: ModelDetails, prefix: str, x: str, block: dict,
     return y
 
 
-def _fold_batchnorm(graph: Graph, target_std: dict[str, float], seed: int) -> None:
+def _fold_batchnorm(graph: Graph, target_std: dict[str, float], activated: set[str],
+                    seed: int) -> None:
     """Data-dependent BN fold: rescale each weighted node so its
-    pre-activation has std ``target_std[name]`` and a seeded mean."""
+    pre-activation has std ``target_std[name]`` and a seeded mean, drawn from
+    ACTIVATED_BETA for the nodes in ``activated``, else from LINEAR_BETA."""
     r = graph.input.shape[1]
     batch = np.random.default_rng([seed, 1]).uniform(
         -1.0, 1.0, (calibration_images(r), r, r, 3)).astype(np.float32)
@@ -201,7 +232,8 @@ def _fold_batchnorm(graph: Graph, target_std: dict[str, float], seed: int) -> No
                 std = np.sqrt(np.maximum(meansq - mean ** 2, 0.0))
             target = target_std[node.name]
             scale = np.where(std > 1e-6, target / np.maximum(std, 1e-30), 1.0)
-            beta = target * betas.uniform(-BETA_RANGE, BETA_RANGE, scale.shape)
+            lo, hi = ACTIVATED_BETA if node.name in activated else LINEAR_BETA
+            beta = target * betas.uniform(lo, hi, scale.shape)
             w = node.params["weight"].astype(np.float64)
             # output channels: axis 0 of conv2d/fully_connected, last axis of depthwise
             w = w * scale if node.op == "depthwise" else w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
@@ -256,5 +288,5 @@ def build_float_graph(model: str, width: float = 1.0, resolution: int = 224,
                   meta={"model": cfg.model, "width": cfg.width, "resolution": cfg.resolution,
                         "classes": cfg.classes, "seed": cfg.seed})
     graph.validate()
-    _fold_batchnorm(graph, g.target_std, cfg.seed)
+    _fold_batchnorm(graph, g.target_std, g.activated, cfg.seed)
     return graph

@@ -3,7 +3,7 @@ built with each target's own compiler, flags and start-up files runs in its QEMU
 right output bytes and exit status. Also: fault reporting and the linker-enforced budgets.
 
 build_program() below does what the build folder's Makefile does (copy target.json
-"files" flat into the folder, then `$(CC) $(CFLAGS) *.c *.S $(LDFLAGS) -o EXE`);
+"files" flat into the folder, linker scripts with their budgets filled in, then `$(CC) $(CFLAGS) *.c *.S $(LDFLAGS) -o EXE`);
 test_qemu.py reuses it.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mbmicro import qemu
+from mbmicro.codegen import link_script
 from mbmicro.cli import main as cli_main
 from mbmicro.target_info import Target, load_target, target_names
 
@@ -30,7 +31,11 @@ def build_program(target: Target, sources: list[Path], folder: Path, defines: tu
     """Copy the target's files and ``sources`` into ``folder`` and link ``exe`` there."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in target.extra["files"]:
-        shutil.copy(target.folder / name, folder / Path(name).name)
+        src = target.folder / name
+        if src.suffix == ".ld":  # budgets filled in, as codegen/project.py does
+            (folder / src.name).write_text(link_script.render(src.read_text(), target))
+        else:
+            shutil.copy(src, folder / src.name)
     for src in sources:
         shutil.copy(src, folder / src.name)
     compiled = sorted(p.name for p in folder.iterdir() if p.suffix in (".c", ".S"))

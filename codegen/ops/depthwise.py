@@ -121,6 +121,14 @@ def dw_func(H, W, C, KH, KW, S, pad, knobs):
     return sch.mod["main"]
 
 
+#: Largest tap-unrolled body (taps x channel block) a default schedule emits.
+#: Unrolling a 9x9 kernel over a 16-channel block is ~1,300 statements per
+#: kernel: MixNet-M's many such shapes then cost megabytes of C and minutes of
+#: compile for no measured gain, so big bodies keep the tap loop by default
+#: (the tuner may still unroll them).
+UNROLL_BODY_LIMIT = 160
+
+
 def plan(graph, node, family: str) -> cm.OpPlan:
     H, W, C = cm.nhwc(graph, node.inputs[0])
     KH, KW = (int(k) for k in node.attrs["kernel"])
@@ -146,6 +154,8 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     space = {"c_block": blocks, "unroll_taps": [1, 0], "pad_mode": modes}
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}
+    if KH * KW * defaults["c_block"] > UNROLL_BODY_LIMIT:
+        defaults["unroll_taps"] = 0
 
     def build(kn):
         if kn["pad_mode"] == "tile" and KH * wp * kn["c_block"] > TILE_LIMIT:

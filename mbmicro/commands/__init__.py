@@ -13,4 +13,5 @@ COMMANDS = {
     "run": "run",
     "verify": "verify",
     "profile": "profile",
+    "demo": "demo",
 }

@@ -2,6 +2,8 @@
 
 Why the folder holds the int8 graph too: ``run`` and ``verify`` then work on
 DIR alone, comparing the C against exactly the graph it was generated from.
+A model that does not fit the SRAM/flash budgets (the target's board, or
+--sram/--flash) is refused before DIR is written (mbmicro.budgets).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+from mbmicro.budgets import parse_bytes, with_budgets
 from mbmicro.errors import UserError
 from mbmicro.model_config import add_model_options, config_from_args
 from mbmicro.specs import MODEL_NAMES
@@ -28,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="calibration images, .npy float32 (N,H,W,3) (default: seeded random images)")
     p.add_argument("--prefix", help="C symbol prefix (default: the model name as an identifier)")
     p.add_argument("--force", action="store_true", help="replace DIR if it is an earlier mbmicro build")
+    p.add_argument("--sram", metavar="BYTES", help="SRAM budget, e.g. 256K or 1MiB (default: the target's board)")
+    p.add_argument("--flash", metavar="BYTES", help="flash budget, e.g. 1M (default: the target's board)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.aot import default_prefix
     from mbmicro.codegen.project import build_project, check_destination
 
-    target = load_target(args.target)
+    target = with_budgets(load_target(args.target),
+                          sram=None if args.sram is None else parse_bytes(args.sram, "--sram"),
+                          flash=None if args.flash is None else parse_bytes(args.flash, "--flash"))
     config = config_from_args(args)
     prefix = args.prefix if args.prefix is not None else default_prefix(config.model)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", prefix):
@@ -53,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
             "options": {"width": config.width, "resolution": config.resolution, "classes": config.classes,
                         "seed": config.seed, "calibration": args.calibration}}
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started)
+    m = rep["memory"]
     print(f"built {config.model} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
           f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "
-          f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s")
-    if rep["arena_bytes"] > target.sram_bytes or rep["weights_bytes"] + rep["code_bytes"] > target.flash_bytes:
-        print(f"warning: {config.model} does not fit {target.board} ({target.sram_bytes:,} B SRAM, "
-              f"{target.flash_bytes:,} B flash): try a smaller --width or --resolution")
+          f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
+          f"SRAM {m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "
+          f"flash {m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
     return 0
