@@ -89,14 +89,16 @@ def _section_use(folder: Path, target, exe: str) -> dict[str, int]:
             if len(p) == 3 and p[0].startswith(".") and p[1].isdigit() and p[2].isdigit() and int(p[2])}
 
 
+BARE_METAL = [core for core in CORE_MODELS if load_target(core).simulator["kind"] == "qemu-system"]
+
+
+@pytest.mark.parametrize("core_build", BARE_METAL, indirect=True)
 def test_linked_image_obeys_the_budgets(core_build):
     """The map's SRAM/FLASH regions are the budgets, and what the image puts in them is no
     more than the build's own estimate (arena + I/O + runtime reserve; weights + code + runtime):
     the runtime allowances in target.json are honest."""
     core, folder = core_build
     target = load_target(core)
-    if target.simulator["kind"] != "qemu-system":
-        pytest.skip("only the bare-metal cores have a linker script with budgets")
     text = _link_with_map(folder, target)
     regions = {m.group(1): (int(m.group(2), 16), int(m.group(3), 16))
                for m in re.finditer(r"^(\w+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)", text.split("Linker script")[0], re.M)}
@@ -113,10 +115,10 @@ def test_linked_image_obeys_the_budgets(core_build):
     assert in_flash <= memory["flash_needed_bytes"] <= in_flash + 8192
 
 
+@pytest.mark.parametrize("core_build", ["cortex-m4"], indirect=True)
 def test_profile_repeats_exactly(core_build):
-    core, folder = core_build
-    if core != "cortex-m4":
-        pytest.skip("one core is enough: test_qemu.py checks the counter on all four")
+    """One core is enough here: test_qemu.py checks the counter on all four."""
+    _, folder = core_build
     first, again = profile(folder), profile(folder)
     assert first == again
     assert sum(r["instructions"] for r in first["layers"]) == first["total"]["instructions"]
