@@ -7,8 +7,10 @@ name), because what matters is the register file and SIMD width:
 
 * ``cortex-m4`` / ``cortex-m7``: 13 usable core registers and 32-bit DSP
   SIMD only, so register tiles stay small (2x4 pointwise, 4-channel blocks);
-* ``cortex-m55``: Helium has 8 vector registers of 16 int8 lanes; gcc's
-  auto-vectorizer likes 16-channel inner blocks;
+* ``cortex-m55``: Helium has 8 vector registers of 16 int8 lanes, but GCC
+  12's MVE auto-vectorizer has no int8 widening (int8 -> int16/int32) at
+  all, so int8 MAC loops stay scalar; defaults are the measured-best
+  scalar schedules (small rolled depthwise blocks, 2x4 pointwise tiles);
 * ``cortex-a53`` / ``host``: 31 (or 16) 128-bit registers, larger tiles.
 """
 

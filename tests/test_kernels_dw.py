@@ -89,7 +89,27 @@ def test_defaults_differ_by_target_and_are_in_space(target):
     rng = np.random.default_rng(5)
     graph, node, *_ = dw_case(rng, 12, 12, 64, 3, 1, knob_pick=False)
     space = knob_space(graph, node, target)
-    assert set(space) == {"c_block", "unroll_taps", "pad_mode"}
+    assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c"}
     # the first value of each list is the target default
     expected_block = 4 if target == "cortex-m4" else 16
     assert space["c_block"][0] == expected_block
+
+
+def test_vec_c_keeps_a_rolled_channel_loop_and_is_sampled():
+    """vec_c=1 must leave the channel loop rolled (for gcc's vectorizer) and
+    give a distinct kernel name; the seeded batch must draw both values."""
+    rng = np.random.default_rng(11)
+    graph, node, feeds, _, ref = dw_case(rng, 9, 9, 40, 3, 1, knob_pick=False)
+    from mbmicro.codegen.kernels import lower_node
+    kn = {"pad_mode": "tile", "c_block": 16, "vec_c": 1}
+    vec = lower_node(graph, node, "cortex-a53", kn)
+    flat = lower_node(graph, node, "cortex-a53", dict(kn, vec_c=0))
+    assert vec.function != flat.function and vec.function.endswith("v")
+    assert "< 16; ++" in vec.source and "acc_ptr[15]" not in vec.source
+    assert "acc_ptr[15]" in flat.source
+    assert lower_node(graph, node, "cortex-m55").knobs["vec_c"] == 1
+    assert lower_node(graph, node, "cortex-m4").knobs["vec_c"] == 0
+    run_cases([(graph, node, feeds, kn, ref), (graph, node, feeds, dict(kn, pad_mode="branch"), ref)])
+    drawn = np.random.default_rng(1234)
+    seen = {dw_case(drawn, 5, 5, 8, 3, 1)[3]["vec_c"] for _ in range(12)}
+    assert seen == {0, 1}
