@@ -110,3 +110,26 @@ class Batch:
 
     def close(self) -> None:
         self._tmp.cleanup()
+
+
+def random_knobs(rng: np.random.Generator, graph: Graph, node: Node, pick: bool = True) -> dict | None:
+    """One random value per knob of the node's host knob space (None: the defaults)."""
+    if not pick:
+        return None
+    from mbmicro.codegen.kernels import knob_space
+
+    return {k: v[int(rng.integers(0, len(v)))] for k, v in knob_space(graph, node, "host").items()}
+
+
+def run_cases(cases) -> None:
+    """Compile every (graph, node, feeds, knobs, reference) case into one .so, run
+    each, and fail naming the kernels whose output differs from the reference."""
+    batch = Batch()
+    try:
+        for graph, node, feeds, knobs, _ in cases:
+            batch.add(graph, node, feeds, knobs)
+        batch.compile()
+        bad = [batch.cases[i][1].function for i, c in enumerate(cases) if not np.array_equal(batch.run(i), c[4])]
+    finally:
+        batch.close()
+    assert not bad, f"{len(bad)} kernels differ from the reference: {bad[:5]}"

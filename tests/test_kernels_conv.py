@@ -5,9 +5,10 @@ shapes with random knobs."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from kernel_harness import Batch, random_act, random_int8, random_requant, single_node_graph, tensor
+from kernel_harness import (random_act, random_int8, random_knobs, random_requant, run_cases,
+                            single_node_graph, tensor)
 from mbmicro import reference as R
-from mbmicro.codegen.kernels import knob_space, lower_node
+from mbmicro.codegen.kernels import lower_node
 from mbmicro.graph import conv_out_size, same_padding
 
 
@@ -25,23 +26,8 @@ def conv_case(rng, H, W, I, O, K, S, G, knob_pick=True):
                                     act_min=lo, act_max=hi), params=dict(weight=w, bias=bias, multiplier=m, shift=s))
     xv = random_int8(rng, (1, H, W, I))
     ref = R.conv2d(xv, w, bias, m, s, x_zp=xzp, y_zp=yzp, stride=S, pad=pad, groups=G, act_min=lo, act_max=hi)
-    knobs = None
-    if knob_pick:
-        space = knob_space(graph, node, "host")
-        knobs = {k: v[int(rng.integers(0, len(v)))] for k, v in space.items()}
+    knobs = random_knobs(rng, graph, node, knob_pick)
     return graph, node, {"x": xv}, knobs, ref
-
-
-def run_cases(cases):
-    batch = Batch()
-    try:
-        for graph, node, feeds, knobs, _ in cases:
-            batch.add(graph, node, feeds, knobs)
-        batch.compile()
-        bad = [batch.cases[i][1].function for i, c in enumerate(cases) if not np.array_equal(batch.run(i), c[4])]
-    finally:
-        batch.close()
-    assert not bad, f"{len(bad)} kernels differ from the reference: {bad[:5]}"
 
 
 def _random_shape(rng, i):

@@ -4,9 +4,10 @@ on 200+ seeded shapes (pixel and channel counts not multiples of the tile)."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from kernel_harness import Batch, random_act, random_int8, random_requant, single_node_graph, tensor
+from kernel_harness import (random_act, random_int8, random_knobs, random_requant, run_cases,
+                            single_node_graph, tensor)
 from mbmicro import reference as R
-from mbmicro.codegen.kernels import knob_space, lower_node
+from mbmicro.codegen.kernels import lower_node
 
 
 def pw_case(rng, H, W, C, K, knob_pick=True):
@@ -22,7 +23,7 @@ def pw_case(rng, H, W, C, K, knob_pick=True):
     xv = random_int8(rng, (1, H, W, C))
     ref = R.conv2d(xv, w, bias, m, s, x_zp=xzp, y_zp=yzp, stride=1, pad=(0, 0, 0, 0), groups=1,
                    act_min=lo, act_max=hi)
-    return graph, node, {"x": xv}, _knobs(rng, graph, node, knob_pick), ref
+    return graph, node, {"x": xv}, random_knobs(rng, graph, node, knob_pick), ref
 
 
 def fc_case(rng, C, N, knob_pick=True):
@@ -36,26 +37,7 @@ def fc_case(rng, C, N, knob_pick=True):
                                     params=dict(weight=w, bias=bias, multiplier=m, shift=s))
     xv = random_int8(rng, (1, 1, 1, C))
     ref = R.fully_connected(xv, w, bias, m, s, x_zp=xzp, y_zp=yzp, act_min=lo, act_max=hi)
-    return graph, node, {"x": xv}, _knobs(rng, graph, node, knob_pick), ref
-
-
-def _knobs(rng, graph, node, knob_pick):
-    if not knob_pick:
-        return None
-    space = knob_space(graph, node, "host")
-    return {k: v[int(rng.integers(0, len(v)))] for k, v in space.items()}
-
-
-def run_cases(cases):
-    batch = Batch()
-    try:
-        for graph, node, feeds, knobs, _ in cases:
-            batch.add(graph, node, feeds, knobs)
-        batch.compile()
-        bad = [batch.cases[i][1].function for i, c in enumerate(cases) if not np.array_equal(batch.run(i), c[4])]
-    finally:
-        batch.close()
-    assert not bad, f"{len(bad)} kernels differ from the reference: {bad[:5]}"
+    return graph, node, {"x": xv}, random_knobs(rng, graph, node, knob_pick), ref
 
 
 def test_pointwise_200_seeded_shapes():
