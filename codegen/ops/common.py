@@ -118,6 +118,24 @@ def out_args(node, graph, y_zp: bool = True, act: bool = True) -> list[KernelArg
     return args
 
 
+def weighted_args(graph, node, weight: np.ndarray, weight_by_out: np.ndarray, n_out: int,
+                  pad: tuple[int, ...] = ()) -> list[KernelArg]:
+    """The C parameters of every weighted kernel (conv2d, depthwise, pointwise), in order:
+    x, w, bias (input zero point folded in), mult, shift, [x_zp when padded: padded taps
+    read it], y_zp, act_min, act_max, y.  ``weight`` is in the kernel's layout,
+    ``weight_by_out`` the same values with the output channel first."""
+    x_zp = zero_point(graph, node.inputs[0])
+    args = [
+        io_arg("input", "x", node.inputs[0]),
+        KernelArg("const", "w", "const int8_t *", np.array(weight, dtype=np.int8)),
+        KernelArg("const", "bias", "const int32_t *", folded_bias(node.params["bias"], weight_by_out, x_zp)),
+        *requant_args(node, n_out),
+    ]
+    if any(pad):
+        args.append(KernelArg("int", "x_zp", "int32_t", x_zp))
+    return [*args, *out_args(node, graph), io_arg("output", "y", node.outputs[0])]
+
+
 def io_arg(kind: str, name: str, tensor: str) -> KernelArg:
     ctype = "const int8_t *" if kind == "input" else "int8_t *"
     return KernelArg(kind, name, ctype, tensor)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from tvm import s_tir, te
 
-from mbmicro.codegen.kernel_types import KernelArg
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
 from mbmicro.codegen.ops.depthwise import _in_bounds
@@ -94,16 +93,7 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     G = int(node.attrs.get("groups", 1))
     pad = tuple(int(p) for p in node.attrs["pad"])
     weight = node.params["weight"].astype("int8")
-    x_zp = cm.zero_point(graph, node.inputs[0])
-    args = [
-        cm.io_arg("input", "x", node.inputs[0]),
-        KernelArg("const", "w", "const int8_t *", weight.copy()),
-        KernelArg("const", "bias", "const int32_t *", cm.folded_bias(node.params["bias"], weight, x_zp)),
-        *cm.requant_args(node, O),
-    ]
-    if any(pad):
-        args.append(KernelArg("int", "x_zp", "int32_t", x_zp))
-    args += [*cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
+    args = cm.weighted_args(graph, node, weight, weight, O, pad)
     space = {"tile_oc": fit(TILE_OC, O), "unroll": [1, 0]}
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}

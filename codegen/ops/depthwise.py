@@ -47,7 +47,6 @@ from __future__ import annotations
 
 from tvm import s_tir, te, tirx
 
-from mbmicro.codegen.kernel_types import KernelArg
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
 
@@ -155,17 +154,7 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     S = int(node.attrs.get("stride", 1))
     pad = tuple(int(p) for p in node.attrs["pad"])
     weight = node.params["weight"].astype("int8")
-    x_zp = cm.zero_point(graph, node.inputs[0])
-    w_by_c = weight.reshape(KH * KW, C).T
-    args = [
-        cm.io_arg("input", "x", node.inputs[0]),
-        KernelArg("const", "w", "const int8_t *", weight.copy()),
-        KernelArg("const", "bias", "const int32_t *", cm.folded_bias(node.params["bias"], w_by_c, x_zp)),
-        *cm.requant_args(node, C),
-    ]
-    if any(pad):
-        args.append(KernelArg("int", "x_zp", "int32_t", x_zp))
-    args += [*cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
+    args = cm.weighted_args(graph, node, weight, weight.reshape(KH * KW, C).T, C, pad)
     wp = W + pad[1] + pad[3]
     blocks = fit(C_BLOCK, C)
     modes = ["branch"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from tvm import s_tir, te
 
-from mbmicro.codegen.kernel_types import KernelArg
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
 
@@ -82,15 +81,7 @@ def gemm_func(P: int, C: int, K: int, knobs: dict):
 
 def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):
     """Shared by pointwise and fully_connected: weight2d is (K, C)."""
-    x_zp = cm.zero_point(graph, node.inputs[0])
-    args = [
-        cm.io_arg("input", "x", node.inputs[0]),
-        KernelArg("const", "w", "const int8_t *", weight2d.astype("int8").copy()),
-        KernelArg("const", "bias", "const int32_t *", cm.folded_bias(node.params["bias"], weight2d, x_zp)),
-        *cm.requant_args(node, K),
-        *cm.out_args(node, graph),
-        cm.io_arg("output", "y", node.outputs[0]),
-    ]
+    args = cm.weighted_args(graph, node, weight2d, weight2d, K)
     space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0]}
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}
