@@ -70,14 +70,14 @@ def test_tile_mode_uses_bounded_scratch():
     run_cases([case[:3] + ({"pad_mode": "tile", "c_block": 8}, case[4])])
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m55"])
-def test_defaults_differ_by_target_and_are_in_space(target):
+@pytest.mark.parametrize("target,expected_block", [("host", 16), ("cortex-m4", 4), ("cortex-m55", 4),
+                                                   ("cortex-a53", 8)])
+def test_defaults_differ_by_target_and_are_in_space(target, expected_block):
     rng = np.random.default_rng(5)
     graph, node, *_ = dw_case(rng, 12, 12, 64, 3, 1, knob_pick=False)
     space = knob_space(graph, node, target)
     assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c"}
     # the first value of each list is the target default
-    expected_block = 4 if target == "cortex-m4" else 16
     assert space["c_block"][0] == expected_block
 
 
@@ -93,7 +93,7 @@ def test_vec_c_keeps_a_rolled_channel_loop_and_is_sampled():
     assert vec.function != flat.function and vec.function.endswith("v")
     assert "< 16; ++" in vec.source and "acc_ptr[15]" not in vec.source
     assert "acc_ptr[15]" in flat.source
-    assert lower_node(graph, node, "cortex-m55").knobs["vec_c"] == 1
+    assert lower_node(graph, node, "cortex-a53").knobs["vec_c"] == 1
     assert lower_node(graph, node, "cortex-m4").knobs["vec_c"] == 0
     run_cases([(graph, node, feeds, kn, ref), (graph, node, feeds, dict(kn, pad_mode="branch"), ref)])
     drawn = np.random.default_rng(1234)
