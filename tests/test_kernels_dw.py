@@ -71,7 +71,7 @@ def test_tile_mode_uses_bounded_scratch():
 
 
 @pytest.mark.parametrize("target,expected_block", [("host", 16), ("cortex-m4", 4), ("cortex-m55", 4),
-                                                   ("cortex-a53", 8)])
+                                                   ("cortex-a53", 16)])
 def test_defaults_differ_by_target_and_are_in_space(target, expected_block):
     rng = np.random.default_rng(5)
     graph, node, *_ = dw_case(rng, 12, 12, 64, 3, 1, knob_pick=False)

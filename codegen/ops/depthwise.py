@@ -62,12 +62,16 @@ _DEFAULTS = {
     # M55 and A53: chosen on whole models (QEMU, 0.35/96: mnasnet-a1, mobilenetv2,
     # efficientnet-b0; depthwise instructions of c_block/pad_mode/vec_c variants).
     # On the M55 the scalar M4 schedule beats 16-channel tiles by 10-33% (no MVE
-    # widening in GCC 12); on the A53 8-channel tiles with vec_c beat 16 by up to
-    # 33% on 5x5 layers, whose 16-channel tiles overflow TILE_LIMIT.
+    # widening in GCC 12).  On the A53, 16-channel vec_c tiles are best for 3x3
+    # (MobileNetV2 1.0/224: 25% fewer depthwise instructions than 8) and 8-channel
+    # ones for larger kernels (30-33% fewer on 5x5-heavy models): _LARGE_KERNEL_C_BLOCK.
     "cortex-m55": {"c_block": 4, "unroll_taps": 1, "pad_mode": "branch", "vec_c": 0},
-    "cortex-a53": {"c_block": 8, "unroll_taps": 1, "pad_mode": "tile", "vec_c": 1},
+    "cortex-a53": {"c_block": 16, "unroll_taps": 1, "pad_mode": "tile", "vec_c": 1},
     "host": {"c_block": 16, "unroll_taps": 1, "pad_mode": "branch", "vec_c": 0},
 }
+
+#: Channel block default for kernels larger than 3x3, where it differs (measured above).
+_LARGE_KERNEL_C_BLOCK = {"cortex-a53": 8}
 
 
 def _in_bounds(h, w, H: int, W: int, pad):
@@ -168,10 +172,17 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     if any(pad) and KH * wp * min(blocks) <= TILE_LIMIT:
         modes.append("tile")
     space = {"c_block": blocks, "unroll_taps": [1, 0], "pad_mode": modes, "vec_c": [0, 1]}
-    base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    base = dict(_DEFAULTS.get(family, _DEFAULTS["host"]))
+    if KH * KW > 9 and family in _LARGE_KERNEL_C_BLOCK:
+        base["c_block"] = _LARGE_KERNEL_C_BLOCK[family]
     defaults = {key: pick(space[key], base[key]) for key in space}
-    if defaults["pad_mode"] == "tile" and KH * wp * defaults["c_block"] > TILE_LIMIT:
-        defaults["pad_mode"] = "branch"
+    if defaults["pad_mode"] == "tile":
+        # the widest channel block whose padded row tile fits; none fits: branch
+        fitting = [b for b in blocks if b <= defaults["c_block"] and KH * wp * b <= TILE_LIMIT]
+        if fitting:
+            defaults["c_block"] = max(fitting)
+        else:
+            defaults["pad_mode"] = "branch"
     if defaults["pad_mode"] == "branch" and any(pad):
         defaults["vec_c"] = 0  # conditional tap loads: measured slower (A53 5.7 -> 7.0)
     if KH * KW * defaults["c_block"] > UNROLL_BODY_LIMIT:
