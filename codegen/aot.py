@@ -54,9 +54,7 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
         from mbmicro.codegen.kernels import lower_node as lower
     knobs = knobs or {}
     kernels = [lower(graph, node, target, knobs.get(node.name)) for node in graph.nodes]
-    scratch = {i: k.scratch_bytes for i, k in enumerate(kernels)
-               if any(a.kind == "scratch" for a in k.args)}
-    plan = plan_graph(graph, scratch=scratch)
+    plan = plan_graph(graph)  # kernel scratch lives on the stack (NodeKernel.scratch_bytes)
     weights = WeightTable(prefix)
     program = Program(graph, target, prefix, kernels, plan, weights, [])
     program.calls = [_call(program, i, k) for i, k in enumerate(kernels)]
@@ -95,8 +93,6 @@ def _call(program: Program, step: int, kernel) -> str:
             args.append(symbol)
         elif arg.kind == "int":
             args.append(c_literal(arg.value, arg.ctype))
-        elif arg.kind == "scratch":
-            args.append(_cast(f"{program.prefix}_arena + {program.plan.scratch[step][0]}", arg.ctype))
         else:
             raise ValueError(f"node {node.name}: unknown kernel argument kind {arg.kind!r}")
     return f"{program.prefix}_{kernel.function}({', '.join(args)});"

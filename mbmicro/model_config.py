@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from mbmicro.errors import UserError
 from mbmicro.specs import MODEL_NAMES, check_model_name
@@ -69,6 +70,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help=f"input height = width in pixels, {MIN_RESOLUTION}..{MAX_RESOLUTION} (default 224)")
     parser.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="weight seed, >= 0 (default 0)")
+
+
+def check_calibration_file(path: str | None) -> None:
+    """Fail fast, before the slow model build, on a --calibration file that is not there
+    (its shape and dtype are checked when it is loaded: mbmicro.quantize.load_images)."""
+    if path is not None and not Path(path).is_file():
+        raise UserError(f"calibration file {path} does not exist: pass a .npy of images")
 
 
 def config_from_args(args: argparse.Namespace) -> ModelConfig:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mbmicro.budgets import parse_bytes, with_budgets
 from mbmicro.errors import UserError
-from mbmicro.model_config import add_model_options, config_from_args
+from mbmicro.model_config import add_model_options, check_calibration_file, config_from_args
 from mbmicro.specs import MODEL_NAMES
 from mbmicro.target_info import load_target
 
@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     prefix = args.prefix if args.prefix is not None else default_prefix(config.model)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", prefix):
         raise UserError(f"prefix {prefix!r} is not a C identifier: pass e.g. --prefix my_model")
-    if args.calibration is not None and not Path(args.calibration).is_file():
-        raise UserError(f"calibration file {args.calibration} does not exist: pass a .npy of images")
+    check_calibration_file(args.calibration)
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
 

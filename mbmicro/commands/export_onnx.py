@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.model_config import add_model_argument, add_model_options, config_from_args
+from mbmicro.model_config import add_model_argument, add_model_options, check_calibration_file, config_from_args
 
 HELP = "write the float model (or with --int8 the quantized model as QDQ) to an ONNX file"
 
@@ -62,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     _check_destination(out)
     if args.calibration is not None and not args.int8:
         raise UserError("--calibration only applies to the int8 model: add --int8 or drop --calibration")
-    if args.calibration is not None and not Path(args.calibration).is_file():
-        raise UserError(f"calibration file {args.calibration} does not exist: pass a .npy of images")
+    check_calibration_file(args.calibration)
 
     if args.int8:
         from mbmicro.onnx_qdq import export_qdq
