@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 
+from mbmicro import __version__
 from mbmicro.commands import COMMANDS
 from mbmicro.errors import UserError
 
@@ -20,8 +21,23 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line with exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"mbmicro: error: {message} (see 'mbmicro {self.prog.split()[-1]} --help')\n")
+        # self.prog is "mbmicro" for the top level and "mbmicro build" for a command
+        sys.stderr.write(f"mbmicro: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+
+def version_text() -> str:
+    """``mbmicro --version``: the package and the TVM that generates its kernels.
+
+    TVM's version is read from the installed distribution's metadata, not by
+    importing tvm (which takes a second and is not needed to answer)."""
+    from importlib import metadata
+
+    try:
+        tvm_version = metadata.version("apache-tvm")
+    except metadata.PackageNotFoundError:
+        tvm_version = "not installed (pip install -e .)"
+    return f"mbmicro {__version__} (Apache TVM {tvm_version})"
 
 
 def _load(name: str):
@@ -38,6 +54,8 @@ def _command_from_argv(argv: list[str]) -> str | None:
 def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the parser; only the chosen command's module is imported."""
     parser = _Parser(prog="mbmicro", description="int8 exporter for MBConv CNNs on ARM cores")
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="print the mbmicro and TVM versions and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         if only is not None and name != only:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.target_info import Target, targets_root
+from mbmicro.target_info import Target, load_target, target_names, targets_root
 
 BEGIN_SYMBOL = "mbmicro_layer_begin"
 END_SYMBOL = "mbmicro_layer_end"
@@ -42,6 +42,19 @@ class InstructionCounts:
 
     regions: list[int]
     total: int
+
+
+_SIMULATOR_KINDS = ("qemu-system", "qemu-user")
+
+
+def is_simulated(target: Target) -> bool:
+    """Whether ``target`` runs in QEMU, so its instructions can be counted."""
+    return target.simulator.get("kind") in _SIMULATOR_KINDS
+
+
+def simulated_target_names() -> list[str]:
+    """The targets ``mbmicro profile`` can count instructions on."""
+    return [name for name in target_names() if is_simulated(load_target(name))]
 
 
 def _tool(name: str) -> str:
@@ -73,7 +86,8 @@ def command(target: Target, exe: Path, args: list[str], plugin: list[str] | None
     if kind == "qemu-user":
         # -0 fixes argv[0], so the guest sees the same strings wherever the build folder is
         return [_tool(sim["binary"]), *sim["args"], *plugin_opts, "-0", exe.name, str(exe), *args]
-    raise UserError(f"target '{target.name}' is not simulated by QEMU (simulator kind {kind!r})")
+    raise UserError(f"target '{target.name}' is not simulated by QEMU: choose one of "
+                    f"{', '.join(simulated_target_names())}")
 
 
 def run(target: Target, exe: Path, args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

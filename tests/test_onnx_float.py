@@ -18,21 +18,15 @@ import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 from mbmicro.float_ref import run_float, run_node
 from mbmicro.graph import Graph, Node
 from mbmicro.onnx_export import export_float, node_graph
+from mbmicro.onnx_oracle import session  # unfused: no CPU-specific kernel choice
 from mbmicro.specs import MODEL_NAMES
 
 LAYER_TOL = END_TO_END_TOL = 1e-4
-
-
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
 def per_layer_max_err(graph: Graph, values: dict[str, np.ndarray]) -> tuple[float, str]:

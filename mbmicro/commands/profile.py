@@ -65,6 +65,10 @@ def profile(folder: Path) -> dict:
     build = _read_json(folder / "build.json")
     report = _read_json(folder / "report.json")
     target = load_target(str(build["target"]))
+    if not qemu.is_simulated(target):
+        raise UserError(f"{folder} was built for '{target.name}', which runs natively and has no instruction "
+                        f"counter: profile a build for {', '.join(qemu.simulated_target_names())} "
+                        "(e.g. 'mbmicro build --target cortex-m4 ...')")
     exe = folder / _profile_exe_name(build, target)
     layers = report.get("layers", [])
 

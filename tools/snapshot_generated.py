@@ -1,0 +1,93 @@
+"""Snapshot the generated projects of every built-in model, and compare two snapshots.
+
+Why: a refactor must not change what mbmicro generates. Run ``snapshot``
+before and after, then ``compare``: every generated file of the 11 models on
+two targets must be byte-identical. The build time in report.json/report.md
+is the only field allowed to differ (it is wall-clock time).
+
+Usage::
+
+    python tools/snapshot_generated.py snapshot OUT [--targets cortex-m4,cortex-a53] [--jobs 2]
+    python tools/snapshot_generated.py compare BEFORE AFTER
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+OPTIONS = ["--width", "0.35", "--resolution", "96", "--classes", "10"]
+# wall-clock fields: the one thing two identical builds may differ in
+_TIME_LINES = re.compile(rb'^.*(build_time_s|build time).*$', re.M)
+
+
+def _build(model: str, target: str, out: Path) -> str:
+    dest = out / f"{model}--{target}"
+    cmd = [sys.executable, "-m", "mbmicro", "build", "--model", model, "--target", target,
+           "-o", str(dest), "--force", *OPTIONS]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+    return dest.name
+
+
+def model_names() -> list[str]:
+    """Through the CLI, not an import: the script must outlive moves of the modules it would import."""
+    listed = subprocess.run([sys.executable, "-m", "mbmicro", "models", "--json"], capture_output=True,
+                            text=True, check=True).stdout
+    return [row["name"] for row in json.loads(listed)]
+
+
+def snapshot(out: Path, targets: list[str], jobs: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(_build, m, t, out) for m in model_names() for t in targets]
+        for f in concurrent.futures.as_completed(futures):
+            print("built", f.result(), flush=True)
+
+
+def _generated(folder: Path) -> dict[str, bytes]:
+    """Every file of the build except compiler products, with wall-clock lines blanked."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix not in (".o", ".elf", ".su") and not path.name.startswith("app"):
+            data = path.read_bytes()
+            if path.name.startswith("report."):
+                data = _TIME_LINES.sub(b"<time>", data)
+            files[str(path.relative_to(folder))] = data
+    return files
+
+
+def compare(before: Path, after: Path) -> int:
+    a, b = _generated(before), _generated(after)
+    bad = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    for name in bad:
+        print("differs:", name)
+    print(f"{len(a)} files before, {len(b)} after, {len(bad)} differ")
+    return 1 if bad or not a else 0
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("snapshot")
+    s.add_argument("out", type=Path)
+    s.add_argument("--targets", default="cortex-m4,cortex-a53")
+    s.add_argument("--jobs", type=int, default=2)
+    c = sub.add_parser("compare")
+    c.add_argument("before", type=Path)
+    c.add_argument("after", type=Path)
+    args = ap.parse_args(argv)
+    if args.cmd == "snapshot":
+        snapshot(args.out, args.targets.split(","), args.jobs)
+        return 0
+    return compare(args.before, args.after)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
