@@ -37,14 +37,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from mbmicro.float_ref import run_float
-from mbmicro.graph import Graph
-from mbmicro.onnx_export import node_graph
-from mbmicro.onnx_oracle import session
-from mbmicro.onnx_qdq import export_qdq
+from mbmicro.reference.float32 import run_float
+from mbmicro.graph.ir import Graph
+from mbmicro.formats.onnx_float import node_graph
+from mbmicro.formats.onnx_oracle import session
+from mbmicro.formats.onnx_qdq import export_qdq
 from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
-from mbmicro.reference import run_int8, run_node
-from mbmicro.specs import MODEL_NAMES
+from mbmicro.reference.int8 import run_int8, run_node
+from mbmicro.models.specs import MODEL_NAMES
 
 RESULT = Path(__file__).resolve().parent / "results" / "accuracy.md"
 SETTINGS = [(0.35, 96), (1.0, 224)]

@@ -19,8 +19,8 @@ from pathlib import Path
 from mbmicro.codegen.aot import lower_graph
 from mbmicro.codegen.planner import LinearPlanner, plan_graph
 from mbmicro.pipeline import make_model
-from mbmicro.specs import MODEL_NAMES
-from mbmicro.target_info import load_target
+from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.targets.target import load_target
 
 RESULT = Path(__file__).resolve().parent / "results" / "planner.md"
 SETTINGS = [(0.35, 96), (1.0, 224)]

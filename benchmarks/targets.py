@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mbmicro.specs import MODEL_NAMES
+from mbmicro.models.specs import MODEL_NAMES
 
 HERE = Path(__file__).resolve().parent
 RESULT_MD = HERE / "results" / "targets.md"
@@ -91,7 +91,7 @@ def measure(graph, target, folder: Path, name: str, options: dict) -> dict:
 def model_job(model: str, core: str) -> dict:
     from mbmicro.errors import UserError
     from mbmicro.pipeline import make_model
-    from mbmicro.target_info import load_target
+    from mbmicro.targets.target import load_target
 
     cached = CACHE / f"{model}@{core}.json"
     if cached.exists():
@@ -114,8 +114,8 @@ def model_job(model: str, core: str) -> dict:
 
 def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int):
     """A one-layer int8 graph (random He weights, quantized with seeded random calibration)."""
-    from mbmicro.graph import Graph, Node, Tensor, conv_out_size, same_padding
-    from mbmicro.quantize import quantize_graph
+    from mbmicro.graph.ir import Graph, Node, Tensor, conv_out_size, same_padding
+    from mbmicro.quant.ptq import quantize_graph
 
     rng = np.random.default_rng(0)
     out = conv_out_size(size, stride)
@@ -135,8 +135,8 @@ def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int):
 
 
 def layer_job(label: str, core: str) -> dict:
-    from mbmicro.budgets import with_budgets
-    from mbmicro.target_info import load_target
+    from mbmicro.targets.budgets import with_budgets
+    from mbmicro.targets.target import load_target
 
     kind, size, c_in, c_out, stride, _ = CMSIS[label]
     graph = layer_graph(kind, size, c_in, c_out, stride)

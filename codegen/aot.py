@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from mbmicro.codegen.planner import MemoryPlan, plan_graph
 from mbmicro.codegen.weights import WeightTable, c_identifier, c_literal
-from mbmicro.graph import Graph, macs
-from mbmicro.target_info import Target
+from mbmicro.graph.ir import Graph, macs
+from mbmicro.targets.target import Target
 
 _INCLUDE = re.compile(r"^\s*#\s*include\s*[<\"][^>\"]+[>\"]\s*$", re.M)
 

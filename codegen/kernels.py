@@ -57,7 +57,7 @@ def _lower_source(plan, name: str, knobs: dict) -> tuple[str, int]:
 
 
 def lower_node(graph, node, target, knobs: dict | None = None) -> NodeKernel:
-    """Lower one int8 node for ``target`` (a mbmicro.target_info.Target)."""
+    """Lower one int8 node for ``target`` (a mbmicro.targets.target.Target)."""
     node = _node(graph, node)
     plan = plan_for(graph, node, target_family(target))
     used = resolve(plan.space, plan.defaults, knobs)

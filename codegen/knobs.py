@@ -26,7 +26,7 @@ MAX_NAME = 64
 
 
 def target_family(target: Any) -> str:
-    """Map a :class:`mbmicro.target_info.Target` (or a name) to a family."""
+    """Map a :class:`mbmicro.targets.target.Target` (or a name) to a family."""
     if isinstance(target, str):
         texts = [target]
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from mbmicro.target_info import Target
+from mbmicro.targets.target import Target
 
 
 def values(target: Target) -> dict[str, int]:

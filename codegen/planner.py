@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mbmicro.graph import Graph
+from mbmicro.graph.ir import Graph
 
 #: Every buffer starts on this boundary (SIMD loads on Cortex-M55/A53).
 ALIGN = 16

@@ -20,10 +20,10 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from mbmicro import budgets
+from mbmicro.targets import budgets
 from mbmicro.codegen import link_script
 from mbmicro.errors import UserError
-from mbmicro.target_info import Target
+from mbmicro.targets.target import Target
 
 BUILD_FORMAT = "mbmicro-build/1"
 RUNTIME_FILES = ("mbmicro_main.c", "mbmicro_hooks.c", "mbmicro_hooks.h")
@@ -193,7 +193,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
                   lower=None, started: float | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
-    A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.budgets) is a
+    A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
     UserError: arena and weights are checked before anything is written, code once
     it is compiled in the staging folder, which is then discarded.
     ``info`` (model name and options) goes into build.json; ``lower`` replaces
@@ -202,7 +202,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     """
     import time
 
-    from mbmicro import graph_io
+    from mbmicro.graph import serialize as graph_io
     from mbmicro.codegen import aot, report
 
     started = time.perf_counter() if started is None else started

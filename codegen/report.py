@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
-from mbmicro.graph import macs, param_count
+from mbmicro.graph.ir import macs, param_count
 
 #: Bytes per line of kernel C when no compiler is available to measure (a rough ARM average).
 _EST_BYTES_PER_LINE = 6
@@ -63,7 +63,7 @@ def _plain(value):
 
 def make_report(program, build: dict, code: tuple[int, str], build_time_s: float,
                 memory: dict | None = None) -> dict:
-    """The report dict; ``memory`` is mbmicro.budgets.requirements() (SRAM/flash needed vs budget)."""
+    """The report dict; ``memory`` is mbmicro.targets.budgets.requirements() (SRAM/flash needed vs budget)."""
     g, plan = program.graph, program.plan
     linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()})
     layers = []

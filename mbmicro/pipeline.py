@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mbmicro.graph import Graph
-from mbmicro.model_config import check_options
-from mbmicro.quant_math import dequantize, quantize
-from mbmicro.quantize import quantize_graph
+from mbmicro.graph.ir import Graph
+from mbmicro.models.builder import build_from_config
+from mbmicro.models.options import check_options
+from mbmicro.reference.arith import dequantize, quantize
+from mbmicro.quant.ptq import quantize_graph
 
 
 def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: int = 1000, seed: int = 0,
@@ -22,10 +23,10 @@ def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: i
     """Build the float graph for the options and quantize it.
 
     ``calibration``: None (seeded random images), a .npy path or an image
-    array (see :func:`mbmicro.quantize.quantize_graph`).  Bad options raise
+    array (see :func:`mbmicro.quant.ptq.quantize_graph`).  Bad options raise
     UserError.
     """
-    float_graph = check_options(model, width, resolution, classes, seed).build()
+    float_graph = build_from_config(check_options(model, width, resolution, classes, seed))
     return float_graph, quantize_graph(float_graph, calibration, seed=seed)
 
 

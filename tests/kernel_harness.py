@@ -4,7 +4,7 @@ generated kernels into one shared object and call them through ctypes.
 Why one .so per batch: gcc start-up dominates for small kernels, so the
 per-family tests lower a few hundred random shapes, compile them in one go
 with the project's strict flags, and compare every output with
-mbmicro.reference bit for bit.
+mbmicro.reference.int8 bit for bit.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import tempfile
 import numpy as np
 
 from mbmicro.codegen.kernels import NodeKernel, lower_node
-from mbmicro.graph import Graph, Node, Tensor
-from mbmicro.quant_math import quantize_multiplier
+from mbmicro.graph.ir import Graph, Node, Tensor
+from mbmicro.reference.arith import quantize_multiplier
 
 CFLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
 HOST = "host"

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from mbmicro import budgets
+from mbmicro.targets import budgets
 from mbmicro.cli import main
 from mbmicro.codegen.project import load_build
 from mbmicro.commands.profile import profile
 from mbmicro.errors import UserError
-from mbmicro.specs import MODEL_NAMES
-from mbmicro.target_info import load_target
+from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.targets.target import load_target
 
 SMALL = ["--width", "0.35", "--resolution", "96", "--classes", "10"]
 #: model per core (config SMALL): four families for the time of four builds

@@ -21,13 +21,13 @@ import pytest
 from mbmicro.cli import main
 from mbmicro.codegen.kernel_types import KernelArg, NodeKernel
 from mbmicro.codegen.project import build_project
-from mbmicro.graph import Graph, Node, Tensor
-from mbmicro.graph_io import load_graph
-from mbmicro.quant_math import ADD_LEFT_SHIFT, quantize_multiplier
-from mbmicro.reference import run_int8
-from mbmicro.simulate import run_build
-from mbmicro.specs import MODEL_NAMES
-from mbmicro.target_info import load_target
+from mbmicro.graph.ir import Graph, Node, Tensor
+from mbmicro.graph.serialize import load_graph
+from mbmicro.reference.arith import ADD_LEFT_SHIFT, quantize_multiplier
+from mbmicro.reference.int8 import run_int8
+from mbmicro.sim.execute import run_build
+from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.targets.target import load_target
 
 LUT_C = """#include <stdint.h>
 void test_lut(const int8_t *x, int8_t *y, const int8_t *table, int32_t n) {

@@ -9,13 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from mbmicro import float_ref
-from mbmicro.builder import build_float_graph
+from mbmicro.reference import float32 as float_ref
+from mbmicro.models.builder import build_float_graph
 from mbmicro.errors import UserError
-from mbmicro.float_ref import run_float
-from mbmicro.graph import conv_out_size, macs, param_count, same_padding
-from mbmicro.model_details import make_divisible, split_channels
-from mbmicro.specs import MODEL_NAMES
+from mbmicro.reference.float32 import run_float
+from mbmicro.graph.ir import conv_out_size, macs, param_count, same_padding
+from mbmicro.models.details import make_divisible, split_channels
+from mbmicro.models.specs import MODEL_NAMES
 
 
 def built(model: str, width: float = 1.0, resolution: int = 224, classes: int = 1000):

@@ -16,9 +16,9 @@ import pytest
 from mbmicro.cli import main
 from mbmicro.codegen.kernel_types import KernelArg, NodeKernel
 from mbmicro.codegen.project import build_project
-from mbmicro.graph import Graph, Node, Tensor
-from mbmicro.quant_math import dequantize, quantize
-from mbmicro.target_info import load_target
+from mbmicro.graph.ir import Graph, Node, Tensor
+from mbmicro.reference.arith import dequantize, quantize
+from mbmicro.targets.target import load_target
 
 LUT_C = """#include <stdint.h>
 void one_lut(const int8_t *x, int8_t *y, const int8_t *table, int32_t n) {

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from mbmicro.builder import build_float_graph
-from mbmicro.graph import macs, param_count
-from mbmicro.specs import MODEL_NAMES
+from mbmicro.models.builder import build_float_graph
+from mbmicro.graph.ir import macs, param_count
+from mbmicro.models.specs import MODEL_NAMES
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

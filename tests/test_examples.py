@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mbmicro import graph_io
+from mbmicro.graph import serialize as graph_io
 from mbmicro.cli import main
-from mbmicro.reference import run_int8
+from mbmicro.reference.int8 import run_int8
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -1,5 +1,5 @@
 """General conv2d kernels (stem 3x3/s2 on 3 channels, grouped and strided 1x1,
-other small kernels) vs mbmicro.reference.conv2d, bit for bit, on 200 seeded
+other small kernels) vs mbmicro.reference.int8.conv2d, bit for bit, on 200 seeded
 shapes with random knobs."""
 
 import numpy as np
@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kernel_harness import (random_act, random_int8, random_knobs, random_requant, run_cases,
                             single_node_graph, tensor)
-from mbmicro import reference as R
+from mbmicro.reference import int8 as R
 from mbmicro.codegen.kernels import lower_node
-from mbmicro.graph import conv_out_size, same_padding
+from mbmicro.graph.ir import conv_out_size, same_padding
 
 
 def conv_case(rng, H, W, I, O, K, S, G, knob_pick=True):

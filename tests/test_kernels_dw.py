@@ -1,4 +1,4 @@
-"""Depthwise kernels vs mbmicro.reference.depthwise, bit for bit.
+"""Depthwise kernels vs mbmicro.reference.int8.depthwise, bit for bit.
 
 A fixed seeded list of 200 shapes (odd sizes, kernels 3/5/7/9, stride 1/2,
 channel counts not multiples of 4/8, random zero points and multipliers,
@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kernel_harness import (random_act, random_int8, random_knobs, random_requant, run_cases,
                             single_node_graph, tensor)
-from mbmicro import reference as R
+from mbmicro.reference import int8 as R
 from mbmicro.codegen.kernels import knob_space
-from mbmicro.graph import conv_out_size, same_padding
+from mbmicro.graph.ir import conv_out_size, same_padding
 
 
 def dw_case(rng, H, W, C, K, S, knob_pick=True):

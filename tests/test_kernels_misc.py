@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from kernel_harness import Batch, random_act, random_int8, random_requant, single_node_graph, tensor
-from mbmicro import reference as R
+from mbmicro.reference import int8 as R
 from mbmicro.codegen import kernels
 from mbmicro.codegen.knobs import MAX_NAME, kernel_name
 

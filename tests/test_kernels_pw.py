@@ -1,4 +1,4 @@
-"""Pointwise (1x1) and fully-connected kernels vs mbmicro.reference, bit for bit,
+"""Pointwise (1x1) and fully-connected kernels vs mbmicro.reference.int8, bit for bit,
 on 200+ seeded shapes (pixel and channel counts not multiples of the tile)."""
 
 import numpy as np
@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kernel_harness import (random_act, random_int8, random_knobs, random_requant, run_cases,
                             single_node_graph, tensor)
-from mbmicro import reference as R
+from mbmicro.reference import int8 as R
 from mbmicro.codegen.kernels import lower_node
 
 

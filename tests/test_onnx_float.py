@@ -20,11 +20,11 @@ import numpy as np
 import onnx
 import pytest
 
-from mbmicro.float_ref import run_float, run_node
-from mbmicro.graph import Graph, Node
-from mbmicro.onnx_export import export_float, node_graph
-from mbmicro.onnx_oracle import session  # unfused: no CPU-specific kernel choice
-from mbmicro.specs import MODEL_NAMES
+from mbmicro.reference.float32 import run_float, run_node
+from mbmicro.graph.ir import Graph, Node
+from mbmicro.formats.onnx_float import export_float, node_graph
+from mbmicro.formats.onnx_oracle import session  # unfused: no CPU-specific kernel choice
+from mbmicro.models.specs import MODEL_NAMES
 
 LAYER_TOL = END_TO_END_TOL = 1e-4
 
@@ -44,7 +44,7 @@ def per_layer_max_err(graph: Graph, values: dict[str, np.ndarray]) -> tuple[floa
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_float_export_matches_float_ref(name):
-    from mbmicro.builder import build_float_graph
+    from mbmicro.models.builder import build_float_graph
     from mbmicro.pipeline import random_input
     graph = build_float_graph(name, 0.35, 96, 1000, seed=0)
     x = random_input(graph, 1)

@@ -32,14 +32,14 @@ import numpy as np
 import onnx
 import pytest
 
-from mbmicro.graph import OPS, Graph, Node, Tensor, conv_out_size, same_padding
-from mbmicro.lut import FIXED_OUTPUT_QPARAMS, make_table
-from mbmicro.onnx_export import node_graph, tensor_names
-from mbmicro.onnx_oracle import session
-from mbmicro.onnx_qdq import export_qdq
-from mbmicro.quant_math import ADD_LEFT_SHIFT, activation_bounds, dequantize, quantize, quantize_multipliers
-from mbmicro.reference import run_int8, run_node
-from mbmicro.specs import MODEL_NAMES
+from mbmicro.graph.ir import OPS, Graph, Node, Tensor, conv_out_size, same_padding
+from mbmicro.quant.lut import FIXED_OUTPUT_QPARAMS, make_table
+from mbmicro.formats.onnx_float import node_graph, tensor_names
+from mbmicro.formats.onnx_oracle import session
+from mbmicro.formats.onnx_qdq import export_qdq
+from mbmicro.reference.arith import ADD_LEFT_SHIFT, activation_bounds, dequantize, quantize, quantize_multipliers
+from mbmicro.reference.int8 import run_int8, run_node
+from mbmicro.models.specs import MODEL_NAMES
 
 #: model I/O every per-op check runs with (the session is always the exact, unfused one).
 IO_KINDS = ("int8", "float")

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from mbmicro.codegen.planner import (ALIGN, INPLACE_INPUTS, GreedyPlanner, LinearPlanner, SizeGreedyPlanner,
                                      dump, plan_graph)
-from mbmicro.graph import Graph, Node, Tensor
-from mbmicro.specs import MODEL_NAMES
+from mbmicro.graph.ir import Graph, Node, Tensor
+from mbmicro.models.specs import MODEL_NAMES
 
 buffers = st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 30), st.integers(0, 8)), min_size=1, max_size=40)
 

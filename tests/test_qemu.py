@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from mbmicro import qemu
+from mbmicro.sim import qemu
 from mbmicro.cli import main as cli_main
 from mbmicro.errors import UserError
-from mbmicro.target_info import load_target
+from mbmicro.targets.target import load_target
 from test_targets import ARM_TARGETS, DATA, build_program
 
 

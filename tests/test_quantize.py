@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbmicro.errors import UserError
-from mbmicro.float_ref import ACTIVATIONS, run_float
-from mbmicro.graph import Graph, Node, Tensor, conv_out_size, same_padding
-from mbmicro.lut import make_table
+from mbmicro.reference.float32 import ACTIVATIONS, run_float
+from mbmicro.graph.ir import Graph, Node, Tensor, conv_out_size, same_padding
+from mbmicro.quant.lut import make_table
 from mbmicro.pipeline import dequantize_output, quantize_input, random_input
-from mbmicro.quant_math import quantize_multiplier, requantize
-from mbmicro.quantize import load_calibration, qparams_from_range, quantize_graph
-from mbmicro.reference import run_int8
+from mbmicro.reference.arith import quantize_multiplier, requantize
+from mbmicro.quant.ptq import load_calibration, qparams_from_range, quantize_graph
+from mbmicro.reference.int8 import run_int8
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -287,7 +287,7 @@ def test_run_int8_rejects_wrong_input(tiny):
 
 from mbmicro.cli import main as cli_main  # noqa: E402
 from mbmicro.pipeline import make_model  # noqa: E402
-from mbmicro.specs import MODEL_NAMES  # noqa: E402
+from mbmicro.models.specs import MODEL_NAMES  # noqa: E402
 
 
 @pytest.mark.parametrize("model", MODEL_NAMES)

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mbmicro import reference as ref
-from mbmicro.graph import same_padding
-from mbmicro.quant_math import ADD_LEFT_SHIFT, quantize_multiplier
+from mbmicro.reference import int8 as ref
+from mbmicro.graph.ir import same_padding
+from mbmicro.reference.arith import ADD_LEFT_SHIFT, quantize_multiplier
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIE_MULTIPLIERS = [(1 << 30, 31), (1 << 30, 32), (3 << 29, 33)]

@@ -1,6 +1,6 @@
 """The package's Table A copy (``mbmicro show MODEL --json``) against the
 table text itself, parsed here by a small parser that shares no code with
-mbmicro.specs, so a transcription slip in either shows up."""
+mbmicro.models.specs, so a transcription slip in either shows up."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mbmicro.cli import main
-from mbmicro.specs import MODEL_NAMES, get_spec
+from mbmicro.models.specs import MODEL_NAMES, get_spec
 
 DATA = Path(__file__).parent / "data" / "table_a_mbconv_specs.txt"
 SEED_COPY = Path("/work/shared/seeds/table_a_mbconv_specs.txt")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mbmicro import qemu
+from mbmicro.sim import qemu
 from mbmicro.codegen import link_script
 from mbmicro.cli import main as cli_main
-from mbmicro.target_info import Target, load_target, target_names
+from mbmicro.targets.target import Target, load_target, target_names
 
 DATA = Path(__file__).parent / "data"
 ARM_TARGETS = ["cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53"]

@@ -24,7 +24,7 @@ from tvm import s_tir, te, tirx
 
 from mbmicro.codegen.kernel_types import KernelArg
 from mbmicro.codegen.ops import common as cm
-from mbmicro.quant_math import ADD_LEFT_SHIFT
+from mbmicro.reference.arith import ADD_LEFT_SHIFT
 
 UNROLL = [1, 2, 4]
 

@@ -3,7 +3,7 @@
 to read graph nodes.
 
 Why one requantization expression here: the rounding rule of
-:func:`mbmicro.quant_math.requantize` (``(acc*M + 2**(s-1)) >> s`` in
+:func:`mbmicro.reference.arith.requantize` (``(acc*M + 2**(s-1)) >> s`` in
 int64, ties towards +infinity) must be written once, so every kernel is
 bit-exact with the reference by construction.  The clamp also runs in int64:
 with a real scale above 1 a requantized value may exceed int32, and the

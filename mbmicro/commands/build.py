@@ -3,7 +3,7 @@
 Why the folder holds the int8 graph too: ``run`` and ``verify`` then work on
 DIR alone, comparing the C against exactly the graph it was generated from.
 A model that does not fit the SRAM/flash budgets (the target's board, or
---sram/--flash) is refused before DIR is written (mbmicro.budgets).
+--sram/--flash) is refused before DIR is written (mbmicro.targets.budgets).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import re
 import time
 from pathlib import Path
 
-from mbmicro.budgets import parse_bytes, with_budgets
+from mbmicro.targets.budgets import parse_bytes, with_budgets
 from mbmicro.errors import UserError
-from mbmicro.model_config import add_model_options, check_calibration_file, config_from_args
-from mbmicro.specs import MODEL_NAMES
-from mbmicro.target_info import load_target
+from mbmicro.models.options import add_model_options, check_calibration_file, config_from_args
+from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.targets.target import load_target
 
 HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model and target"
 

@@ -43,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.commands.profile import profile
     from mbmicro.errors import UserError
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
-    from mbmicro.reference import run_int8
-    from mbmicro.simulate import run_build
-    from mbmicro.target_info import load_target
+    from mbmicro.reference.int8 import run_int8
+    from mbmicro.sim.execute import run_build
+    from mbmicro.targets.target import load_target
 
     if args.seed < 0:
         raise UserError(f"--seed {args.seed} is invalid: pass 0 or a larger integer")

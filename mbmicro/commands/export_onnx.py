@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.model_config import add_model_argument, add_model_options, check_calibration_file, config_from_args
+from mbmicro.models.options import (add_model_argument, add_model_options, check_calibration_file,
+                                    config_from_args)
 
 HELP = "write the float model (or with --int8 the quantized model as QDQ) to an ONNX file"
 
@@ -65,16 +66,17 @@ def run(args: argparse.Namespace) -> int:
     check_calibration_file(args.calibration)
 
     if args.int8:
-        from mbmicro.onnx_qdq import export_qdq
+        from mbmicro.formats.onnx_qdq import export_qdq
         from mbmicro.pipeline import make_model
 
         _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
                               calibration=args.calibration)
         model = export_qdq(graph)
     else:
-        from mbmicro.onnx_export import export_float
+        from mbmicro.formats.onnx_float import export_float
+        from mbmicro.models.builder import build_from_config
 
-        graph = config.build()
+        graph = build_from_config(config)
         model = export_float(graph)
     data = model.SerializeToString()
     try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from mbmicro.model_details import get_details
-from mbmicro.specs import MODEL_NAMES, get_spec
+from mbmicro.models.details import get_details
+from mbmicro.models.specs import MODEL_NAMES, get_spec
 
 HELP = "list the supported models (Table A) and their nonlinearities, SE and head"
 

@@ -20,10 +20,10 @@ import math
 import tempfile
 from pathlib import Path
 
-from mbmicro import qemu
+from mbmicro.sim import qemu
 from mbmicro.errors import UserError
-from mbmicro.simulate import make
-from mbmicro.target_info import load_target
+from mbmicro.sim.execute import make
+from mbmicro.targets.target import load_target
 
 HELP = "count executed instructions per layer of a build folder in QEMU (instructions per MAC)"
 

@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from mbmicro.model_config import add_model_argument, add_model_options, config_from_args
+from mbmicro.models.options import add_model_argument, add_model_options, config_from_args
 
 HELP = "run the int8 reference and the float model on one image and compare their top-5 classes"
 
@@ -42,10 +42,10 @@ def top5(logits: np.ndarray) -> list[tuple[int, float]]:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.errors import UserError
-    from mbmicro.float_ref import run_float
+    from mbmicro.reference.float32 import run_float
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
-    from mbmicro.quantize import load_images
-    from mbmicro.reference import run_int8
+    from mbmicro.quant.ptq import load_images
+    from mbmicro.reference.int8 import run_int8
 
     config = config_from_args(args)
     float_graph, int8_graph = make_model(config.model, config.width, config.resolution, config.classes,

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_input(path: str, build: dict) -> np.ndarray:
     """The .npy at ``path`` as the model's int8 input; wrong shape or dtype is a UserError."""
-    from mbmicro.quant_math import quantize
+    from mbmicro.reference.arith import quantize
 
     try:
         x = np.load(path, allow_pickle=False)
@@ -48,9 +48,9 @@ def load_input(path: str, build: dict) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.project import load_build
-    from mbmicro.quant_math import dequantize
-    from mbmicro.simulate import run_build
-    from mbmicro.target_info import load_target
+    from mbmicro.reference.arith import dequantize
+    from mbmicro.sim.execute import run_build
+    from mbmicro.targets.target import load_target
 
     folder = Path(args.dir)
     build = load_build(folder)

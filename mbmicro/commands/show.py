@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from mbmicro.model_config import add_model_argument, add_model_options, config_from_args
-from mbmicro.specs import get_spec
+from mbmicro.models.options import add_model_argument, add_model_options, config_from_args
+from mbmicro.models.specs import get_spec
 
 HELP = "show a model's layers (shapes, MACs, params) or, with --json, its Table A spec"
 
@@ -47,7 +47,7 @@ def _op(node) -> str:
 
 def layer_table(graph) -> list[str]:
     """Lines of the per-layer table with totals (also used by other commands)."""
-    from mbmicro.graph import macs, param_count
+    from mbmicro.graph.ir import macs, param_count
 
     header = ("NAME", "OP", "INPUT", "OUTPUT", "KERNEL", "MACS", "PARAMS")
     rows = [header]
@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(get_spec(cfg.model), indent=2))
         return 0
-    graph = cfg.build()
+    from mbmicro.models.builder import build_from_config
+
+    graph = build_from_config(cfg)
     print(f"{graph.name}: width {cfg.width:g}, input {_shape(graph.input.shape)}, "
           f"{cfg.classes} classes, seed {cfg.seed}")
     for line in layer_table(graph):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mbmicro.target_info import Target, load_target, target_names
+from mbmicro.targets.target import Target, load_target, target_names
 
 HELP = "list the targets (core, board, SRAM and flash budgets, simulator)"
 

@@ -42,10 +42,10 @@ def first_mismatch(graph, records, reference: dict) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.project import load_build
-    from mbmicro.graph_io import load_graph
-    from mbmicro.reference import run_int8
-    from mbmicro.simulate import run_build
-    from mbmicro.target_info import load_target
+    from mbmicro.graph.serialize import load_graph
+    from mbmicro.reference.int8 import run_int8
+    from mbmicro.sim.execute import run_build
+    from mbmicro.targets.target import load_target
 
     if args.count < 1:
         raise UserError(f"--count {args.count} is invalid: pass 1 or more")

@@ -2,7 +2,7 @@
  * QEMU TCG plugin: executed guest instructions per profiling region.
  *
  * The generated model (built with -DMBMICRO_PROFILE) calls mbmicro_layer_begin(i) and
- * mbmicro_layer_end(i) around every layer. mbmicro/qemu.py looks up the entry addresses
+ * mbmicro_layer_end(i) around every layer. mbmicro/sim/qemu.py looks up the entry addresses
  * of those two functions and passes them here:
  *
  *   -plugin libqemu_insn_count.so,begin=0xADDR,end=0xADDR[,out=PATH]

@@ -20,7 +20,7 @@ import dataclasses
 import re
 
 from mbmicro.errors import UserError
-from mbmicro.target_info import Target
+from mbmicro.targets.target import Target
 
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024 * 1024, "mib": 1024 * 1024}
 _SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*", re.I)

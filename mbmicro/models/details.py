@@ -1,7 +1,7 @@
 """What Table A leaves out, per model: nonlinearities, SE squeeze and gate,
 residual rule, stem activation, head, MixNet's channel split and grouped 1x1s.
 
-Why a separate file: Table A (mbmicro/specs.py) says "we omitted other
+Why a separate file: Table A (mbmicro/models/specs.py) says "we omitted other
 details, such as nonlinearities"; those details come from each paper (and its
 reference code) and are written down here once, so the builder has no
 per-model ``if`` chains and docs/MODELS.md has one place to agree with.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from mbmicro.specs import MODEL_NAMES, check_model_name
+from mbmicro.models.specs import MODEL_NAMES, check_model_name
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mbmicro.float_ref import ACTIVATIONS
-from mbmicro.quant_math import INT8_MAX, INT8_MIN
+from mbmicro.reference.float32 import ACTIVATIONS
+from mbmicro.reference.arith import INT8_MAX, INT8_MIN
 
 
 #: Activations whose int8 output uses fixed qparams (scale 1/256, zero point

@@ -2,7 +2,7 @@
 
 Every generated C kernel must equal these functions bit for bit, so each op
 is one pure function that follows docs/INT8_SEMANTICS.md literally and
-requantizes only through :func:`mbmicro.quant_math.requantize`.
+requantizes only through :func:`mbmicro.reference.arith.requantize`.
 
 Why float64 matmuls in an integer reference: the products ``(x - zx) * w``
 are below 2**15 in magnitude, so any dot product shorter than 2**38 terms is
@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from mbmicro.errors import UserError
-from mbmicro.graph import Graph, Node
-from mbmicro.quant_math import ADD_LEFT_SHIFT, clamp_int8, requantize
+from mbmicro.graph.ir import Graph, Node
+from mbmicro.reference.arith import ADD_LEFT_SHIFT, clamp_int8, requantize
 
 #: Largest dot-product length for which the float64 accumulation is exact.
 _EXACT_TERMS = 2**53 // (255 * 128)
@@ -185,7 +185,7 @@ def run_int8(graph: Graph, x_int8: np.ndarray, collect: bool = False):
     name (input included), for per-layer comparison against generated C.
     """
     if not graph.is_quantized:
-        raise UserError(f"model {graph.name!r} is a float graph; quantize it first (mbmicro.quantize.quantize_graph)")
+        raise UserError(f"model {graph.name!r} is a float graph; quantize it first (mbmicro.quant.ptq.quantize_graph)")
     x = np.asarray(x_int8)
     want = tuple(graph.input.shape)
     if x.dtype != np.int8 or tuple(x.shape) != want:

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from mbmicro.errors import UserError
-from mbmicro.float_ref import run_float
-from mbmicro.graph import Graph, Node
-from mbmicro.lut import FIXED_OUTPUT_QPARAMS, make_table
-from mbmicro.quant_math import ADD_LEFT_SHIFT, activation_bounds, quantize_multipliers
+from mbmicro.reference.float32 import run_float
+from mbmicro.graph.ir import Graph, Node
+from mbmicro.quant.lut import FIXED_OUTPUT_QPARAMS, make_table
+from mbmicro.reference.arith import ADD_LEFT_SHIFT, activation_bounds, quantize_multipliers
 
 #: Smallest activation scale: a tensor whose range is below 255 * MIN_SCALE
 #: is treated as constant 0 (and requantization ratios stay far below 2**30).

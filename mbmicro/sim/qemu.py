@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.target_info import Target, load_target, target_names, targets_root
+from mbmicro.targets.target import Target, load_target, target_names, targets_root
 
 BEGIN_SYMBOL = "mbmicro_layer_begin"
 END_SYMBOL = "mbmicro_layer_end"
@@ -94,7 +94,7 @@ def run(target: Target, exe: Path, args: list[str], cwd: Path, timeout: float = 
     """Run ``exe args...`` in the target's QEMU with ``cwd`` as the guest's working folder.
 
     Relative file arguments are relative to ``cwd``. Returns the finished process
-    (stdout/stderr as bytes, like mbmicro.simulate's native runs; returncode = main's
+    (stdout/stderr as bytes, like mbmicro.sim.execute's native runs; returncode = main's
     return value); never raises on a nonzero exit.
     """
     return _run(command(target, Path(exe).resolve(), args), target, cwd, timeout)

@@ -35,7 +35,7 @@ Ops (``Node.op``) and their attributes / params
 ``slice``       along channels: attrs begin, end; int8: same qparams as input
 
 In the int8 graph, nodes additionally carry the requantization params
-described in :mod:`mbmicro.quant_math` (``multiplier``/``shift`` arrays) and
+described in :mod:`mbmicro.reference.arith` (``multiplier``/``shift`` arrays) and
 ``act_min``/``act_max`` clamp bounds in attrs; tensors carry scale and
 zero point.
 """

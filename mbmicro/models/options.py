@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.specs import MODEL_NAMES, check_model_name
+from mbmicro.models.specs import MODEL_NAMES, check_model_name
 
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
 MAX_WIDTH = 4.0
@@ -22,17 +22,13 @@ MAX_WIDTH = 4.0
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Checked model options; ``build()`` makes the float graph."""
+    """Checked model options (mbmicro.models.builder.build_from_config makes the float graph)."""
 
     model: str
     width: float = 1.0
     resolution: int = 224
     classes: int = 1000
     seed: int = 0
-
-    def build(self):
-        from mbmicro.builder import build_float_graph  # builder imports this module
-        return build_float_graph(self.model, self.width, self.resolution, self.classes, self.seed)
 
 
 def check_options(model: str, width: float = 1.0, resolution: int = 224, classes: int = 1000,
@@ -74,7 +70,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def check_calibration_file(path: str | None) -> None:
     """Fail fast, before the slow model build, on a --calibration file that is not there
-    (its shape and dtype are checked when it is loaded: mbmicro.quantize.load_images)."""
+    (its shape and dtype are checked when it is loaded: mbmicro.quant.ptq.load_images)."""
     if path is not None and not Path(path).is_file():
         raise UserError(f"calibration file {path} does not exist: pass a .npy of images")
 

@@ -1,7 +1,7 @@
 """Build the float Graph of a Table A model with deterministic weights.
 
-Why two steps: the structure comes from Table A (mbmicro/specs.py) plus the
-per-model details (mbmicro/model_details.py); the weights are He-initialised
+Why two steps: the structure comes from Table A (mbmicro/models/specs.py) plus the
+per-model details (mbmicro/models/details.py); the weights are He-initialised
 and then "BatchNorm-folded" from data: one forward pass over a fixed, seeded
 batch of random images rescales every conv / depthwise / fully_connected so
 that each output channel's pre-activation has a chosen std (1, or 0.5 for the
@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mbmicro.float_ref import activation, run_node
-from mbmicro.graph import Graph, Node, Tensor, conv_out_size, same_padding
-from mbmicro.model_config import check_options
-from mbmicro.model_details import ModelDetails, get_details, make_divisible, split_channels
-from mbmicro.specs import get_spec
+from mbmicro.reference.float32 import activation, run_node
+from mbmicro.graph.ir import Graph, Node, Tensor, conv_out_size, same_padding
+from mbmicro.models.options import ModelConfig, check_options
+from mbmicro.models.details import ModelDetails, get_details, make_divisible, split_channels
+from mbmicro.models.specs import get_spec
 
 FUSED_ACTS = ("none", "relu", "relu6")
 
@@ -256,7 +256,11 @@ def build_float_graph(model: str, width: float = 1.0, resolution: int = 224,
     make_divisible(c * width, 8).  Weights depend only on the arguments.
     Bad options raise UserError.
     """
-    cfg = check_options(model, width, resolution, classes, seed)
+    return build_from_config(check_options(model, width, resolution, classes, seed))
+
+
+def build_from_config(cfg: ModelConfig) -> Graph:
+    """The float Graph for already checked options (see :func:`build_float_graph`)."""
     spec, d = get_spec(cfg.model), get_details(cfg.model)
 
     def ch(c: int) -> int:

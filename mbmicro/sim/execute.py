@@ -3,7 +3,7 @@
 Why one entry point: ``run``, ``verify`` and ``profile`` should not care
 whether the executable is a host binary or a Cortex-M ELF; the target's
 ``simulator.kind`` decides, and everything but "native" goes through
-:mod:`mbmicro.qemu`.
+:mod:`mbmicro.sim.qemu`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.target_info import Target
+from mbmicro.targets.target import Target
 
 
 def run_program(target: Target, exe: Path, args: list[str], cwd: Path,
@@ -27,10 +27,10 @@ def run_program(target: Target, exe: Path, args: list[str], cwd: Path,
     kind = target.simulator.get("kind")
     if kind != "native":
         try:
-            from mbmicro import qemu
+            from mbmicro.sim import qemu
         except ImportError:
             raise UserError(f"target {target.name} runs under {kind}, but this installation has no "
-                            "QEMU runner (mbmicro.qemu): use --target host") from None
+                            "QEMU runner (mbmicro.sim.qemu): use --target host") from None
         return qemu.run(target, exe, [str(a) for a in args], Path(cwd), timeout=timeout)
     try:
         return subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, timeout=timeout)

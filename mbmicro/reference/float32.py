@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from mbmicro.errors import UserError
-from mbmicro.graph import Graph, Node
+from mbmicro.graph.ir import Graph, Node
 
 
 # --------------------------------------------------------------- activations

@@ -1,7 +1,7 @@
 """Export the float graph to ONNX, and the float math shared with the QDQ export.
 
 Why one module holds both the float export and the per-op float math: the
-int8 model is exported as QDQ (mbmicro.onnx_qdq), which is the *same* float
+int8 model is exported as QDQ (mbmicro.formats.onnx_qdq), which is the *same* float
 computation with QuantizeLinear/DequantizeLinear around it.  Emitting every
 op through :func:`emit_op` keeps the two exports from drifting apart.
 
@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from mbmicro import __version__
-from mbmicro.graph import Graph, Node
+from mbmicro.graph.ir import Graph, Node
 
 OPSET = 17
 #: IR version 8 is the one that introduced opset 17; older runtimes load it.
@@ -183,7 +183,7 @@ def export_float(graph: Graph) -> onnx.ModelProto:
     get inputs "input", "input_1", ... in ``graph.inputs`` order.
     """
     if graph.is_quantized:
-        raise ValueError(f"graph {graph.name!r} is int8; export it with mbmicro.onnx_qdq.export_qdq")
+        raise ValueError(f"graph {graph.name!r} is int8; export it with mbmicro.formats.onnx_qdq.export_qdq")
     if len(graph.outputs) != 1:
         raise ValueError("the ONNX export needs exactly one graph output")
     b = OnnxBuilder()

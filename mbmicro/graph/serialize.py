@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mbmicro.errors import UserError
-from mbmicro.graph import Graph, Node, Tensor
+from mbmicro.graph.ir import Graph, Node, Tensor
 
 FORMAT = "mbmicro-graph/1"
 _EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -6,7 +6,7 @@ and which onnxruntime fuses back into integer kernels (QLinearConv, ...)
 on its own.  It is the standard exchange form of a quantized network.
 
 What is exported, node by node (the float math comes from
-:func:`mbmicro.onnx_export.emit_op`, so the two exports cannot drift):
+:func:`mbmicro.formats.onnx_float.emit_op`, so the two exports cannot drift):
 
 * every activation tensor t: ``Q(t.scale, t.zero_point)`` then ``DQ``, int8;
 * weights: int8 initializers in ONNX layout + per-channel DequantizeLinear
@@ -35,10 +35,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from mbmicro.graph import Graph, Node
-from mbmicro.onnx_export import (TO_NCHW, OnnxBuilder, emit_op, emit_output, input_name, onnx_weight,
+from mbmicro.graph.ir import Graph, Node
+from mbmicro.formats.onnx_float import (TO_NCHW, OnnxBuilder, emit_op, emit_output, input_name, onnx_weight,
                                   tensor_names)
-from mbmicro.quant_math import activation_bounds
+from mbmicro.reference.arith import activation_bounds
 
 IO_MODES = ("float", "int8")
 _CLAMPED_OPS = ("conv2d", "depthwise", "fully_connected", "add", "mul")

@@ -1,0 +1,4 @@
+"""Stage 1, graph: the IR all stages share, and its serialization.
+
+ir.py: tensors, nodes, ops and shape rules; serialize.py: graph.json + graph.npz in a build folder.
+"""

@@ -1,0 +1,5 @@
+"""Stage 8, sim: running what was built.
+
+execute.py: make in a build folder and run its program natively or in QEMU; qemu.py: QEMU command
+lines and the instruction-counting plugin.
+"""
