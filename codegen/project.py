@@ -23,6 +23,7 @@ from pathlib import Path
 from mbmicro.targets import budgets
 from mbmicro.codegen import link_script
 from mbmicro.errors import UserError
+from mbmicro.graph import files
 from mbmicro.targets.target import Target
 
 BUILD_FORMAT = "mbmicro-build/1"
@@ -35,21 +36,17 @@ def _package_file(*parts: str) -> Path:
 
 
 def is_build(folder: Path) -> bool:
+    """Whether ``folder`` carries our build.json marker (the only folders --force replaces).
+
+    Read with mbmicro.graph.files.read_json: a build.json that is a FIFO or
+    a huge file answers False at once instead of blocking or filling memory.
+    The full check of a build folder is mbmicro.sim.build_folder.load_build_folder.
+    """
     try:
-        return json.loads((Path(folder) / "build.json").read_text()).get("format") == BUILD_FORMAT
-    except (OSError, ValueError, AttributeError):
+        marker = files.read_json(Path(folder) / "build.json")
+    except (OSError, ValueError):
         return False
-
-
-def load_build(folder: Path) -> dict:
-    """build.json of an mbmicro build folder; anything else is a UserError."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"build folder {folder} does not exist: create it with 'mbmicro build ... -o {folder}'")
-    if not is_build(folder):
-        raise UserError(f"{folder} is not an mbmicro build (no valid build.json): "
-                        f"create one with 'mbmicro build ... -o DIR'")
-    return json.loads((folder / "build.json").read_text())
+    return isinstance(marker, dict) and marker.get("format") == BUILD_FORMAT
 
 
 def executable_names(target: Target) -> dict[str, str]:

@@ -21,7 +21,7 @@ import pytest
 
 from mbmicro.targets import budgets
 from mbmicro.cli import main
-from mbmicro.codegen.project import load_build
+from mbmicro.codegen.project import executable_names
 from mbmicro.commands.profile import profile
 from mbmicro.errors import UserError
 from mbmicro.models.specs import MODEL_NAMES
@@ -75,7 +75,7 @@ def test_model_is_bit_exact_in_qemu(core_build):
 
 def _link_with_map(folder: Path, target) -> str:
     """Relink the app (only the link: -W link.ld) with a map file; returns the map's text."""
-    exe = load_build(folder)["exe"]["all"]
+    exe = executable_names(target)["all"]
     ldflags = " ".join([*target.ldflags, "-Wl,-Map=app.map"])
     done = subprocess.run(["make", "-s", "-W", "link.ld", exe, f"LDFLAGS={ldflags}"], cwd=folder,
                           capture_output=True, text=True)
@@ -108,7 +108,7 @@ def test_linked_image_obeys_the_budgets(core_build):
     assert regions["SRAM"][1] == target.sram_bytes
     assert regions["FLASH"][1] + vectors == target.flash_bytes
     memory = json.loads((folder / "report.json").read_text())["memory"]
-    sections = _section_use(folder, target, load_build(folder)["exe"]["all"])
+    sections = _section_use(folder, target, executable_names(target)["all"])
     sram_lo = regions["SRAM"][0]
     in_sram = sum(n for name, (n, addr) in sections.items() if sram_lo <= addr < sram_lo + target.sram_bytes)
     in_flash = sum(n for name, (n, addr) in sections.items() if not sram_lo <= addr < sram_lo + target.sram_bytes)

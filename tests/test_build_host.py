@@ -25,6 +25,7 @@ from mbmicro.graph.ir import Graph, Node, Tensor
 from mbmicro.graph.serialize import load_graph
 from mbmicro.reference.arith import ADD_LEFT_SHIFT, quantize_multiplier
 from mbmicro.reference.int8 import run_int8
+from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.sim.execute import run_build
 from mbmicro.models.specs import MODEL_NAMES
 from mbmicro.targets.target import load_target
@@ -109,10 +110,9 @@ def toy_build(tmp_path_factory):
 
 def test_toy_build_is_bit_exact_and_in_place(toy_build):
     out, rep = toy_build
-    build = json.loads((out / "build.json").read_text())
     graph = toy_graph()
     x = np.random.default_rng(1).integers(-128, 128, graph.input.shape, dtype=np.int8)
-    y, _ = run_build(out, build, load_target("host"), x)
+    y, _ = run_build(load_build_folder(out), x)
     assert np.array_equal(y, run_int8(graph, x))
     model_c = (out / "toy_net_model.c").read_text()
     assert "test_lut(input," in model_c and "output, toy_net_w_" in model_c  # caller buffers used directly
@@ -124,10 +124,9 @@ def test_toy_build_is_bit_exact_and_in_place(toy_build):
 
 def test_toy_trace_names_every_layer(toy_build):
     out, _ = toy_build
-    build = json.loads((out / "build.json").read_text())
     graph = toy_graph()
     x = np.zeros(graph.input.shape, np.int8)
-    _, records = run_build(out, build, load_target("host"), x, trace=True)
+    _, records = run_build(load_build_folder(out), x, trace=True)
     ref = run_int8(graph, x, collect=True)
     assert [i for i, _ in records] == list(range(len(graph.nodes)))
     for (i, data), node in zip(records, graph.nodes):

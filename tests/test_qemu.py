@@ -14,6 +14,7 @@ import pytest
 
 from mbmicro.sim import qemu
 from mbmicro.cli import main as cli_main
+from mbmicro.codegen.project import executable_names
 from mbmicro.errors import UserError
 from mbmicro.targets.target import load_target
 from test_targets import ARM_TARGETS, DATA, build_program
@@ -82,7 +83,10 @@ def _fake_build_folder(name: str, folder: Path) -> None:
         f"profile: {profile_exe}\n\n"
         f"{profile_exe}: $(wildcard *.c *.S)\n"
         f"\t$(CC) $(CFLAGS) -DMBMICRO_PROFILE $(wildcard *.c *.S) $(LDFLAGS) -o $@\n")
-    build = {"target": name, "exe": {"all": exe, "profile": profile_exe}, "input": {"shape": [1, 16, 16, 3]}}
+    tensor = {"tensor": "x", "shape": [1, 16, 16, 3], "scale": 1.0, "zero_point": 0}
+    build = {"format": "mbmicro-build/1", "model": "tiny", "options": {}, "target": name, "prefix": "tiny",
+             "exe": executable_names(target), "input": tensor, "output": dict(tensor, tensor="y"),
+             "files": ["Makefile", "build.json", "report.json"]}
     (folder / "build.json").write_text(json.dumps(build))
     layers = [{"name": f"dot{k}", "macs": 256 * (k + 1)} for k in range(3)]
     (folder / "report.json").write_text(json.dumps({"layers": layers}))

@@ -39,11 +39,12 @@ def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mbmicro.codegen.project import build_project, load_build
+    from mbmicro.codegen.project import build_project
     from mbmicro.commands.profile import profile
     from mbmicro.errors import UserError
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
     from mbmicro.reference.int8 import run_int8
+    from mbmicro.sim.build_folder import load_build_folder
     from mbmicro.sim.execute import run_build
     from mbmicro.targets.target import load_target
 
@@ -61,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"built {out} in {rep['build_time_s']:.1f} s: arena {rep['arena_bytes']:,} B, "
           f"weights {rep['weights_bytes']:,} B, code {rep['code_bytes']:,} B", flush=True)
 
-    build = load_build(out)
     x = quantize_input(graph, random_input(graph, args.seed))
-    y, _ = run_build(out, build, target, x)
+    y, _ = run_build(load_build_folder(out), x)
     exact = bool(np.array_equal(y, run_int8(graph, x)))
     print(f"ran on a seeded random image (seed {args.seed}): output "
           f"{'bit-exact with' if exact else 'DIFFERS from'} the NumPy int8 reference")

@@ -14,13 +14,17 @@ import numpy as np
 
 from mbmicro.errors import UserError
 
+#: Most random inputs one verify runs: each is a run of the program (in QEMU, seconds each).
+MAX_COUNT = 10_000
+
 HELP = "build and run a build folder on random inputs and compare bit for bit with the int8 reference"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="a folder made by 'mbmicro build'")
-    p.add_argument("--count", type=int, default=3, help="number of random int8 inputs (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--count", type=int, default=3,
+                   help=f"number of random int8 inputs, 1 to {MAX_COUNT} (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs, >= 0 (default 0)")
 
 
 def first_mismatch(graph, records, reference: dict) -> str | None:
@@ -40,31 +44,35 @@ def first_mismatch(graph, records, reference: dict) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace) -> int:
-    from mbmicro.codegen.project import load_build
-    from mbmicro.graph.serialize import load_graph
-    from mbmicro.reference.int8 import run_int8
-    from mbmicro.sim.execute import run_build
-    from mbmicro.targets.target import load_target
+def check_arguments(count: int, seed: int) -> None:
+    """--count in 1..MAX_COUNT (each input is a run of the program: 10**12 would never end) and
+    --seed >= 0 (numpy refuses negative seeds)."""
+    if not 1 <= count <= MAX_COUNT:
+        raise UserError(f"--count {count} is invalid: pass 1 to {MAX_COUNT}")
+    if seed < 0:
+        raise UserError(f"--seed {seed} is invalid: pass 0 or a larger integer")
 
-    if args.count < 1:
-        raise UserError(f"--count {args.count} is invalid: pass 1 or more")
-    folder = Path(args.dir)
-    build = load_build(folder)
-    graph = load_graph(folder)
-    target = load_target(build["target"])
+
+def run(args: argparse.Namespace) -> int:
+    from mbmicro.reference.int8 import run_int8
+    from mbmicro.sim.build_folder import load_build_folder
+    from mbmicro.sim.execute import run_build
+
+    check_arguments(args.count, args.seed)
+    folder = load_build_folder(args.dir, need_graph=True)
+    graph = folder.graph
     rng = np.random.default_rng(args.seed)
     for i in range(args.count):
         x = rng.integers(-128, 128, size=tuple(graph.input.shape), dtype=np.int8)
-        y, _ = run_build(folder, build, target, x)
+        y, _ = run_build(folder, x)
         want = run_int8(graph, x)
         if np.array_equal(y, want):
             continue
         print(f"input {i}: output differs from the reference in {int((y != want).sum())} of {y.size} values")
-        _, records = run_build(folder, build, target, x, trace=True)
+        _, records = run_build(folder, x, trace=True)
         where = first_mismatch(graph, records, run_int8(graph, x, collect=True))
         print(where or "every traced layer matches: the difference is in the final copy to the output")
-        print(f"verification FAILED on input {i + 1}/{args.count} ({build['model']}, {build['target']})")
+        print(f"verification FAILED on input {i + 1}/{args.count} ({folder.model}, {folder.target.name})")
         return 1
-    print(f"verified {args.count}/{args.count} inputs bit-exact ({build['model']}, {build['target']})")
+    print(f"verified {args.count}/{args.count} inputs bit-exact ({folder.model}, {folder.target.name})")
     return 0

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mbmicro.errors import UserError
+from mbmicro.graph.files import load_npy
 from mbmicro.reference.float32 import run_float
 from mbmicro.graph.ir import Graph, Node
 from mbmicro.quant.lut import FIXED_OUTPUT_QPARAMS, make_table
@@ -37,6 +38,10 @@ from mbmicro.reference.arith import ADD_LEFT_SHIFT, activation_bounds, quantize_
 #: Smallest activation scale: a tensor whose range is below 255 * MIN_SCALE
 #: is treated as constant 0 (and requantization ratios stay far below 2**30).
 MIN_SCALE = 1e-6
+
+#: Largest |value| of a float calibration image: the model's input is about [-1, 1], and even
+#: unnormalized 0..255 pixels stay far below it.
+MAX_PIXEL = 1e4
 
 #: |bias| limit in int32: leaves room for the accumulator and for kernels that
 #: fold ``-zx * sum(w)`` into the bias, all in int32.
@@ -50,15 +55,10 @@ def load_images(path: str | Path, graph: Graph, what: str = "image file") -> np.
 
     Accepts (N, H, W, 3) or (H, W, 3), float32/float64 (used as they are,
     the float model's input range is [-1, 1]) or uint8 (mapped x / 127.5 - 1).
+    The file is read by mbmicro.graph.files.load_npy, which refuses an empty
+    file, an .npz, a pipe or a header claiming more than 1 GiB before allocating.
     """
-    path = Path(path)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist; pass an existing .npy file") from None
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{what} {path} is not a readable .npy array ({exc}); save it with numpy.save") from None
-    return check_images(arr, graph, what=f"{what} {path}")
+    return check_images(load_npy(path, what), graph, what=f"{what} {path}")
 
 
 def load_calibration(path: str | Path, graph: Graph) -> np.ndarray:
@@ -67,7 +67,10 @@ def load_calibration(path: str | Path, graph: Graph) -> np.ndarray:
 
 
 def check_images(arr: np.ndarray, graph: Graph, what: str = "images") -> np.ndarray:
-    """Validate and normalize an image batch to float32 (N, H, W, 3)."""
+    """Validate and normalize an image batch to float32 (N, H, W, 3).
+
+    Float values beyond +-MAX_PIXEL are refused: they are no image (1e30 would
+    make requantization scales overflow deep in quantization)."""
     _, h, w, c = graph.input.shape
     shape = tuple(arr.shape)
     if arr.ndim == 3:
@@ -81,6 +84,10 @@ def check_images(arr: np.ndarray, graph: Graph, what: str = "images") -> np.ndar
         raise UserError(f"{what} has dtype {arr.dtype}; expected float32/float64 in [-1, 1] or uint8 images")
     if not np.all(np.isfinite(arr)):
         raise UserError(f"{what} contains NaN or infinity; pass finite images in [-1, 1]")
+    peak = float(np.max(np.abs(arr)))
+    if peak > MAX_PIXEL:
+        raise UserError(f"{what} has values up to {peak:g} in magnitude; pass images in [-1, 1] "
+                        f"(or uint8 pixels), nothing beyond +-{MAX_PIXEL:g}")
     return arr.astype(np.float32)
 
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from mbmicro.errors import UserError
 from mbmicro.targets.target import Target
+
+if TYPE_CHECKING:
+    from mbmicro.sim.build_folder import BuildFolder
 
 
 def run_program(target: Target, exe: Path, args: list[str], cwd: Path,
@@ -66,29 +71,55 @@ def parse_trace(data: bytes) -> list[tuple[int, bytes]]:
     return records
 
 
-def run_build(folder: Path, build: dict, target: Target, x_int8, trace: bool = False,
-              timeout: float = 600):
+def run_build(folder: BuildFolder, x_int8, trace: bool = False, timeout: float = 600):
     """Run a build folder's executable on one int8 input (made first if missing or stale).
 
-    Returns (int8 output with the graph's output shape, trace records or None).
+    The executable is the one the folder's Makefile rule makes for the target
+    (BuildFolder.exe), never a name read from build.json. Returns (int8 output
+    with build.json's output shape, trace records or None); an output of the
+    wrong size or a broken trace is a UserError saying to rebuild.
     """
     import tempfile
 
     import numpy as np
 
-    folder = Path(folder).absolute()
     goal = "trace" if trace else "all"
-    make(folder, goal)
-    exe = folder / build["exe"][goal]
+    make(folder.path, goal)
+    exe = folder.made_exe(goal)
     with tempfile.TemporaryDirectory(prefix="mbmicro-run-") as tmp:
         work = Path(tmp)
         (work / "input.bin").write_bytes(np.ascontiguousarray(x_int8, dtype=np.int8).tobytes())
         args = ["input.bin", "output.bin"] + (["trace.bin"] if trace else [])
-        done = run_program(target, exe, args, work, timeout=timeout)
+        done = run_program(folder.target, exe, args, work, timeout=timeout)
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip().splitlines()
             raise UserError(f"{exe.name} failed with exit code {done.returncode}: "
-                            f"{err[-1] if err else 'no message'}; rebuild {folder} with 'mbmicro build --force'")
-        y = np.frombuffer((work / "output.bin").read_bytes(), dtype=np.int8)
-        records = parse_trace((work / "trace.bin").read_bytes()) if trace else None
-    return y.reshape(build["output"]["shape"]), records
+                            f"{err[-1] if err else 'no message'}; rebuild {folder.path} with 'mbmicro build --force'")
+        data = _read_product(work / "output.bin", exe, folder, folder.output.nbytes)
+        if len(data) != folder.output.nbytes:
+            raise UserError(f"{exe.name} wrote {len(data):,} output bytes, but the model's output "
+                            f"{folder.output.shape} is {folder.output.nbytes:,}: rebuild {folder.path} "
+                            "with 'mbmicro build --force'")
+        y = np.frombuffer(data, dtype=np.int8).reshape(folder.output.shape)
+        records = None
+        if trace:
+            try:
+                records = parse_trace(_read_product(work / "trace.bin", exe, folder, MAX_TRACE_BYTES))
+            except ValueError as exc:
+                raise UserError(f"{exe.name} wrote a broken trace ({exc}): rebuild {folder.path} "
+                                "with 'mbmicro build --force'") from None
+    return y, records
+
+
+#: Largest trace read back (every layer's output of one run; a large model writes a few MB).
+MAX_TRACE_BYTES = 1 << 30
+
+
+def _read_product(path: Path, exe: Path, folder: BuildFolder, limit: int) -> bytes:
+    """A file the program wrote in its working folder, at most ``limit`` (+1, to see overflow) bytes."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit + 1)
+    except FileNotFoundError:
+        raise UserError(f"{exe.name} exited without writing {path.name}: rebuild {folder.path} "
+                        "with 'mbmicro build --force'") from None
