@@ -3,8 +3,10 @@
 Why the folder holds the int8 graph too: ``run`` and ``verify`` then work on
 DIR alone, comparing the C against exactly the graph it was generated from.
 A model that does not fit the SRAM/flash budgets (the target's board, or
---sram/--flash) is refused before DIR is written (mbmicro.targets.budgets).
-Every option, the prefix included, is checked before the model is built.
+--sram/--flash) is refused before DIR is written (mbmicro.targets.budgets):
+at once when lower bounds from its layer shapes already exceed them, else
+once it is lowered.  Every option, the prefix included, is checked before
+the model is built.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import argparse
 import time
 from pathlib import Path
 
+from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import add_model_options, check_calibration_file, config_from_args
 from mbmicro.models.specs import MODEL_NAMES
-from mbmicro.targets.budgets import parse_bytes, with_budgets
+from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
 from mbmicro.targets.target import load_target
 
 HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model and target"
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     check_calibration_file(args.calibration)
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
+    check_estimate(target, config)  # a model far too large for the board: refused in milliseconds
+    check_memory(config, quantize=True, calibration=args.calibration)  # or too large for this machine
 
     from mbmicro.pipeline import make_model
 
