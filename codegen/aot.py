@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from mbmicro.codegen.planner import MemoryPlan, plan_graph
 from mbmicro.codegen.weights import WeightTable, c_identifier, c_literal
+from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph, macs
 from mbmicro.targets.target import Target
 
@@ -45,6 +46,46 @@ class Program:
 def default_prefix(model_name: str) -> str:
     """Model name as a C identifier: ``mnasnet-a1`` -> ``mnasnet_a1``."""
     return c_identifier(model_name)
+
+
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+
+#: Name spaces of the C the project ships beside the generated files: the
+#: runtime and the app glue (runtime/*.c/h, mbmicro_app.h: ``mbmicro_*``,
+#: ``MBMICRO_*``) and the Cortex-M semihosting layer (targets/common:
+#: ``semihost_*``, ``SEMIHOST_*``).  A prefix in one of them makes names like
+#: ``<PREFIX>_INPUT_SIZE`` collide with theirs (``--prefix mbmicro`` redefines
+#: MBMICRO_INPUT_SIZE), so both cases of the prefix are checked.
+RESERVED_NAMESPACES = ("mbmicro", "semihost")
+
+#: C keywords (C99, C11, C23) and the common compiler extension ``asm``.
+C_KEYWORDS = frozenset("""
+    auto break case char const continue default do double else enum extern float for goto if inline
+    int long register restrict return short signed sizeof static struct switch typedef union unsigned
+    void volatile while _Bool _Complex _Imaginary _Alignas _Alignof _Atomic _Generic _Noreturn
+    _Static_assert _Thread_local alignas alignof bool constexpr false nullptr static_assert
+    thread_local true typeof typeof_unqual asm
+""".split())
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if every name generated from it is a free C identifier, else a UserError.
+
+    Why before the build: a bad prefix only shows up when the test program
+    fails to compile, with an error that points at the toolchain.
+    """
+    if not _PREFIX.fullmatch(prefix):
+        raise UserError(f"prefix {prefix!r} is not a C identifier: pass e.g. --prefix my_model")
+    if prefix in C_KEYWORDS:
+        raise UserError(f"prefix {prefix!r} is a C keyword: pass another --prefix, e.g. my_model")
+    if prefix.startswith("_"):
+        raise UserError(f"prefix {prefix!r} starts with '_', and the names made from it (such as "
+                        f"{prefix.upper()}_MODEL_H) are reserved by C: pass e.g. --prefix my_model")
+    for space in RESERVED_NAMESPACES:
+        if prefix.lower() == space or prefix.lower().startswith(space + "_"):
+            raise UserError(f"prefix {prefix!r} is reserved: mbmicro's own C uses the names {space}_* and "
+                            f"{space.upper()}_*; pass another --prefix, e.g. my_model")
+    return prefix
 
 
 def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,

@@ -12,6 +12,11 @@ linker script) + ``runtime_sram_bytes`` (target.json: newlib's .data/.bss and
 the harness's own variables, measured once from a linked image, see
 docs/TARGETS.md).  Flash needed = weights + model code + ``runtime_flash_bytes``
 (newlib, start-up and harness code, measured the same way).
+
+The check runs twice: from the layer shapes alone before the model is even
+built (:func:`check_estimate`, lower bounds of arena and weights, so a model
+far too large is refused in milliseconds, not after minutes of quantizing and
+lowering), and with the exact numbers once it is lowered and compiled.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import dataclasses
 import re
 
 from mbmicro.errors import UserError
+from mbmicro.models.estimate import estimate
+from mbmicro.models.options import ModelConfig
 from mbmicro.targets.target import Target
 
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024 * 1024, "mib": 1024 * 1024}
@@ -60,18 +67,36 @@ def requirements(target: Target, arena: int, io: int, weights: int, code: int) -
     }
 
 
-def check(need: dict[str, int], target: Target, model: str, code_known: bool) -> None:
-    """Refuse (UserError, one line) a model whose SRAM or flash need exceeds the budget."""
+def check(need: dict[str, int], target: Target, model: str, code_known: bool, at_least: bool = False) -> None:
+    """Refuse (UserError, one line) a model whose SRAM or flash need exceeds the budget.
+
+    ``at_least``: the arena and weights in ``need`` are lower bounds (the
+    up-front estimate, :func:`check_estimate`), and the message says so.
+    """
+    least, more = ("at least ", " or more") if at_least else ("", "")
     if need["sram_needed_bytes"] > need["sram_budget_bytes"]:
         raise UserError(
-            f"{model} does not fit {target.name}: needs {need['sram_needed_bytes']:,} B SRAM (arena "
-            f"{need['arena_bytes']:,} + input/output {need['io_bytes']:,} + stack/heap/runtime "
+            f"{model} does not fit {target.name}: needs {need['sram_needed_bytes']:,} B SRAM{more} (arena "
+            f"{least}{need['arena_bytes']:,} + input/output {need['io_bytes']:,} + stack/heap/runtime "
             f"{need['runtime_sram_bytes']:,}) but {need['sram_budget_bytes']:,} B are available: "
             f"try a smaller --width or --resolution, or a larger --sram")
     if need["flash_needed_bytes"] > need["flash_budget_bytes"]:
         code = f"code {need['code_bytes']:,}" if code_known else "code not yet compiled"
         raise UserError(
-            f"{model} does not fit {target.name}: needs {need['flash_needed_bytes']:,} B flash (weights "
-            f"{need['weights_bytes']:,} + {code} + runtime {need['runtime_flash_bytes']:,}) but "
+            f"{model} does not fit {target.name}: needs {need['flash_needed_bytes']:,} B flash{more} (weights "
+            f"{least}{need['weights_bytes']:,} + {code} + runtime {need['runtime_flash_bytes']:,}) but "
             f"{need['flash_budget_bytes']:,} B are available: try a smaller --width or --resolution, "
             f"or a larger --flash")
+
+
+def check_estimate(target: Target, cfg: ModelConfig) -> dict[str, int]:
+    """Refuse, before anything is built, a model whose lower bounds already exceed the budgets.
+
+    Why lower bounds (mbmicro.models.estimate): a refusal here must never turn
+    away a model that would fit, so the exact check after the build stays.
+    Returns the estimated requirements.
+    """
+    est = estimate(cfg)
+    need = requirements(target, est.arena_bytes, est.io_bytes, est.weights_bytes, 0)
+    check(need, target, cfg.model, code_known=False, at_least=True)
+    return need

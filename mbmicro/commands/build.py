@@ -3,20 +3,22 @@
 Why the folder holds the int8 graph too: ``run`` and ``verify`` then work on
 DIR alone, comparing the C against exactly the graph it was generated from.
 A model that does not fit the SRAM/flash budgets (the target's board, or
---sram/--flash) is refused before DIR is written (mbmicro.targets.budgets).
+--sram/--flash) is refused before DIR is written (mbmicro.targets.budgets):
+at once when lower bounds from its layer shapes already exceed them, else
+once it is lowered.  Every option, the prefix included, is checked before
+the model is built.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
-from mbmicro.targets.budgets import parse_bytes, with_budgets
-from mbmicro.errors import UserError
+from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import add_model_options, check_calibration_file, config_from_args
 from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
 from mbmicro.targets.target import load_target
 
 HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model and target"
@@ -37,19 +39,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    from mbmicro.codegen.aot import default_prefix
+    from mbmicro.codegen.aot import check_prefix, default_prefix
     from mbmicro.codegen.project import build_project, check_destination
 
     target = with_budgets(load_target(args.target),
                           sram=None if args.sram is None else parse_bytes(args.sram, "--sram"),
                           flash=None if args.flash is None else parse_bytes(args.flash, "--flash"))
     config = config_from_args(args)
-    prefix = args.prefix if args.prefix is not None else default_prefix(config.model)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", prefix):
-        raise UserError(f"prefix {prefix!r} is not a C identifier: pass e.g. --prefix my_model")
+    prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.model))
     check_calibration_file(args.calibration)
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
+    check_estimate(target, config)  # a model far too large for the board: refused in milliseconds
+    check_memory(config, quantize=True, calibration=args.calibration)  # or too large for this machine
 
     from mbmicro.pipeline import make_model
 

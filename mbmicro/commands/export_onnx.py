@@ -13,8 +13,12 @@ import os
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.models.options import (add_model_argument, add_model_options, check_calibration_file,
+from mbmicro.models.estimate import Estimate, check_memory, estimate
+from mbmicro.models.options import (ModelConfig, add_model_argument, add_model_options, check_calibration_file,
                                     config_from_args)
+
+#: protobuf's limit on one serialized message: an ONNX model without external data.
+ONNX_LIMIT_BYTES = 2**31 - 1
 
 HELP = "write the float model (or with --int8 the quantized model as QDQ) to an ONNX file"
 
@@ -38,6 +42,22 @@ def _check_destination(path: Path) -> None:
         raise UserError(f"output folder {folder} does not exist: create it or pass another -o path")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UserError(f"cannot write {path}: pass an -o path in a writable folder")
+
+
+def _check_onnx_size(config: ModelConfig, est: Estimate, int8: bool) -> None:
+    """Refuse a model whose weights alone pass protobuf's 2 GiB message limit: onnx cannot
+    even assemble such a graph (EncodeError, after the whole model was built).
+
+    Lower bound of the initializers: 4 bytes per float parameter, or 1 per
+    int8 one (weights; the QDQ biases are int32).
+    """
+    need = est.params * (1 if int8 else 4)
+    if need > ONNX_LIMIT_BYTES:
+        kind = "int8 QDQ" if int8 else "float"
+        raise UserError(f"{config.model} at width {config.width:g} with {config.classes:,} classes has "
+                        f"{est.params:,} parameters: the {kind} ONNX file would hold at least {need:,} B of "
+                        f"weights, over ONNX's 2 GiB limit: try a smaller --width or --classes"
+                        + ("" if int8 else ", or --int8"))
 
 
 def write_atomically(data: bytes, path: Path) -> None:
@@ -64,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration is not None and not args.int8:
         raise UserError("--calibration only applies to the int8 model: add --int8 or drop --calibration")
     check_calibration_file(args.calibration)
+    _check_onnx_size(config, estimate(config), args.int8)  # before the slow, large part
+    check_memory(config, quantize=args.int8, calibration=args.calibration)
 
     if args.int8:
         from mbmicro.formats.onnx_qdq import export_qdq

@@ -42,12 +42,14 @@ def top5(logits: np.ndarray) -> list[tuple[int, float]]:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.errors import UserError
+    from mbmicro.models.estimate import check_memory
     from mbmicro.reference.float32 import run_float
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
     from mbmicro.quant.ptq import load_images
     from mbmicro.reference.int8 import run_int8
 
     config = config_from_args(args)
+    check_memory(config, quantize=True, calibration=args.calibration)  # before the slow, large part
     float_graph, int8_graph = make_model(config.model, config.width, config.resolution, config.classes,
                                          config.seed, calibration=args.calibration)
     if args.input is None:

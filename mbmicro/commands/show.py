@@ -3,7 +3,10 @@
 
 Why the JSON is the unscaled spec: it is the contract with Table A (tests
 compare it with the table itself); the layer table shows the graph actually
-built for the given --width/--resolution/--classes.
+built for the given --width/--resolution/--classes.  Why without weights: the
+table shows shapes, MACs and parameter counts only, so it comes from the
+builder's weightless walk (mbmicro.models.builder.structure_from_config) and
+is instant and small even for a model far too large to build.
 """
 
 from __future__ import annotations
@@ -73,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(get_spec(cfg.model), indent=2))
         return 0
-    from mbmicro.models.builder import build_from_config
+    from mbmicro.models.builder import structure_from_config
 
-    graph = build_from_config(cfg)
+    graph = structure_from_config(cfg)  # the table needs shapes only: no weights, any size is instant
     print(f"{graph.name}: width {cfg.width:g}, input {_shape(graph.input.shape)}, "
           f"{cfg.classes} classes, seed {cfg.seed}")
     for line in layer_table(graph):

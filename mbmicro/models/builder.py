@@ -144,6 +144,18 @@ class _GraphWriter:
         return self._node(name, op, inputs, shape, attrs)
 
 
+class _ShapeWriter(_GraphWriter):
+    """The same walk with zero-stride placeholder weights: every node, tensor
+    and parameter shape of the float graph, for no memory and no random draws
+    (layer tables and the up-front size estimates, mbmicro/models/estimate.py)."""
+
+    def __init__(self, resolution: int):
+        super().__init__(resolution, rng=None)
+
+    def _he(self, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+        return np.broadcast_to(np.float32(0.0), shape)
+
+
 def _mixed_depthwise(g: _GraphWriter, name: str, x: str, kernels: list[int], stride: int,
                      act: str) -> str:
     """MixConv: split channels (remainder to the first group), one depthwise
@@ -261,12 +273,30 @@ def build_float_graph(model: str, width: float = 1.0, resolution: int = 224,
 
 def build_from_config(cfg: ModelConfig) -> Graph:
     """The float Graph for already checked options (see :func:`build_float_graph`)."""
+    g = _GraphWriter(cfg.resolution, np.random.default_rng([cfg.seed, 0]))
+    graph = _layers(cfg, g)
+    _fold_batchnorm(graph, g.target_std, g.activated, cfg.seed)
+    return graph
+
+
+def structure_from_config(cfg: ModelConfig) -> Graph:
+    """The float graph's nodes, attributes and tensor shapes without its weights.
+
+    Why: showing a model's layers or estimating its memory must not cost the
+    weights (a 100,000-class classifier alone is gigabytes).  The parameters
+    are read-only zero-stride arrays of the right shapes (``.size`` is the
+    real parameter count, the memory is a few bytes), and nothing is folded.
+    """
+    return _layers(cfg, _ShapeWriter(cfg.resolution))
+
+
+def _layers(cfg: ModelConfig, g: _GraphWriter) -> Graph:
+    """Walk Table A and the model's details through writer ``g``: the validated, unfolded graph."""
     spec, d = get_spec(cfg.model), get_details(cfg.model)
 
     def ch(c: int) -> int:
         return c if cfg.width == 1.0 else make_divisible(c * cfg.width, 8)
 
-    g = _GraphWriter(cfg.resolution, np.random.default_rng([cfg.seed, 0]))
     x = g.conv("stem", "input", ch(spec["stem"]), 3, 2, d.stem_act)
     table_in = spec["stem"]
     for s, stage in enumerate(spec["stages"], start=1):
@@ -292,5 +322,4 @@ def build_from_config(cfg: ModelConfig) -> Graph:
                   meta={"model": cfg.model, "width": cfg.width, "resolution": cfg.resolution,
                         "classes": cfg.classes, "seed": cfg.seed})
     graph.validate()
-    _fold_batchnorm(graph, g.target_std, g.activated, cfg.seed)
     return graph

@@ -18,6 +18,11 @@ from mbmicro.models.specs import MODEL_NAMES, check_model_name
 
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
 MAX_WIDTH = 4.0
+#: Why a ceiling: the classifier's weights grow with the class count (10**7
+#: classes at width 1 are 12.8 G parameters: a 95 GiB allocation before any
+#: other check could run); 100,000 is well above image-classification label
+#: sets (ImageNet-21k has 21,841).
+MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ def check_options(model: str, width: float = 1.0, resolution: int = 224, classes
                         f"{MIN_RESOLUTION} and {MAX_RESOLUTION}, e.g. 96 or 224")
     if isinstance(classes, bool) or int(classes) != classes or int(classes) < 1:
         raise UserError(f"classes {classes} is invalid: pass --classes 1 or more, e.g. 10 or 1000")
+    if int(classes) > MAX_CLASSES:
+        raise UserError(f"classes {classes} is out of range: pass --classes between 1 and {MAX_CLASSES:,}, "
+                        f"e.g. 10 or 1000")
     if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
         raise UserError(f"seed {seed} is invalid: pass --seed 0 or a larger integer")
     return ModelConfig(name, width_f, int(resolution), int(classes), int(seed))
@@ -64,7 +72,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="width multiplier (0, 4]; 1.0 uses Table A's channels exactly (default 1.0)")
     parser.add_argument("--resolution", type=int, default=224,
                         help=f"input height = width in pixels, {MIN_RESOLUTION}..{MAX_RESOLUTION} (default 224)")
-    parser.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    parser.add_argument("--classes", type=int, default=1000,
+                        help=f"classifier outputs, 1..{MAX_CLASSES:,} (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="weight seed, >= 0 (default 0)")
 
 
