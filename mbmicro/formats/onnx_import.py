@@ -479,8 +479,8 @@ class _Importer:
         nhwc = dims[3] == 3 and users and all(
             u.op_type == "Transpose" and tuple(_attrs(u).get("perm", ())) == _TO_NCHW for u in users)
         if not nhwc and dims[1] != 3:
-            raise UserError(f"{self.where}: input '{x.name}' has shape {dims}: mbmicro needs a static (1, 3, H, W) float "
-                            "tensor (an RGB image)")
+            raise UserError(f"{self.where}: input '{x.name}' has shape {dims}: mbmicro needs a static "
+                            "(1, 3, H, W) float tensor (an RGB image)")
         layout = "nhwc" if nhwc else "nchw"
         name = self.name(x.name)
         self.tensors[name] = Tensor(name, _ir_shape(dims, layout))
@@ -615,7 +615,8 @@ class _Importer:
             ok = False
         if not ok:
             raise _refuse(node, f"constant of shape {c.shape} does not broadcast onto the {view} activation")
-        full = np.moveaxis(np.broadcast_to(c, view), _CHANNEL_AXIS[x.layout], 0).reshape(view[_CHANNEL_AXIS[x.layout]], -1)
+        axis = _CHANNEL_AXIS[x.layout]
+        full = np.moveaxis(np.broadcast_to(c, view), axis, 0).reshape(view[axis], -1)
         if not np.all(full == full[:, :1]):
             raise _refuse(node, f"constant of shape {c.shape} varies across the image: only per-channel "
                                 "or scalar constants are supported")
