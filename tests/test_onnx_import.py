@@ -576,6 +576,18 @@ def test_built_in_options_and_json_are_refused_for_a_file(model_file, tmp_path, 
     assert _leftovers(tmp_path) == []
 
 
+def test_a_pipe_or_folder_named_like_a_model_is_refused(tmp_path, capsys):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.onnx")
+    (tmp_path / "dir.onnx").mkdir()
+    for name in ("pipe.onnx", "dir.onnx"):
+        assert main(["show", str(tmp_path / name)]) == 2
+        assert "is not a file" in _one_line_error(capsys)
+    with pytest.raises(UserError, match="not a regular file"):  # the importer itself never blocks on a FIFO
+        import_onnx_file(tmp_path / "pipe.onnx")
+
+
 def test_the_api_raises_user_errors():
     with pytest.raises(UserError, match="does not exist"):
         import_onnx_file("/no/such/model.onnx")

@@ -48,6 +48,7 @@ from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
 from mbmicro.errors import UserError
+from mbmicro.graph.files import FileFormatError, describe_os_error, open_regular
 from mbmicro.graph.ir import Graph, Node, Tensor
 from mbmicro.models.options import file_model_name
 
@@ -55,6 +56,10 @@ from mbmicro.models.options import file_model_name
 #: and tf2onnx write by default; 9-12 differ only in the attribute forms of
 #: Clip, Pad, Slice, Split, Squeeze and ReduceMean, which are read too.
 MIN_OPSET = 9
+
+#: Largest .onnx file read: protobuf's own limit is 2 GiB, and a model a
+#: microcontroller can hold is a few MiB.
+MAX_MODEL_BYTES = 1 << 30
 
 #: The ops the importer maps (besides folding constant subgraphs).
 SUPPORTED_OPS = (
@@ -111,15 +116,20 @@ def load_model(path: str | Path) -> tuple[onnx.ModelProto, str]:
     """Parse an .onnx file; returns the model and the SHA-256 of the file's bytes.
 
     Why bytes first: the hash recorded in build.json must be of exactly what
-    was imported, and a truncated or foreign file must be one UserError.
+    was imported, and a truncated or foreign file must be one UserError.  The
+    file is read like every file mbmicro did not write (mbmicro.graph.files):
+    a regular file only, at most MAX_MODEL_BYTES, checked before reading.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"model file {path} does not exist: pass an .onnx file") from None
+        with open_regular(path) as (fp, size):
+            if size > MAX_MODEL_BYTES:
+                raise FileFormatError(f"it is {size:,} bytes, more than the limit of {MAX_MODEL_BYTES:,}")
+            data = fp.read(MAX_MODEL_BYTES + 1)
     except OSError as exc:
-        raise UserError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+        raise UserError(f"model file {path} {describe_os_error(exc)}: pass an .onnx file") from None
+    except FileFormatError as exc:
+        raise UserError(f"model file {path} cannot be read ({exc}): pass an .onnx file") from None
     if not data:
         raise UserError(f"model file {path} is empty: pass an .onnx file written by torch.onnx.export or tf2onnx")
     model = onnx.ModelProto()
