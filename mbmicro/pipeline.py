@@ -3,31 +3,52 @@
 Why one function: every command and test that needs "the int8 model for
 these options" must build the same float weights and quantize them with the
 same calibration, or per-layer comparisons between them would not line up.
+A model is a built-in name (Table A, seeded weights) or a path to a float
+.onnx file (mbmicro.formats.onnx_import); from the float graph on both take
+the same path.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from mbmicro.graph.ir import Graph
 from mbmicro.models.builder import build_from_config
-from mbmicro.models.options import check_options
+from mbmicro.models.options import ModelConfig, check_options
 from mbmicro.reference.arith import dequantize, quantize
 from mbmicro.quant.ptq import quantize_graph
 
 
 def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: int = 1000, seed: int = 0,
                calibration: str | Path | np.ndarray | None = None) -> tuple[Graph, Graph]:
-    """Build the float graph for the options and quantize it.
+    """Build (or, for an .onnx path, import) the float graph for the options and quantize it.
 
     ``calibration``: None (seeded random images), a .npy path or an image
     array (see :func:`mbmicro.quant.ptq.quantize_graph`).  Bad options raise
-    UserError.
+    UserError.  A model file quantized on random images gets a warning on
+    stderr: its trained ranges are not those of uniform noise.
     """
-    float_graph = build_from_config(check_options(model, width, resolution, classes, seed))
+    cfg = check_options(model, width, resolution, classes, seed)
+    float_graph = float_graph_for(cfg)
+    if cfg.file is not None and calibration is None:
+        sys.stderr.write(RANDOM_CALIBRATION_WARNING + "\n")
     return float_graph, quantize_graph(float_graph, calibration, seed=seed)
+
+
+RANDOM_CALIBRATION_WARNING = ("mbmicro: warning: random calibration images: only for smoke tests; "
+                              "pass --calibration FILE.npy (images preprocessed as the model expects)")
+
+
+def float_graph_for(cfg: ModelConfig) -> Graph:
+    """The float graph of checked options: built from Table A, or imported from the model file."""
+    if cfg.file is None:
+        return build_from_config(cfg)
+    from mbmicro.formats.onnx_import import import_onnx_file  # imports onnx: only when a file is given
+
+    return import_onnx_file(cfg.file)
 
 
 def random_input(graph: Graph, seed: int) -> np.ndarray:

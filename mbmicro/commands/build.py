@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from mbmicro.models.estimate import check_memory
-from mbmicro.models.options import add_model_options, check_calibration_file, config_from_args
-from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
 from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
 from mbmicro.targets.target import load_target
 
@@ -25,7 +24,7 @@ HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="MODEL", help=f"one of: {', '.join(MODEL_NAMES)}")
+    p.add_argument("--model", required=True, metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--target", default="host", help="target name, see 'mbmicro targets' (default host)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="build folder to create")
     add_model_options(p)
@@ -46,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                           sram=None if args.sram is None else parse_bytes(args.sram, "--sram"),
                           flash=None if args.flash is None else parse_bytes(args.flash, "--flash"))
     config = config_from_args(args)
-    prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.model))
+    prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.name)[:32])
     check_calibration_file(args.calibration)
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
@@ -57,12 +56,14 @@ def run(args: argparse.Namespace) -> int:
 
     _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
                           calibration=args.calibration)
-    info = {"model": config.model,
+    info = {"model": config.name,
             "options": {"width": config.width, "resolution": config.resolution, "classes": config.classes,
                         "seed": config.seed, "calibration": args.calibration}}
+    if config.file is not None:  # a file's options are its own; record which file, exactly
+        info.update(options={"calibration": args.calibration}, source=graph.meta["source"])
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started)
     m = rep["memory"]
-    print(f"built {config.model} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
+    print(f"built {config.name} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
           f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "
           f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
           f"SRAM {m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "

@@ -2,8 +2,10 @@
 
 Why export ONNX at all: it lets any ONNX runtime check our float model and
 our int8 model (as QDQ) independently of the reference interpreters and the
-generated C.  Why write through a temporary file and ``os.replace``: an
-interrupted export must never leave a truncated .onnx where a good one was.
+generated C.  MODEL may be an .onnx file: the export is then the imported
+graph as mbmicro sees it (NHWC input, folded BatchNorm, fused activations).
+Why write through a temporary file and ``os.replace``: an interrupted export
+must never leave a truncated .onnx where a good one was.
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ def write_atomically(data: bytes, path: Path) -> None:
         raise
 
 
+def _output_shape(graph) -> tuple[int, ...]:
+    """The exported output's shape: (1, N) for a (1, 1, 1, N) tensor (onnx_float.emit_output)."""
+    shape = tuple(graph.output.shape)
+    return (1, shape[3]) if shape[1] == shape[2] == 1 else shape
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = Path(args.output)
@@ -84,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration is not None and not args.int8:
         raise UserError("--calibration only applies to the int8 model: add --int8 or drop --calibration")
     check_calibration_file(args.calibration)
-    _check_onnx_size(config, estimate(config), args.int8)  # before the slow, large part
+    if config.file is None:  # an imported model is no larger than the ONNX file it came from
+        _check_onnx_size(config, estimate(config), args.int8)  # before the slow, large part
     check_memory(config, quantize=args.int8, calibration=args.calibration)
 
     if args.int8:
@@ -96,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         model = export_qdq(graph)
     else:
         from mbmicro.formats.onnx_float import export_float
-        from mbmicro.models.builder import build_from_config
+        from mbmicro.pipeline import float_graph_for
 
-        graph = build_from_config(config)
+        graph = float_graph_for(config)
         model = export_float(graph)
     data = model.SerializeToString()
     try:
@@ -106,6 +115,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}; pass an -o path in a writable folder") from None
     kind = "int8 QDQ" if args.int8 else "float"
-    print(f"wrote {out}: {config.model} {kind}, input (1, {config.resolution}, {config.resolution}, 3) NHWC, "
-          f"output (1, {config.classes}), {len(model.graph.node)} nodes, {len(data):,} bytes")
+    print(f"wrote {out}: {config.name} {kind}, input {tuple(graph.input.shape)} NHWC, "
+          f"output {_output_shape(graph)}, {len(model.graph.node)} nodes, {len(data):,} bytes")
     return 0

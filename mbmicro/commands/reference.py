@@ -40,6 +40,15 @@ def top5(logits: np.ndarray) -> list[tuple[int, float]]:
     return [(int(i), float(p[i])) for i in order]
 
 
+def _describe(config, graph) -> str:
+    """The model line: a built-in model's options, or the file a model came from."""
+    if config.file is None:
+        return (f"{config.model} (width {config.width:g}, resolution {config.resolution}, "
+                f"classes {config.classes})")
+    _, h, w, _ = graph.input.shape
+    return f"{config.name} (from {config.file}, input {h}x{w}, classes {graph.output.shape[-1]})"
+
+
 def run(args: argparse.Namespace) -> int:
     from mbmicro.errors import UserError
     from mbmicro.models.estimate import check_memory
@@ -61,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     y_float = run_float(float_graph, x).ravel()
     y_int8 = dequantize_output(int8_graph, run_int8(int8_graph, quantize_input(int8_graph, x))).ravel()
 
-    print(f"{config.model} (width {config.width:g}, resolution {config.resolution}, classes {config.classes}), "
-          f"input: {source}, calibration: {int8_graph.meta['calibration']}")
+    print(f"{_describe(config, float_graph)}, input: {source}, calibration: {int8_graph.meta['calibration']}")
     print(f"{'rank':>4}  {'int8 class':>10} {'prob':>8}   {'float class':>11} {'prob':>8}")
     q5, f5 = top5(y_int8), top5(y_float)
     for rank, ((qc, qp), (fc, fp)) in enumerate(zip(q5, f5), start=1):

@@ -4,9 +4,11 @@
 Why the JSON is the unscaled spec: it is the contract with Table A (tests
 compare it with the table itself); the layer table shows the graph actually
 built for the given --width/--resolution/--classes.  Why without weights: the
-table shows shapes, MACs and parameter counts only, so it comes from the
-builder's weightless walk (mbmicro.models.builder.structure_from_config) and
-is instant and small even for a model far too large to build.
+table shows shapes, MACs and parameter counts only, so for a built-in model it
+comes from the builder's weightless walk
+(mbmicro.models.builder.structure_from_config) and is instant and small even
+for a model far too large to build.  A model file has no Table A spec, so
+``--json`` is refused for it; its table is the imported graph.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mbmicro.errors import UserError
 from mbmicro.models.options import add_model_argument, add_model_options, config_from_args
 from mbmicro.models.specs import get_spec
 
@@ -74,13 +77,22 @@ def layer_table(graph) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.json:
+        if cfg.file is not None:
+            raise UserError(f"--json prints a built-in model's Table A spec; {cfg.file} has none: drop --json")
         print(json.dumps(get_spec(cfg.model), indent=2))
         return 0
-    from mbmicro.models.builder import structure_from_config
+    if cfg.file is None:
+        from mbmicro.models.builder import structure_from_config
 
-    graph = structure_from_config(cfg)  # the table needs shapes only: no weights, any size is instant
-    print(f"{graph.name}: width {cfg.width:g}, input {_shape(graph.input.shape)}, "
-          f"{cfg.classes} classes, seed {cfg.seed}")
+        graph = structure_from_config(cfg)  # the table needs shapes only: no weights, any size is instant
+        print(f"{graph.name}: width {cfg.width:g}, input {_shape(graph.input.shape)}, "
+              f"{cfg.classes} classes, seed {cfg.seed}")
+    else:
+        from mbmicro.pipeline import float_graph_for
+
+        graph = float_graph_for(cfg)
+        print(f"{graph.name}: imported from {cfg.file} (sha256 {graph.meta['source']['sha256'][:16]}...), "
+              f"input {_shape(graph.input.shape)}, output {_shape(graph.output.shape)}")
     for line in layer_table(graph):
         print(line)
     return 0

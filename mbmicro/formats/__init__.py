@@ -1,4 +1,5 @@
 """Stage 5, formats: files other tools read and write.
 
-onnx_float.py / onnx_qdq.py: ONNX export; onnx_oracle.py: onnxruntime as the exact oracle for them.
+onnx_float.py / onnx_qdq.py: ONNX export; onnx_oracle.py: onnxruntime as the exact oracle for them;
+onnx_import.py: a float ONNX model (torch.onnx.export, tf2onnx) -> float Graph.
 """

@@ -168,11 +168,15 @@ def available_memory() -> int | None:
 
 
 def check_memory(cfg: ModelConfig, quantize: bool, calibration: object = None,
-                 available: int | None = None) -> Estimate:
+                 available: int | None = None) -> Estimate | None:
     """Refuse (UserError, one line) options whose build cannot fit this machine's memory.
 
-    ``available`` defaults to :func:`available_memory`; returns the estimate.
+    ``available`` defaults to :func:`available_memory`; returns the estimate, or
+    None for a model file (the estimate reads Table A; an imported graph is as
+    large as its file, which the importer bounds).
     """
+    if cfg.file is not None:
+        return None
     est = estimate(cfg)
     have = available_memory() if available is None else available
     need = build_memory_bytes(cfg, est, quantize, calibration)

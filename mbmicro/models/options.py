@@ -4,12 +4,21 @@ shared command-line flags and the one place they are checked.
 Why one place: every command that builds a model (show, export-onnx,
 reference, build, ...) takes the same flags and must reject the same
 mistakes with the same one-line UserError.
+
+MODEL is a built-in name or a path to an .onnx file (anything ending in
+``.onnx`` or holding a path separator is a path).  A file brings its own
+weights and shapes, so --width/--resolution/--classes/--seed, which shape
+and seed the built-in models, are refused with a non-default value rather
+than silently ignored: a user who passes --resolution 96 with a 224 px file
+would otherwise get a model that is not the one asked for.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +33,9 @@ MAX_WIDTH = 4.0
 #: sets (ImageNet-21k has 21,841).
 MAX_CLASSES = 100_000
 
+#: The defaults of the flags of :func:`add_model_options` (a model file takes no other value).
+OPTION_DEFAULTS = {"width": 1.0, "resolution": 224, "classes": 1000, "seed": 0}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -34,11 +46,46 @@ class ModelConfig:
     resolution: int = 224
     classes: int = 1000
     seed: int = 0
+    #: the path of a model file (``model`` is then that path too), else None
+    file: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name: a built-in name, or a model file's name (prefix, messages, build.json)."""
+        return self.model if self.file is None else file_model_name(self.file)
+
+
+def file_model_name(path: str | Path) -> str:
+    """A model file's stem with the characters C comments and file names dislike replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem) or "model"
+
+
+def is_model_file(model: str) -> bool:
+    """Whether MODEL is a path to a model file rather than a built-in name."""
+    text = str(model)
+    return text.lower().endswith(".onnx") or "/" in text or os.sep in text
+
+
+def check_model_file(path: str, width: float = 1.0, resolution: int = 224, classes: int = 1000,
+                     seed: int = 0) -> ModelConfig:
+    """A model file must exist, and the built-in models' options must keep their defaults."""
+    if not Path(path).is_file():
+        problem = "is not a file" if Path(path).exists() else "does not exist"
+        raise UserError(f"model file {path} {problem}: pass an .onnx file or a built-in model name "
+                        "(see 'mbmicro models')")
+    given = {"width": width, "resolution": resolution, "classes": classes, "seed": seed}
+    for flag, value in given.items():
+        if value != OPTION_DEFAULTS[flag]:
+            raise UserError(f"--{flag} applies to built-in models only: {path} brings its own weights and "
+                            f"shapes; drop --{flag} {value:g}")
+    return ModelConfig(str(path), file=str(path))
 
 
 def check_options(model: str, width: float = 1.0, resolution: int = 224, classes: int = 1000,
                   seed: int = 0) -> ModelConfig:
     """Validate the options; every mistake is a one-line UserError."""
+    if is_model_file(model):
+        return check_model_file(model, width, resolution, classes, seed)
     name = check_model_name(model)
     try:
         width_f = float(width)
@@ -61,9 +108,12 @@ def check_options(model: str, width: float = 1.0, resolution: int = 224, classes
     return ModelConfig(name, width_f, int(resolution), int(classes), int(seed))
 
 
+MODEL_HELP = f"one of: {', '.join(MODEL_NAMES)}; or a path to a float .onnx file (docs/ONNX_IMPORT.md)"
+
+
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     """The positional MODEL argument (checked later, so the error lists the names)."""
-    parser.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(MODEL_NAMES)}")
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
