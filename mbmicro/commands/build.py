@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preprocess, make_preprocess
+from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preprocess, list_images, make_preprocess
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
 from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.name)[:32])
     check_calibration_file(args.calibration)
+    if args.calibration is not None and Path(args.calibration).is_dir():
+        list_images(args.calibration, "calibration folder", warn=False)  # empty: refused at once
     pre = make_preprocess(args.preprocess, args.resize)
     if config.file is None:  # a built-in model's input size is known now: check --resize at once
         pre.resolved((config.resolution, config.resolution))

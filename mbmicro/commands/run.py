@@ -93,8 +93,9 @@ def warn_saturation(x: np.ndarray, scale: float, zero_point: int, what: str) -> 
         lo, hi = (-128 - zero_point) * scale, (127 - zero_point) * scale
         sys.stderr.write(f"mbmicro: warning: {what}: {frac:.1%} of the values (min {float(np.min(x)):.4g}, "
                          f"max {float(np.max(x)):.4g}) are outside the calibrated input range "
-                         f"[{lo:.4g}, {hi:.4g}] and saturate; preprocess the input as the model expects "
-                         f"(e.g. scale 0..255 pixels) or rebuild with calibration images like it\n")
+                         f"[{lo:.4g}, {hi:.4g}] and saturate; scale it as the model expects "
+                         f"(0..255 pixels must be scaled, see build --preprocess) or rebuild with calibration "
+                         f"images like it\n")
 
 
 def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:

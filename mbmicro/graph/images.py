@@ -218,9 +218,9 @@ def check_folder(folder: str | Path, what: str) -> Path:
     return folder
 
 
-def list_images(folder: str | Path, what: str) -> list[Path]:
+def list_images(folder: str | Path, what: str, warn: bool = True) -> list[Path]:
     """The image files under ``folder`` (any depth, sorted). Files with another ending are skipped
-    with one warning line; a folder with no image at all is a UserError."""
+    (with ``warn``, said in one warning line); a folder with no image at all is a UserError."""
     folder = check_folder(folder, what)
     every = walk_files(folder)
     images = [p for p in every if is_image_name(p)]
@@ -228,7 +228,7 @@ def list_images(folder: str | Path, what: str) -> list[Path]:
     if not images:
         raise UserError(f"{what} {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
                         "put image files in it, in subfolders or not")
-    if others:
+    if others and warn:
         sys.stderr.write(f"mbmicro: warning: {what} {folder}: skipped {len(others)} file(s) that are not "
                          f"{'/'.join(IMAGE_SUFFIXES)} images (e.g. {others[0].relative_to(folder)})\n")
     return images
