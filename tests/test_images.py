@@ -411,3 +411,20 @@ def test_evaluate_refusals(small_build, tmp_path, capsys):
     assert "b.jpg is not a readable image" in _refused(capsys, ["evaluate", str(small_build), "--images", str(root)])
     assert "--limit 0 is invalid" in _refused(capsys, ["evaluate", str(small_build), "--images", str(root),
                                                        "--limit", "0"])
+
+
+def test_reference_image_uses_preprocess(tmp_path, capsys):
+    """reference --image with a calibration folder: its int8 top-1 is the int8 graph's on the
+    preprocessed image (imagenet scaling here, not the default)."""
+    _calibration_folder(tmp_path / "cal")
+    path = _save(tmp_path / "photo.png", _pixels(9, 45, 60))
+    capsys.readouterr()
+    assert main(["reference", *SMALL[1:], "--image", str(path), "--calibration", str(tmp_path / "cal"),
+                 "--preprocess", "imagenet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    _, graph = make_model("mobilenetv2", 0.35, 32, 10, calibration=CalibrationFolder(
+        str(tmp_path / "cal"), Preprocess("imagenet")))
+    x = quantize(images.load_image(path, Preprocess("imagenet"), (32, 32))[None],
+                 graph.input.scale, graph.input.zero_point)
+    assert f"input: {path}" in lines[0]
+    assert int(lines[2].split()[1]) == int(np.argmax(run_int8(graph, x)))
