@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
 from mbmicro.graph.ir import macs, param_count
+from mbmicro.processes import run_child
 
 #: Bytes per line of kernel C when no compiler is available to measure (a rough ARM average).
 _EST_BYTES_PER_LINE = 6
@@ -38,9 +38,9 @@ def code_bytes(folder: Path, program) -> tuple[int, str]:
     objs = [f"{program.prefix}_model.o", f"{program.prefix}_kernels.o"]
     size = _size_tool(program.target.cc)
     if shutil.which(program.target.cc) and size and shutil.which("make"):
-        made = subprocess.run(["make", "-s", "objects"], cwd=folder, capture_output=True, text=True)
+        made = run_child(["make", "-s", "objects"], cwd=folder, text=True)
         if made.returncode == 0:
-            out = subprocess.run([size, "-A", *objs], cwd=folder, capture_output=True, text=True, check=True)
+            out = run_child([size, "-A", *objs], cwd=folder, text=True, check=True)
             total = sum(int(m.group(1)) for m in re.finditer(r"^\.text\S*\s+(\d+)", out.stdout, re.M))
             return total, f"measured: {Path(size).name} -A, .text of {' + '.join(objs)}"
         raise RuntimeError(f"generated C does not compile for {program.target.name}:\n{made.stderr[-4000:]}")
