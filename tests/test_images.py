@@ -428,3 +428,18 @@ def test_reference_image_uses_preprocess(tmp_path, capsys):
                  graph.input.scale, graph.input.zero_point)
     assert f"input: {path}" in lines[0]
     assert int(lines[2].split()[1]) == int(np.argmax(run_int8(graph, x)))
+
+
+def test_export_onnx_int8_calibration_folder(tmp_path, capsys):
+    """export-onnx --int8 --calibration FOLDER --preprocess unit: the QDQ model of the int8 graph
+    calibrated on that folder with that scaling (and not the default tf one)."""
+    from mbmicro.formats.onnx_qdq import export_qdq
+
+    _calibration_folder(tmp_path / "cal")
+    out = tmp_path / "m.onnx"
+    assert main(["export-onnx", *SMALL[1:], "--int8", "-o", str(out), "--calibration", str(tmp_path / "cal"),
+                 "--preprocess", "unit"]) == 0
+    graphs = {mode: make_model("mobilenetv2", 0.35, 32, 10, calibration=CalibrationFolder(
+        str(tmp_path / "cal"), Preprocess(mode)))[1] for mode in ("unit", "tf")}
+    assert out.read_bytes() == export_qdq(graphs["unit"]).SerializeToString()
+    assert out.read_bytes() != export_qdq(graphs["tf"]).SerializeToString()
