@@ -98,7 +98,8 @@ class _Stripper:
     """Turns the QDQ model into a float one, keeping its integer constants and activation grids."""
 
     def __init__(self, model: onnx.ModelProto):
-        self.model = model
+        self.model = onnx.ModelProto()
+        self.model.CopyFrom(model)  # the caller's model stays as it was: nodes are renamed in place
         self.inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
         self.consts: dict[str, _IntConst] = {}
         self.grids: dict[str, _Grid] = {}
@@ -136,6 +137,7 @@ class _Stripper:
                 keep.append(self.dequantize_act(node))
             else:
                 keep.append(node)
+        keep = self.undecorate(keep)
         out = onnx.ModelProto()
         out.CopyFrom(self.model)
         del out.graph.node[:]
@@ -145,6 +147,34 @@ class _Stripper:
         out.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), k)
                                      for k, v in self.inits.items() if k in used)
         return out
+
+    def undecorate(self, nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+        """Let the float op write the shorter of the names around its Q/DQ pair.
+
+        Why: the IR names a tensor after the ONNX tensor its producer writes.
+        onnxruntime keeps the float model's name on the Q input (the DQ output is
+        ``X_DequantizeLinear_Output``); mbmicro's export keeps it on the DQ output
+        (the Q input is ``X.f``).  The shorter one is the undecorated name."""
+        uses: dict[str, list[onnx.NodeProto]] = {}
+        for n in nodes:
+            for t in n.input:
+                uses.setdefault(t, []).append(n)
+        outputs = {o.name for o in self.model.graph.output}
+        writer = {t: n for n in nodes for t in n.output}
+        drop: set[int] = set()
+        for q in [n for n in nodes if n.op_type == "Identity" and n.output[0] in self.q_out]:
+            x, xq = q.input[0], q.output[0]
+            dq = uses.get(xq, [])
+            if len(dq) != 1 or dq[0].op_type != "Identity" or uses.get(x) != [q] or x in outputs \
+                    or x not in writer or len(dq[0].output[0]) >= len(x):
+                continue
+            xd = dq[0].output[0]
+            p = writer[x]
+            p.output[list(p.output).index(x)] = xd
+            self.grids[xd] = self.grids.pop(x)
+            self.q_out[xq] = (xd, self.grids[xd])
+            drop.update((id(q), id(dq[0])))
+        return [n for n in nodes if id(n) not in drop]
 
     def dequantize_const(self, node: onnx.NodeProto) -> None:
         """DQ(int initializer) -> the float initializer it computes; the ints are kept."""
