@@ -249,8 +249,10 @@ def test_a_rounding_inside_a_fused_op_is_refused(tmp_path, capsys):
     assert "(QuantizeLinear)" in line and "layers.1/Conv" in line and "one int8 op" in line
 
 
-def _hand_qdq(weight_axis: int = 0, act_q: bool = True, act_scales: int = 1) -> onnx.ModelProto:
-    """Q/DQ input -> Conv (int8 weight DQ'd along ``weight_axis``) -> Q/DQ (``act_q``) -> output."""
+def _hand_qdq(weight_axis: int = 0, act_q: bool = True, act_scales: int = 1,
+              float_weight: bool = False) -> onnx.ModelProto:
+    """Q/DQ input -> Conv (int8 weight DQ'd along ``weight_axis``, or a float one) -> Q/DQ (``act_q``,
+    ``act_scales`` scales) -> output."""
     b = Onnx(shape=(1, 3, 8, 8), seed=4)
     s, z = b.const(np.float32(0.01)), b.const(np.int8(0))
     x = b.op("DequantizeLinear", [b.op("QuantizeLinear", ["input", s, z]), s, z])
@@ -258,6 +260,8 @@ def _hand_qdq(weight_axis: int = 0, act_q: bool = True, act_scales: int = 1) -> 
     n = w.shape[weight_axis]
     w_dq = b.op("DequantizeLinear", [b.const(w), b.const(np.full(n, 0.02, np.float32)), b.const(np.zeros(n, np.int8))],
                 axis=weight_axis)
+    if float_weight:
+        w_dq = b.const(w.astype(np.float32) * np.float32(0.02))
     y = b.op("Conv", [x, w_dq], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     if act_q:
         ys = b.const(np.full(act_scales, 0.05, np.float32) if act_scales > 1 else np.float32(0.05))
@@ -277,6 +281,7 @@ def test_the_hand_built_qdq_model_imports():
     (dict(weight_axis=1), "(Conv): its weight is quantized per axis 1: only per-tensor or per-output-channel (axis 0)"),
     (dict(act_q=False), "(Conv): its output 'layers.4/Conv' has no QuantizeLinear"),
     (dict(act_scales=4), "(QuantizeLinear): quantizes an activation per axis (4 scales)"),
+    (dict(float_weight=True), "(Conv): its weight 'onnx::c5' is not an int8 initializer read by a DequantizeLinear"),
 ])
 def test_what_cannot_be_kept_exactly_is_refused(case, expected, tmp_path, capsys):
     assert expected in _refused(capsys, tmp_path, _write(tmp_path, _hand_qdq(**case)))
