@@ -5,12 +5,18 @@ renamed into place only when complete, so an interrupted or failed build
 never leaves a half-written DIR behind, and ``--force`` replaces an old
 build only once the new one exists.  Only folders that carry our
 ``build.json`` marker are ever replaced, so a mistyped ``-o ~`` cannot
-delete anything that is not an mbmicro build.
+delete anything that is not an mbmicro build; the marker is the last file
+written, so not even the staging folder looks like a build before it is one.
+
+Why a lock: two builds into one DIR both pass the checks at their start;
+the rename is checked again under a lock on ``.DIR.lock`` beside DIR, so
+the second refuses instead of replacing the first (without ``--force``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -24,6 +30,7 @@ from mbmicro.targets import budgets
 from mbmicro.codegen import link_script
 from mbmicro.errors import UserError
 from mbmicro.graph import files
+from mbmicro.processes import deferred_interrupts
 from mbmicro.targets.target import Target
 
 BUILD_FORMAT = "mbmicro-build/1"
@@ -85,7 +92,8 @@ def _existing_ancestor(path: Path) -> Path:
 def staging(out: Path, force: bool):
     """Yield a fresh temporary folder beside ``out``; on success it becomes ``out``.
 
-    Parent folders are created as needed and removed again if the build fails.
+    Parent folders are created as needed and removed again if the build fails
+    or is interrupted (the signal arrives as an exception, mbmicro.processes).
     """
     out = Path(out).absolute()
     check_destination(out, force)
@@ -103,8 +111,9 @@ def staging(out: Path, force: bool):
         except OSError as exc:
             raise UserError(f"cannot write {out}: {exc.strerror or exc}; choose another -o DIR") from None
         yield tmp
-        _publish(tmp, out)
-        tmp = None
+        with deferred_interrupts():  # a signal now waits until the build is in place
+            _publish(tmp, out, force)
+            tmp = None
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -113,16 +122,62 @@ def staging(out: Path, force: bool):
                     folder.rmdir()
 
 
-def _publish(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``, replacing an old build only after the new one is in place."""
+def _publish(tmp: Path, out: Path, force: bool) -> None:
+    """Rename ``tmp`` to ``out``, replacing an old build only after the new one is in place.
+
+    Under the destination lock, ``out`` is checked again: another build may
+    have created it since this one started.
+    """
     os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-    if not out.exists():
+    with destination_lock(out):
+        if not force and (out.exists() or out.is_symlink()):
+            raise UserError(f"{out} was created by another build meanwhile: pass --force to replace it, "
+                            "or choose another -o DIR")
+        if not out.exists():
+            os.rename(tmp, out)
+            return
+        check_destination(out, force)  # still a folder we may replace
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rename(out, old / "build")
         os.rename(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.rename(out, old / "build")
-    os.rename(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def destination_lock(out: Path):
+    """Hold an exclusive flock on ``.DIR.lock`` beside ``out``; the file is removed afterwards.
+
+    The holder unlinks the file before unlocking it, so a waiter may end up
+    holding a lock on a file no longer in the folder: it checks that the
+    path still names its file, and otherwise locks the new one.
+    """
+    path = Path(out).parent / f".{Path(out).name}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _names(path, fd):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` is the file open as ``fd``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def render_makefile(target: Target, prefix: str, sources: list[str], extra_deps: list[str]) -> str:
@@ -194,8 +249,10 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     UserError: arena and weights are checked before anything is written, code once
     it is compiled in the staging folder, which is then discarded.
     ``info`` (model name and options) goes into build.json; ``lower`` replaces
-    codegen.kernels.lower_node (tests); ``started`` is a perf_counter() value
-    from which the reported build time is measured.
+    codegen.kernels.lower_node (tests).  The returned report has one field the
+    written report.json lacks, ``build_time_s``: seconds since ``started``
+    (a perf_counter() value; default: the call), for the caller to print; kept
+    out of the folder, it would make two identical builds differ.
     """
     import time
 
@@ -225,11 +282,12 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         files = write_files(tmp, program, {})
         graph_io.save_graph(graph, tmp)
         build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
-        (tmp / "build.json").write_text(json.dumps(build, indent=1, sort_keys=True) + "\n")
         code = report.code_bytes(tmp, program)
         memory = need(code[0])
         budgets.check(memory, target, model, code_known=True)  # refusing here discards the staging folder
-        rep = report.make_report(program, build, code, time.perf_counter() - started, memory)
+        rep = report.make_report(program, build, code, memory)
         (tmp / "report.json").write_text(report.render_json(rep))
         (tmp / "report.md").write_text(report.render_md(rep, program))
-    return rep
+        # the marker last: a folder with a build.json is complete
+        (tmp / "build.json").write_text(json.dumps(build, indent=1, sort_keys=True) + "\n")
+    return {**rep, "build_time_s": round(time.perf_counter() - started, 3)}

@@ -4,7 +4,8 @@ Why both: report.json is for scripts (benchmarks, CI checks on arena growth),
 report.md is for people.  Every number says where it comes from: code bytes
 are measured with the toolchain's ``size`` on the compiled model objects when
 the compiler is installed, and otherwise estimated (and labelled so).  Build
-time is the only field that differs between two identical builds.
+time is not in either file (the build command prints it): two identical
+builds give byte-identical reports.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
 from mbmicro.graph.ir import macs, param_count
+from mbmicro.processes import run_child
 
 #: Bytes per line of kernel C when no compiler is available to measure (a rough ARM average).
 _EST_BYTES_PER_LINE = 6
@@ -38,9 +39,9 @@ def code_bytes(folder: Path, program) -> tuple[int, str]:
     objs = [f"{program.prefix}_model.o", f"{program.prefix}_kernels.o"]
     size = _size_tool(program.target.cc)
     if shutil.which(program.target.cc) and size and shutil.which("make"):
-        made = subprocess.run(["make", "-s", "objects"], cwd=folder, capture_output=True, text=True)
+        made = run_child(["make", "-s", "objects"], cwd=folder, text=True)
         if made.returncode == 0:
-            out = subprocess.run([size, "-A", *objs], cwd=folder, capture_output=True, text=True, check=True)
+            out = run_child([size, "-A", *objs], cwd=folder, text=True, check=True)
             total = sum(int(m.group(1)) for m in re.finditer(r"^\.text\S*\s+(\d+)", out.stdout, re.M))
             return total, f"measured: {Path(size).name} -A, .text of {' + '.join(objs)}"
         raise RuntimeError(f"generated C does not compile for {program.target.name}:\n{made.stderr[-4000:]}")
@@ -61,8 +62,7 @@ def _plain(value):
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def make_report(program, build: dict, code: tuple[int, str], build_time_s: float,
-                memory: dict | None = None) -> dict:
+def make_report(program, build: dict, code: tuple[int, str], memory: dict | None = None) -> dict:
     """The report dict; ``memory`` is mbmicro.targets.budgets.requirements() (SRAM/flash needed vs budget)."""
     g, plan = program.graph, program.plan
     linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()})
@@ -89,7 +89,6 @@ def make_report(program, build: dict, code: tuple[int, str], build_time_s: float
         "macs": sum(x["macs"] for x in layers), "params": sum(x["params"] for x in layers),
         "layers_count": len(layers), "unique_kernels": len({k.function for k in program.kernels}),
         "layers": layers,
-        "build_time_s": round(build_time_s, 3),
     }
 
 
@@ -132,7 +131,6 @@ def render_md(report: dict, program) -> str:
         ("largest kernel scratch", f"{r['max_kernel_scratch_bytes']:,} B"),
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
-        ("build time", f"{r['build_time_s']:.1f} s"),
     ]
     out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "",
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",

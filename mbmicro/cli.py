@@ -3,6 +3,13 @@
 Why the dispatcher catches UserError: every mistake a user can make must end
 as one line naming the problem and the fix, with exit code 2 and no
 traceback; genuine bugs still show their traceback.
+
+Why it handles SIGINT and SIGTERM: an interrupted command (Ctrl-C, ``kill``,
+``timeout``) must clean up after itself and say so in one line, ``mbmicro:
+interrupted``, with the shell's exit code 128 + signal (130, 143).  Both
+signals raise an exception (mbmicro.processes), so every ``finally`` runs;
+any exception after a signal is its consequence (TVM turns one raised in a
+Python callback into a RuntimeError) and ends the same way.
 """
 
 from __future__ import annotations
@@ -10,11 +17,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from mbmicro import __version__
 from mbmicro.commands import COMMANDS
 from mbmicro.errors import UserError
+from mbmicro.processes import interrupted_by, signal_handlers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +78,20 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    with signal_handlers():
+        try:
+            return _dispatch(argv)
+        except BaseException as exc:
+            signum = interrupted_by()
+            if signum is None and isinstance(exc, KeyboardInterrupt):
+                signum = signal.SIGINT  # handlers not installed here (a worker thread)
+            if signum is None:
+                raise
+            sys.stderr.write("mbmicro: interrupted\n")
+            return 128 + signum
+
+
+def _dispatch(argv: list[str]) -> int:
     command = _command_from_argv(argv)
     parser = make_parser(only=command)
     args = parser.parse_args(argv)
@@ -78,11 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(_load(args.command).run(args) or 0)
     except UserError as exc:
+        if interrupted_by() is not None:
+            raise
         sys.stderr.write(f"mbmicro: error: {exc}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("mbmicro: interrupted\n")
-        return 130
     except BrokenPipeError:
         # `mbmicro show ... | head`: the reader left; that is not an error.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mbmicro.errors import UserError
+from mbmicro.processes import run_child
 from mbmicro.targets.target import Target
 
 if TYPE_CHECKING:
@@ -24,7 +25,9 @@ def run_program(target: Target, exe: Path, args: list[str], cwd: Path,
                 timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``exe args`` in ``cwd`` on ``target``; output is captured (bytes), never checked.
 
-    A run that exceeds ``timeout`` seconds is a UserError naming the limit.
+    A run that exceeds ``timeout`` seconds is a UserError naming the limit.  The
+    program runs in a process group of its own (mbmicro.processes.run_child),
+    stopped if mbmicro is interrupted.
     """
     exe = Path(exe).absolute()
     if not exe.is_file():
@@ -38,7 +41,7 @@ def run_program(target: Target, exe: Path, args: list[str], cwd: Path,
                             "QEMU runner (mbmicro.sim.qemu): use --target host") from None
         return qemu.run(target, exe, [str(a) for a in args], Path(cwd), timeout=timeout)
     try:
-        return subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, timeout=timeout)
+        return run_child([str(exe), *map(str, args)], cwd=cwd, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise UserError(f"{exe.name} did not finish within {timeout:g} s: "
                         "pass a smaller model or a longer timeout") from None
@@ -47,7 +50,7 @@ def run_program(target: Target, exe: Path, args: list[str], cwd: Path,
 def make(folder: Path, goal: str = "all") -> None:
     """``make -s goal`` in a build folder; a failure is a UserError with the compiler's last words."""
     try:
-        done = subprocess.run(["make", "-s", goal], cwd=folder, capture_output=True, text=True)
+        done = run_child(["make", "-s", goal], cwd=folder, text=True)
     except FileNotFoundError:
         raise UserError("'make' is not installed: install it (e.g. apt-get install make)") from None
     if done.returncode != 0:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbmicro.errors import UserError
+from mbmicro.processes import run_child
 from mbmicro.targets.target import Target, load_target, target_names, targets_root
 
 BEGIN_SYMBOL = "mbmicro_layer_begin"
@@ -103,8 +104,7 @@ def run(target: Target, exe: Path, args: list[str], cwd: Path, timeout: float = 
 def _run(cmd: list[str], target: Target, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     env = dict(_USER_MODE_ENV) if target.simulator.get("kind") == "qemu-user" else None
     try:
-        return subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout)
+        return run_child(cmd, cwd=cwd, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise UserError(f"{target.name}: the program did not finish within {timeout:g} s in QEMU "
                         f"({' '.join(cmd)})") from exc
@@ -113,7 +113,7 @@ def _run(cmd: list[str], target: Target, cwd: Path, timeout: float) -> subproces
 def marker_addresses(target: Target, exe: Path) -> tuple[int, int]:
     """Entry addresses of the begin/end marker functions in ``exe`` (Thumb bit cleared)."""
     nm = _tool(target.simulator["nm"])
-    out = subprocess.run([nm, str(exe)], capture_output=True, text=True, check=True).stdout
+    out = run_child([nm, str(exe)], text=True, check=True).stdout
     found: dict[str, int] = {}
     for line in out.splitlines():
         parts = line.split()
@@ -151,7 +151,7 @@ def plugin_path() -> Path:
         cmd = [_tool("gcc"), "-std=c11", "-shared", "-fPIC", "-O2", "-fvisibility=hidden",
                "-Wall", "-Wextra", "-Werror", "-I", str(folder), "-o", str(part),
                str(folder / "qemu_insn_count.c")]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        result = run_child(cmd, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"building the QEMU plugin failed:\n{' '.join(cmd)}\n{result.stderr}")
         os.replace(part, lib)
