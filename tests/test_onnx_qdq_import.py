@@ -114,6 +114,18 @@ def _sigmoid_head_net() -> onnx.ModelProto:
     return b.model(y)
 
 
+def _padded_net() -> onnx.ModelProto:
+    """Pads as exporters write them: an asymmetric Pad before a stride-2 conv (TF SAME), and a
+    channel Pad before an Add (ReXNet's partial residual); onnxruntime quantizes each Pad's output."""
+    b = Onnx(shape=(1, 3, 17, 17), opset=13, seed=8)
+    x = b.op("Pad", ["input", b.const(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64))])
+    x = b.op("Relu", [b.conv(x, 3, 8, 3, stride=2, pad=0)])
+    narrow = b.conv(x, 8, 6, 1, pad=0)
+    wide = b.relu6(b.conv(narrow, 6, 8, 1, pad=0))
+    y = b.op("Add", [wide, b.op("Pad", [narrow, b.const(np.array([0, 0, 0, 0, 0, 2, 0, 0], np.int64))])])
+    return b.model(b.gemm_head(b.op("GlobalAveragePool", [y]), 8))
+
+
 def _ort_int8_tensors(qdq: onnx.ModelProto, graph, x: np.ndarray) -> dict[str, np.ndarray]:
     """onnxruntime's int8 value of every IR tensor (uint8 ones shifted by -128), NHWC."""
     names: dict[str, str] = {}
@@ -137,7 +149,7 @@ def _ort_int8_tensors(qdq: onnx.ModelProto, graph, x: np.ndarray) -> dict[str, n
 
 @pytest.mark.parametrize("activations", ["QInt8", "QUInt8"])
 @pytest.mark.parametrize("per_channel", [True, False])
-@pytest.mark.parametrize("net", [_mbconv_net, _sigmoid_head_net])
+@pytest.mark.parametrize("net", [_mbconv_net, _sigmoid_head_net, _padded_net])
 def test_quantize_static_models_match_onnxruntime_per_tensor(net, per_channel, activations, tmp_path):
     qdq = _quantize(tmp_path, net(), per_channel, activations)
     _, graph = import_qdq_model(qdq, "case")

@@ -243,6 +243,13 @@ class _TrackingImporter(fi._Importer):
         self.current = node
         super().visit(node)
 
+    def op_Identity(self, node: onnx.NodeProto) -> None:
+        """Also passes a pending Pad on: onnxruntime quantizes a Pad's output before the Conv takes it."""
+        v = self.value(node, 0)
+        if isinstance(v, fi._Padded):
+            return self.set(node, v)
+        super().op_Identity(node)
+
     def emit(self, *args, **kwargs) -> str:
         name = super().emit(*args, **kwargs)
         self.origin[id(self.nodes[-1])] = self.current
@@ -295,19 +302,21 @@ class _Int8Builder:
         qp: dict[str, tuple[float, int]] = {}
         by_ir: dict[str, _Grid] = {}
         gate_names = set(gates.values())
+        pads = []
         for onnx_name, grid in self.strip.grids.items():
+            if isinstance(self.imp.values.get(onnx_name), fi._Padded):
+                pads.append((onnx_name, grid, self.imp.values[onnx_name]))
+                continue
             ir = self.ir_of(onnx_name)
             if ir is None or ir not in self.graph.tensors:
                 if onnx_name in gate_names or ir is None and onnx_name in self.strip.inits:
                     continue
-                q = next(n for n in self.strip.model.graph.node if (n.name or n.output[0]) == grid.node)
-                raise _refuse(q, f"rounds '{onnx_name}' inside what mbmicro computes as one int8 op (a conv "
+                raise _refuse(self.q_node(grid), f"rounds '{onnx_name}' inside what mbmicro computes as one int8 op (a conv "
                                  "with its activation, a folded BatchNorm or constant): that rounding cannot "
                                  "be kept; quantize without a QuantizeLinear there")
             old = by_ir.get(ir)
             if old is not None and (old.scale, old.zero_point) != (grid.scale, grid.zero_point):
-                q = next(n for n in self.strip.model.graph.node if (n.name or n.output[0]) == grid.node)
-                raise _refuse(q, f"gives '{onnx_name}' scale {grid.scale:g}, zero point {grid.zero_point} but "
+                raise _refuse(self.q_node(grid), f"gives '{onnx_name}' scale {grid.scale:g}, zero point {grid.zero_point} but "
                                  f"the same tensor has scale {old.scale:g}, zero point {old.zero_point} "
                                  f"(QuantizeLinear '{old.node}'): a reshape or identity cannot requantize")
             by_ir[ir] = grid
@@ -315,7 +324,15 @@ class _Int8Builder:
         for name in self.graph.tensors:
             if name not in qp:
                 self.missing(name)
+        for onnx_name, grid, pad in pads:
+            if qp.get(pad.source.tensor) != (grid.scale, grid.zero_point):
+                raise _refuse(self.q_node(grid), f"gives the Pad output '{onnx_name}' another scale or zero "
+                                                 "point than the Pad's input: mbmicro pads with the input's "
+                                                 "zero point (quantize the Pad's output like its input)")
         return qp
+
+    def q_node(self, grid: _Grid) -> onnx.NodeProto:
+        return next(n for n in self.strip.model.graph.node if (n.name or n.output[0]) == grid.node)
 
     def missing(self, name: str) -> None:
         p = self.producers.get(name)
