@@ -313,3 +313,18 @@ def onnx_unchecked(b: Onnx, out: str) -> onnx.ModelProto:
     y = helper.make_tensor_value_info(out, TensorProto.FLOAT, None)
     return helper.make_model(helper.make_graph(b.nodes, "t", [x], [y], initializer=b.inits),
                              opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_a_pad_output_on_another_grid_is_refused(tmp_path, capsys):
+    """mbmicro's conv pads with its input's zero point: a Pad requantizing its input cannot fold."""
+    qdq = _quantize(tmp_path, _padded_net(), True)
+    pad = next(n for n in qdq.graph.node if n.op_type == "Pad")
+    scale = next(t for t in qdq.graph.initializer
+                 if t.name == next(n for n in qdq.graph.node if n.op_type == "QuantizeLinear"
+                                   and n.input[0] == pad.output[0]).input[1])
+    qdq.graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(2), "pad.scale"))
+    for n in qdq.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and pad.output[0] in n.input[0]:
+            n.input[1] = "pad.scale"
+    line = _refused(capsys, tmp_path, _write(tmp_path, qdq))
+    assert "(QuantizeLinear)" in line and "another scale or zero point than the Pad's input" in line
