@@ -126,6 +126,16 @@ def _padded_net() -> onnx.ModelProto:
     return b.model(b.gemm_head(b.op("GlobalAveragePool", [y]), 8))
 
 
+def _split_net() -> onnx.ModelProto:
+    """MixConv-style Split into depthwise convs of two kernel sizes (onnxruntime keeps the Split's
+    outputs on its input's grid, so the slices do not requantize), joined by an Add."""
+    b = Onnx(shape=(1, 3, 16, 16), opset=13, seed=9)
+    x = b.op("Relu", [b.conv("input", 3, 16, 3)])
+    parts = b.op("Split", [x, b.const(np.array([8, 8], np.int64))], outputs=2, axis=1)
+    y = b.op("Add", [b.conv(parts[0], 8, 8, 3, group=8), b.conv(parts[1], 8, 8, 5, group=8)])
+    return b.model(b.gemm_head(b.op("GlobalAveragePool", [y]), 8))
+
+
 def _ort_int8_tensors(qdq: onnx.ModelProto, graph, x: np.ndarray) -> dict[str, np.ndarray]:
     """onnxruntime's int8 value of every IR tensor (uint8 ones shifted by -128), NHWC."""
     names: dict[str, str] = {}
@@ -149,7 +159,7 @@ def _ort_int8_tensors(qdq: onnx.ModelProto, graph, x: np.ndarray) -> dict[str, n
 
 @pytest.mark.parametrize("activations", ["QInt8", "QUInt8"])
 @pytest.mark.parametrize("per_channel", [True, False])
-@pytest.mark.parametrize("net", [_mbconv_net, _sigmoid_head_net, _padded_net])
+@pytest.mark.parametrize("net", [_mbconv_net, _sigmoid_head_net, _padded_net, _split_net])
 def test_quantize_static_models_match_onnxruntime_per_tensor(net, per_channel, activations, tmp_path):
     qdq = _quantize(tmp_path, net(), per_channel, activations)
     _, graph = import_qdq_model(qdq, "case")
