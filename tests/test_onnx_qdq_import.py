@@ -338,3 +338,22 @@ def test_a_pad_output_on_another_grid_is_refused(tmp_path, capsys):
             n.input[1] = "pad.scale"
     line = _refused(capsys, tmp_path, _write(tmp_path, qdq))
     assert "(QuantizeLinear)" in line and "another scale or zero point than the Pad's input" in line
+
+
+def test_an_int8_input_without_a_quantizelinear_is_refused(tmp_path, capsys):
+    """mbmicro's own io="int8" export starts from an int8 input: a DequantizeLinear with no Q before it."""
+    _, graph = make_model("mobilenetv2", 0.35, 96, 10)
+    line = _refused(capsys, tmp_path, _write(tmp_path, export_qdq(graph, io="int8")))
+    assert "(DequantizeLinear)" in line and "which no QuantizeLinear writes" in line
+
+
+def test_a_view_on_another_grid_is_refused(tmp_path, capsys):
+    """Flatten cannot requantize: its output must keep the pooled tensor's grid."""
+    qdq = _quantize(tmp_path, _mbconv_net(), True)
+    flat = next(n for n in qdq.graph.node if n.op_type == "Flatten")
+    qdq.graph.initializer.append(numpy_helper.from_array(np.float32(0.5), "flat.scale"))
+    for n in qdq.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[0].startswith(flat.output[0]):
+            n.input[1] = "flat.scale"
+    line = _refused(capsys, tmp_path, _write(tmp_path, qdq))
+    assert "(QuantizeLinear)" in line and "Flatten" in line and "a reshape or identity cannot requantize" in line

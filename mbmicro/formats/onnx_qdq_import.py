@@ -299,28 +299,16 @@ class _Int8Builder:
         return seen
 
     def qparams(self, gates: dict[str, str]) -> dict[str, tuple[float, int]]:
-        qp: dict[str, tuple[float, int]] = {}
-        by_ir: dict[str, _Grid] = {}
-        gate_names = set(gates.values())
+        """(scale, zero point) of every IR tensor, from the QuantizeLinear of the ONNX tensors behind it."""
+        grids: dict[str, _Grid] = {}
         pads = []
         for onnx_name, grid in self.strip.grids.items():
-            if isinstance(self.imp.values.get(onnx_name), fi._Padded):
-                pads.append((onnx_name, grid, self.imp.values[onnx_name]))
-                continue
-            ir = self.ir_of(onnx_name)
-            if ir is None or ir not in self.graph.tensors:
-                if onnx_name in gate_names or ir is None and onnx_name in self.strip.inits:
-                    continue
-                raise _refuse(self.q_node(grid), f"rounds '{onnx_name}' inside what mbmicro computes as one int8 op (a conv "
-                                 "with its activation, a folded BatchNorm or constant): that rounding cannot "
-                                 "be kept; quantize without a QuantizeLinear there")
-            old = by_ir.get(ir)
-            if old is not None and (old.scale, old.zero_point) != (grid.scale, grid.zero_point):
-                raise _refuse(self.q_node(grid), f"gives '{onnx_name}' scale {grid.scale:g}, zero point {grid.zero_point} but "
-                                 f"the same tensor has scale {old.scale:g}, zero point {old.zero_point} "
-                                 f"(QuantizeLinear '{old.node}'): a reshape or identity cannot requantize")
-            by_ir[ir] = grid
-            qp[ir] = (grid.scale, grid.zero_point)
+            v = self.imp.values.get(onnx_name)
+            if isinstance(v, fi._Padded):
+                pads.append((onnx_name, grid, v))
+            elif self.kept(onnx_name, grid, set(gates.values())):
+                self.assign(grids, self.ir_of(onnx_name), onnx_name, grid)
+        qp = {ir: (g.scale, g.zero_point) for ir, g in grids.items()}
         for name in self.graph.tensors:
             if name not in qp:
                 self.missing(name)
@@ -330,6 +318,28 @@ class _Int8Builder:
                                                  "point than the Pad's input: mbmicro pads with the input's "
                                                  "zero point (quantize the Pad's output like its input)")
         return qp
+
+    def kept(self, onnx_name: str, grid: _Grid, gate_names: set[str]) -> bool:
+        """Whether the grid lands on an IR tensor; False for a swish gate and a quantized constant,
+        refused for a rounding inside what the IR computes as one op."""
+        ir = self.ir_of(onnx_name)
+        if ir is not None and ir in self.graph.tensors:
+            return True
+        if onnx_name in gate_names or ir is None and onnx_name in self.strip.inits:
+            return False
+        raise _refuse(self.q_node(grid), f"rounds '{onnx_name}' inside what mbmicro computes as one int8 op "
+                                         "(a conv with its activation, a folded BatchNorm or constant): that "
+                                         "rounding cannot be kept; quantize without a QuantizeLinear there")
+
+    def assign(self, grids: dict[str, _Grid], ir: str, onnx_name: str, grid: _Grid) -> None:
+        """IR tensor ``ir`` takes ``grid``; views of one tensor (Reshape, Flatten) must agree."""
+        old = grids.get(ir)
+        if old is not None and (old.scale, old.zero_point) != (grid.scale, grid.zero_point):
+            raise _refuse(self.q_node(grid), f"gives '{onnx_name}' scale {grid.scale:g}, zero point "
+                                             f"{grid.zero_point} but the same tensor has scale {old.scale:g}, "
+                                             f"zero point {old.zero_point} (QuantizeLinear '{old.node}'): a "
+                                             "reshape or identity cannot requantize")
+        grids[ir] = grid
 
     def q_node(self, grid: _Grid) -> onnx.NodeProto:
         return next(n for n in self.strip.model.graph.node if (n.name or n.output[0]) == grid.node)
