@@ -3,9 +3,10 @@
 Why one function: every command and test that needs "the int8 model for
 these options" must build the same float weights and quantize them with the
 same calibration, or per-layer comparisons between them would not line up.
-A model is a built-in name (Table A, seeded weights) or a path to a float
-.onnx file (mbmicro.formats.onnx_import); from the float graph on both take
-the same path.
+A model is a built-in name (Table A, seeded weights), a path to a float
+.onnx file (mbmicro.formats.onnx_import; from the float graph on, it takes the
+built-in models' path) or to a QDQ .onnx file (mbmicro.formats.onnx_qdq_import:
+int8 already, with its own scales, so no calibration).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph
 from mbmicro.models.builder import build_from_config
 from mbmicro.models.options import ModelConfig, check_options
@@ -29,10 +31,20 @@ def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: i
     ``calibration``: None (seeded random images), a .npy path or an image
     array (see :func:`mbmicro.quant.ptq.quantize_graph`).  Bad options raise
     UserError.  A model file quantized on random images gets a warning on
-    stderr: its trained ranges are not those of uniform noise.
+    stderr: its trained ranges are not those of uniform noise.  A QDQ .onnx
+    file is imported with its own scales and zero points; a calibration for it
+    is refused (it would be ignored).
     """
     cfg = check_options(model, width, resolution, classes, seed)
-    float_graph = float_graph_for(cfg)
+    if cfg.file is not None:
+        float_graph, int8_graph = _import_file(cfg.file)
+        if int8_graph is not None:  # a QDQ model: its own scales, no calibration
+            if calibration is not None:
+                raise UserError(f"model file {cfg.file} is a quantized (QDQ) model with fixed scales: "
+                                "drop --calibration (or pass its float model to quantize it with calibration)")
+            return float_graph, int8_graph
+    else:
+        float_graph = float_graph_for(cfg)
     if cfg.file is not None and calibration is None:
         sys.stderr.write(RANDOM_CALIBRATION_WARNING + "\n")
     return float_graph, quantize_graph(float_graph, calibration, seed=seed)
@@ -46,9 +58,14 @@ def float_graph_for(cfg: ModelConfig) -> Graph:
     """The float graph of checked options: built from Table A, or imported from the model file."""
     if cfg.file is None:
         return build_from_config(cfg)
-    from mbmicro.formats.onnx_import import import_onnx_file  # imports onnx: only when a file is given
+    return _import_file(cfg.file)[0]
 
-    return import_onnx_file(cfg.file)
+
+def _import_file(path: str | Path) -> tuple[Graph, Graph | None]:
+    """(float graph, int8 graph or None) of a model file: a QDQ .onnx carries its own int8 graph."""
+    from mbmicro.formats.onnx_qdq_import import import_file  # imports onnx: only when a file is given
+
+    return import_file(path)
 
 
 def random_input(graph: Graph, seed: int) -> np.ndarray:

@@ -507,11 +507,16 @@ def test_dynamic_batch_is_refused(tmp_path, capsys):
 
 
 def test_qdq_node_is_refused_with_a_pointer_to_the_qdq_importer(tmp_path, capsys):
+    """The float importer refuses Q/DQ nodes; a file holding them goes to the QDQ importer, which
+    refuses this one: its conv output has no QuantizeLinear."""
     b = Onnx()
     q = b.op("QuantizeLinear", ["input", b.const(np.float32(0.02)), b.const(np.int8(0))])
     x = b.op("DequantizeLinear", [q, b.const(np.float32(0.02)), b.const(np.int8(0))])
-    line = _refused(capsys, tmp_path, _write(tmp_path, b.model(_head(b, b.relu6(b.conv(x, 3, 8)), 8))))
-    assert "(QuantizeLinear)" in line and "QDQ importer is separate" in line
+    model = b.model(_head(b, b.relu6(b.conv(x, 3, 8)), 8))
+    with pytest.raises(UserError, match=r"\(QuantizeLinear\).*QDQ importer is separate"):
+        import_model(model)
+    line = _refused(capsys, tmp_path, _write(tmp_path, model))
+    assert "(Conv)" in line and "has no QuantizeLinear" in line
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.9, 0.999])

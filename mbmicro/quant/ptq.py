@@ -191,13 +191,18 @@ def _clamp_attrs(node: Node, qp: tuple[float, int]) -> dict:
     return {"act_min": int(lo), "act_max": int(hi)}
 
 
-def quantize_node(graph: Graph, node: Node, qp: dict[str, tuple[float, int]]) -> Node:
-    """The int8 node for one node of the float ``graph``, given every tensor's (scale, zp)."""
+def quantize_node(graph: Graph, node: Node, qp: dict[str, tuple[float, int]],
+                  weights: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Node:
+    """The int8 node for one node of the float ``graph``, given every tensor's (scale, zp).
+
+    ``weights``: (int8 weight, float32 scales, int32 bias) already quantized, as an
+    imported QDQ model carries them (formats/onnx_qdq_import.py); None quantizes the
+    float weights here (:func:`quantize_weights`)."""
     sx, zx = qp[node.inputs[0]]
     sy, zy = qp[node.outputs[0]]
     attrs, params, op = dict(node.attrs), {}, node.op
     if op in ("conv2d", "depthwise", "fully_connected"):
-        wq, ws, bq = quantize_weights(node, sx)
+        wq, ws, bq = quantize_weights(node, sx) if weights is None else weights
         mult, shift = quantize_multipliers(sx * ws.astype(np.float64) / sy)
         params = {"weight": wq, "bias": bq, "multiplier": mult, "shift": shift, "weight_scale": ws}
         attrs.update(_clamp_attrs(node, (sy, zy)))
