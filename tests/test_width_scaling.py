@@ -25,7 +25,7 @@ import pytest
 
 from mbmicro.cli import main
 from mbmicro.models.builder import channel_plan, scaled_plan, structure_from_config
-from mbmicro.models.details import REXNET_FINAL, REXNET_INITIAL, get_details
+from mbmicro.models.details import get_details
 from mbmicro.models.options import check_options
 from mbmicro.models.specs import MODEL_NAMES, get_spec
 
@@ -211,10 +211,11 @@ def test_the_rules_give_table_a_at_width_one(model):
     assert scaled_plan(model, 1.0) == channel_plan(model, 1.0)
 
 
-def test_rexnet_schedule_constants_are_table_as():
+def test_rexnet_schedule_is_table_as_at_width_one():
+    """timm's linear schedule (16 + i * 180 / 16, rounded) reproduces Table A's odd ReXNet widths."""
     outs = [b["out"] for stage in get_spec("rexnet")["stages"] for b in stage]
-    assert get_details("rexnet").width.outs(outs, 1.0) == outs
-    assert (REXNET_INITIAL, REXNET_FINAL) == (16, 180)
+    assert get_details("rexnet").width.outs(outs, 1.0) == outs == [
+        16, 27, 38, 50, 61, 72, 84, 95, 106, 117, 128, 140, 151, 162, 174, 185]
 
 
 def test_mobilenetv2_expands_the_rounded_input(capsys):
