@@ -227,7 +227,8 @@ def test_build_and_verify_a_qdq_file(qdq_file, tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err  # no calibration, so no random-calibration warning
     build = json.loads((out / "build.json").read_text())
     assert build["model"] == "tiny-qdq"
-    assert build["source"] == {"file": "tiny-qdq.onnx", "sha256": hashlib.sha256(qdq_file.read_bytes()).hexdigest()}
+    assert build["source"] == {"file": "tiny-qdq.onnx", "sha256": hashlib.sha256(qdq_file.read_bytes()).hexdigest(),
+                               "path": str(qdq_file.resolve())}
     assert main(["verify", str(out)]) == 0
     assert "bit-exact" in capsys.readouterr().out
 
