@@ -11,8 +11,8 @@ accumulators innermost (unrolled), so the scratch is c_block int32 values
 TFLite graphs (``graph.meta["requant"] == "tflite"``) follow TFLite's int8
 kernels instead, with the node's fused clamp (attrs act_min/act_max):
 
-    pool "mean"     y[c] = clamp(div(MBQM(acc[c], M, s), H*W) + zy)   real M = sx / sy (MEAN)
-    pool "average"  y[c] = clamp(div(sum_hw x[hw, c], H*W))            (AVERAGE_POOL_2D, same qparams)
+    pool "mean"     y[c] = clamp(MBQM(acc[c], M, s) + zy)      M: TFLite MEAN's, count folded in
+    pool "average"  y[c] = clamp(div(sum_hw x[hw, c], H*W))  (AVERAGE_POOL_2D, same qparams)
 
 where div rounds half away from zero as C's ``(v +- n/2) / n`` does.
 """
@@ -35,8 +35,7 @@ def _output(rule: str, pool: str, P: int, total, x_zp, y_zp, m, s, lo, hi):
         return cm.clamp_i8(cm.requantize(total - x_zp * P, m, s), y_zp, -128, 127)
     if pool == "average":
         return cm.clamp_i8(cm.divide_round_away(cm.i64(total), P), 0, lo, hi)
-    scaled = cm.requantize_by(rule, total - x_zp * P, m, s)
-    return cm.clamp_i8(cm.divide_round_away(scaled, P), y_zp, lo, hi)
+    return cm.clamp_i8(cm.requantize_by(rule, total - x_zp * P, m, s), y_zp, lo, hi)
 
 
 def _params(rule: str, pool: str, requant: list, clamp: list) -> list:

@@ -105,6 +105,21 @@ def quantize_multiplier_tflite(real: float) -> tuple[int, int]:
     return q, 31 - exp
 
 
+def tflite_mean_multiplier(real: float, count: int) -> tuple[int, int]:
+    """TFLite's int8 MEAN: QuantizeMultiplier(sx / sy), then the division by the element
+    count folded into it as TFLite's QuantizedMeanOrSum does (integer, truncating):
+
+        shift' = min(floor(log2 count), 32, 31 + exponent)
+        M' = (M << shift') / count,  exponent' = exponent - shift'
+
+    Returned as (M', 31 - exponent') for :func:`requantize_tflite`.
+    """
+    m, s = quantize_multiplier_tflite(real)
+    exp = 31 - s
+    sh = min(int(count).bit_length() - 1, 32, 31 + exp)
+    return (m << sh) // int(count), 31 - (exp - sh)
+
+
 def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vector form of :func:`quantize_multiplier`: int32 multiplier and shift arrays."""
     pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64).ravel()]

@@ -122,11 +122,11 @@ def add(a, b, multiplier, shift, *, a_zp, b_zp, y_zp, act_min, act_max, rule="si
 def global_avg_pool(x, multiplier, shift, *, x_zp, y_zp, rule="single", pool="mean", act_min=-128, act_max=127):
     """Mean over H and W: (1, H, W, C) -> (1, 1, 1, C).
 
-    "single" folds the mean into the requantization (M = sx / (sy H W)).
-    "tflite" follows TFLite's int8 kernels, which divide after requantizing:
-    ``pool="mean"`` is MEAN (M = sx / sy, then round-away division by H W),
-    ``pool="average"`` is AVERAGE_POOL_2D over the whole map (same qparams in
-    and out, no multiplier: the raw sum divided, clamped to the fused activation).
+    The mean is folded into the requantization (real M = sx / (sy H W)); for
+    "tflite" graphs M is TFLite MEAN's (arith.tflite_mean_multiplier) and the
+    clamp is the node's, or, with ``pool="average"``, the op is TFLite's
+    AVERAGE_POOL_2D over the whole map: no multiplier (same qparams in and
+    out), the raw sum divided with round-away C division, clamped.
     """
     if rule != "tflite":
         acc = (x.astype(np.int64) - int(x_zp)).sum(axis=(1, 2), keepdims=True)
@@ -138,8 +138,7 @@ def global_avg_pool(x, multiplier, shift, *, x_zp, y_zp, rule="single", pool="me
     if pool != "mean":
         raise ValueError(f"global_avg_pool: unknown pool {pool!r} (mean | average)")
     acc = (x.astype(np.int64) - int(x_zp)).sum(axis=(1, 2), keepdims=True)
-    scaled = divide_round_away(requantize_by(rule, acc, _scalar(multiplier), _scalar(shift)), n)
-    return clamp_int8(scaled + int(y_zp), int(act_min), int(act_max))
+    return _finish(acc, _scalar(multiplier), _scalar(shift), y_zp, act_min, act_max, rule)
 
 
 def mul(x, gate, multiplier, shift, *, x_zp, gate_zp, y_zp, act_min, act_max, rule="single"):
