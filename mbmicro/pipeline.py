@@ -5,7 +5,8 @@ these options" must build the same float weights and quantize them with the
 same calibration, or per-layer comparisons between them would not line up.
 A model is a built-in name (Table A, seeded weights) or a path to a float
 .onnx file (mbmicro.formats.onnx_import); from the float graph on both take
-the same path.
+the same path.  A full-integer .tflite is already int8: it is imported as the
+int8 graph (mbmicro.formats.tflite_import) and has no float graph (None).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: i
     stderr: its trained ranges are not those of uniform noise.
     """
     cfg = check_options(model, width, resolution, classes, seed)
+    if is_tflite(cfg.file):
+        return None, tflite_graph_for(cfg, calibration)
     float_graph = float_graph_for(cfg)
     if cfg.file is not None and calibration is None:
         sys.stderr.write(RANDOM_CALIBRATION_WARNING + "\n")
@@ -49,6 +52,22 @@ def float_graph_for(cfg: ModelConfig) -> Graph:
     from mbmicro.formats.onnx_import import import_onnx_file  # imports onnx: only when a file is given
 
     return import_onnx_file(cfg.file)
+
+
+def is_tflite(path: str | None) -> bool:
+    """Whether a model file is a .tflite (already int8: imported, not quantized)."""
+    return path is not None and str(path).lower().endswith(".tflite")
+
+
+def tflite_graph_for(cfg: ModelConfig, calibration=None) -> Graph:
+    """The int8 graph of a full-integer .tflite (mbmicro.formats.tflite_import); it has no float graph."""
+    if calibration is not None:
+        from mbmicro.errors import UserError
+
+        raise UserError(f"model file {cfg.file} is already quantized (int8 .tflite): drop --calibration")
+    from mbmicro.formats.tflite_import import import_tflite_file  # imports tflite: only when a file is given
+
+    return import_tflite_file(cfg.file)
 
 
 def random_input(graph: Graph, seed: int) -> np.ndarray:
