@@ -50,7 +50,7 @@ def _ours(graph, x: np.ndarray) -> np.ndarray:
 def test_the_committed_models_are_exactly_what_the_script_writes(tmp_path):
     make_tflite.main(tmp_path)
     written = sorted(p.name for p in tmp_path.glob("*.tflite"))
-    assert written == [p.name for p in MODELS] and len(written) >= 6
+    assert written == [p.name for p in MODELS] and len(written) >= 7
     for path in MODELS:
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
         assert b"tests/data/make_tflite.py" in path.read_bytes()
@@ -75,14 +75,15 @@ def test_scales_are_kept_exactly_and_pad_is_folded():
     assert graph.nodes[0].attrs["pad"] == (1, 1, 1, 1)
     assert graph.input.scale == float(np.float32(0.05)) and graph.input.zero_point == 5
     net = import_tflite_file(DATA / "tflite" / "mbconv_net.tflite")
-    assert [n.op for n in net.nodes] == ["conv2d", "conv2d", "depthwise", "conv2d", "add", "depthwise", "conv2d",
-                                         "global_avg_pool", "fully_connected"]
+    assert [n.op for n in net.nodes] == ["conv2d", "conv2d", "depthwise", "conv2d", "add", "lut", "depthwise",
+                                         "conv2d", "global_avg_pool", "fully_connected"]
     assert net.output.shape == (1, 1, 1, 10)
 
 
-def test_host_build_is_bit_exact(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["mbconv_net", "se_concat", "avgpool"])
+def test_host_build_is_bit_exact(name, tmp_path, capsys):
     out = tmp_path / "net"
-    model = str(DATA / "tflite" / "mbconv_net.tflite")
+    model = str(DATA / "tflite" / f"{name}.tflite")
     assert main(["build", "--model", model, "--target", "host", "-o", str(out)]) == 0
     assert main(["verify", str(out), "--count", "2"]) == 0
     text = capsys.readouterr()

@@ -10,6 +10,7 @@ Prepare functions use, in double, with QuantizeMultiplier (frexp, std::round).
 
 Mapped operators (docs/TFLITE_IMPORT.md): CONV_2D, DEPTHWISE_CONV_2D
 (multiplier 1), FULLY_CONNECTED, ADD (same shapes), MUL (channel gate),
+HARD_SWISH and LOGISTIC (int8 tables made with TFLite's integer algorithms),
 MEAN over H and W, AVERAGE_POOL_2D over the whole map, RESHAPE between
 (1, C) and (1, 1, 1, C), CONCATENATION on channels, PAD folded into the
 convolution that reads it, QUANTIZE at the input and DEQUANTIZE at the
@@ -374,6 +375,26 @@ class _Builder:
                   dict(multiplier=np.zeros(1, np.int32), shift=np.full(1, 31, np.int32)))
         self._check_shape(outs[0], (1, 1, 1, C), "AVERAGE_POOL_2D")
 
+    def hard_swish(self, ins, outs, op) -> None:
+        """HARD_SWISH: a table computed with TFLite's own integer algorithm (exact on all 256 inputs)."""
+        from mbmicro.quant.lut import tflite_hard_swish_table
+
+        x = self.act(ins[0])
+        sx, zx = self._qparams(ins[0])
+        sy, zy = self._qparams(outs[0])
+        self.node("lut", [x], outs[0], dict(func="hswish"), dict(table=tflite_hard_swish_table(sx, zx, sy, zy)))
+
+    def logistic(self, ins, outs, op) -> None:
+        """LOGISTIC: TFLite's fixed-point logistic as a table; the output must be scale 1/256, zero point -128."""
+        from mbmicro.quant.lut import tflite_logistic_table
+
+        x = self.act(ins[0])
+        sx, zx = self._qparams(ins[0])
+        if self._qparams(outs[0]) != (1.0 / 256.0, -128):
+            raise UserError(f"{self.where}: LOGISTIC output {self.r.tensors[outs[0]].name!r} has qparams "
+                            f"{self._qparams(outs[0])}; TFLite requires scale 1/256, zero point -128")
+        self.node("lut", [x], outs[0], dict(func="sigmoid"), dict(table=tflite_logistic_table(sx, zx)))
+
     def reshape(self, ins, outs, op) -> None:
         x = self.act(ins[0])
         src = self.tensors[x].shape
@@ -425,6 +446,7 @@ _HANDLERS = {
     "FULLY_CONNECTED": _Builder.fully_connected, "ADD": _Builder.add, "MUL": _Builder.mul,
     "MEAN": _Builder.mean, "AVERAGE_POOL_2D": _Builder.average_pool_2d, "RESHAPE": _Builder.reshape,
     "CONCATENATION": _Builder.concatenation, "PAD": _Builder.pad,
+    "HARD_SWISH": _Builder.hard_swish, "LOGISTIC": _Builder.logistic,
 }
 
 

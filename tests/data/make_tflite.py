@@ -28,6 +28,8 @@ from tflite.AddOptions import AddOptionsAddFusedActivationFunction, AddOptionsEn
 from tflite.Buffer import BufferAddData, BufferEnd, BufferStart
 from tflite.BuiltinOperator import BuiltinOperator as Op
 from tflite.BuiltinOptions import BuiltinOptions as Opt
+from tflite.ConcatenationOptions import (ConcatenationOptionsAddAxis, ConcatenationOptionsEnd,
+                                         ConcatenationOptionsStart)
 from tflite.Conv2DOptions import (Conv2DOptionsAddFusedActivationFunction, Conv2DOptionsAddPadding,
                                   Conv2DOptionsAddStrideH, Conv2DOptionsAddStrideW, Conv2DOptionsEnd,
                                   Conv2DOptionsStart)
@@ -269,6 +271,10 @@ def _options(b, options):
         Pool2DOptionsAddFilterHeight(b, fh)
         Pool2DOptionsAddFusedActivationFunction(b, act)
         return Opt.Pool2DOptions, Pool2DOptionsEnd(b)
+    if kind == "concat":
+        ConcatenationOptionsStart(b)
+        ConcatenationOptionsAddAxis(b, 3)
+        return Opt.ConcatenationOptions, ConcatenationOptionsEnd(b)
     if kind == "reshape":
         ReshapeOptionsStart(b)
         return Opt.ReshapeOptions, ReshapeOptionsEnd(b)
@@ -330,15 +336,17 @@ def quant_edges(m: ModelWriter):
 
 def mbconv_net(m: ModelWriter):
     """A small MBConv network at 32 px: stem conv, expand 1x1, depthwise, project 1x1 + ADD residual,
-    1x1 head, MEAN, RESHAPE, FULLY_CONNECTED."""
+    HARD_SWISH, strided depthwise, 1x1 head, MEAN, RESHAPE, FULLY_CONNECTED."""
     x = m.act("input", (1, 32, 32, 3), 0.02, 0)
     s, shape = m.conv(x, 0.02, (1, 32, 32, 3), 16, 3, 2, Padding.SAME, Act.RELU6, 0.025, -128, "stem")
     e, eshape = m.conv(s, 0.025, shape, 48, 1, 1, Padding.SAME, Act.RELU6, 0.022, -128, "b1/expand")
     d, dshape = m.depthwise(e, 0.022, eshape, 3, 1, Padding.SAME, Act.RELU6, 0.021, -128, "b1/dw")
     p, _ = m.conv(d, 0.021, dshape, 16, 1, 1, Padding.SAME, Act.NONE, 0.04, 6, "b1/project")
-    r = m.act("b1/add", shape, 0.045, -5)
-    m.op(Op.ADD, [p, s], [r], ("add", Act.NONE))
-    d2, d2shape = m.depthwise(r, 0.045, shape, 3, 2, Padding.SAME, Act.RELU, 0.03, -128, "b2/dw")
+    a = m.act("b1/add", shape, 0.045, -5)
+    m.op(Op.ADD, [p, s], [a], ("add", Act.NONE))
+    r = m.act("b1/hswish", shape, 0.03, -40)
+    m.op(Op.HARD_SWISH, [a], [r])
+    d2, d2shape = m.depthwise(r, 0.03, shape, 3, 2, Padding.SAME, Act.RELU, 0.03, -128, "b2/dw")
     h, hshape = m.conv(d2, 0.03, d2shape, 32, 1, 1, Padding.SAME, Act.RELU6, 0.024, -128, "head")
     axes = m.tensor("pool/axes", (2,), TensorType.INT32, data=np.array([1, 2]))
     g = m.act("pool", (1, 1, 1, 32), 0.012, -128)
@@ -350,7 +358,29 @@ def mbconv_net(m: ModelWriter):
     m.inputs, m.outputs = [x], [y]
 
 
-MODELS = [conv_same, pad_depthwise, mean_fc, avgpool, quant_edges, mbconv_net]
+def se_concat(m: ModelWriter):
+    """Squeeze-and-excitation (MEAN, 1x1 CONV_2D, LOGISTIC, MUL by the channel gate) and a
+    CONCATENATION of two 1x1 branches, at 16 px."""
+    x = m.act("input", (1, 16, 16, 8), 0.04, -7)
+    a, shape = m.conv(x, 0.04, (1, 16, 16, 8), 12, 3, 1, Padding.SAME, Act.NONE, 0.05, 3, "conv")
+    h = m.act("hswish", shape, 0.035, -50)
+    m.op(Op.HARD_SWISH, [a], [h])
+    axes = m.tensor("se/axes", (2,), TensorType.INT32, data=np.array([1, 2]))
+    g = m.act("se/mean", (1, 1, 1, 12), 0.02, -100)
+    m.op(Op.MEAN, [h, axes], [g], ("mean", True))
+    z, _ = m.conv(g, 0.02, (1, 1, 1, 12), 12, 1, 1, Padding.SAME, Act.NONE, 0.06, 4, "se/fc")
+    gate = m.act("se/gate", (1, 1, 1, 12), 1.0 / 256.0, -128)
+    m.op(Op.LOGISTIC, [z], [gate])
+    se = m.act("se/mul", shape, 0.03, -60)
+    m.op(Op.MUL, [h, gate], [se])
+    b1, s1 = m.conv(se, 0.03, shape, 6, 1, 1, Padding.SAME, Act.RELU, 0.04, -128, "branch1")
+    b2, s2 = m.conv(se, 0.03, shape, 10, 1, 1, Padding.SAME, Act.RELU, 0.04, -128, "branch2")
+    y = m.act("concat", (1, 16, 16, 16), 0.04, -128)
+    m.op(Op.CONCATENATION, [b1, b2], [y], ("concat",))
+    m.inputs, m.outputs = [x], [y]
+
+
+MODELS = [conv_same, pad_depthwise, mean_fc, avgpool, quant_edges, mbconv_net, se_concat]
 
 
 def build(index: int) -> tuple[str, bytes]:
