@@ -47,6 +47,11 @@ RANDOM_CALIBRATION_WARNING = ("mbmicro: warning: random calibration images: only
 
 def float_graph_for(cfg: ModelConfig) -> Graph:
     """The float graph of checked options: built from Table A, or imported from the model file."""
+    if is_tflite(cfg.file):
+        from mbmicro.errors import UserError
+
+        raise UserError(f"model file {cfg.file} is an int8 .tflite and has no float graph; "
+                        "use it with mbmicro build (then run / verify)")
     if cfg.file is None:
         return build_from_config(cfg)
     from mbmicro.formats.onnx_import import import_onnx_file  # imports onnx: only when a file is given

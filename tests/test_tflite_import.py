@@ -146,3 +146,14 @@ def test_calibration_with_a_tflite_is_refused(tmp_path):
 
     with pytest.raises(UserError, match="already quantized"):
         make_model(str(DATA / "tflite" / "conv_same.tflite"), calibration=str(tmp_path / "x.npy"))
+
+
+@pytest.mark.parametrize("command", [["show"], ["reference"], ["export-onnx", "-o", "x.onnx"],
+                                     ["export-onnx", "--int8", "-o", "x.onnx"]])
+def test_commands_that_need_a_float_graph_refuse_a_tflite(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    model = str(DATA / "tflite" / "conv_same.tflite")
+    assert main([command[0], model, *command[1:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mbmicro: error: ") and ".tflite" in err[0]
+    assert not (tmp_path / "x.onnx").exists()

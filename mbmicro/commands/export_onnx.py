@@ -100,8 +100,11 @@ def run(args: argparse.Namespace) -> int:
         from mbmicro.formats.onnx_qdq import export_qdq
         from mbmicro.pipeline import make_model
 
-        _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
-                              calibration=args.calibration)
+        float_graph, graph = make_model(config.model, config.width, config.resolution, config.classes,
+                                        config.seed, calibration=args.calibration)
+        if float_graph is None:  # an int8 .tflite: its TFLite rounding has no QDQ ONNX equivalent
+            raise UserError(f"model file {config.model} is an int8 .tflite; QDQ export is for models mbmicro "
+                            "quantized: use the .tflite itself, or mbmicro build")
         model = export_qdq(graph)
     else:
         from mbmicro.formats.onnx_float import export_float

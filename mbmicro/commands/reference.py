@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     check_memory(config, quantize=True, calibration=args.calibration)  # before the slow, large part
     float_graph, int8_graph = make_model(config.model, config.width, config.resolution, config.classes,
                                          config.seed, calibration=args.calibration)
+    if float_graph is None:  # an int8 .tflite: nothing to compare the int8 output with
+        raise UserError(f"model file {config.model} is an int8 .tflite and has no float graph to compare with; "
+                        "use mbmicro build and verify")
     if args.input is None:
         x, source = random_input(float_graph, config.seed), f"random image (seed {config.seed})"
     else:
