@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
 from mbmicro.graph.ir import macs, param_count
+from mbmicro.graph.images import describe_record
 from mbmicro.processes import run_child
 
 #: Bytes per line of kernel C when no compiler is available to measure (a rough ARM average).
@@ -78,7 +79,7 @@ def make_report(program, build: dict, code: tuple[int, str], memory: dict | None
         })
     return {
         "model": build["model"], "target": build["target"], "prefix": program.prefix,
-        "options": build["options"],
+        "options": build["options"], "preprocess": build.get("preprocess"),
         "weights_bytes": program.weights.total_bytes, "weights_arrays": program.weights.count,
         "code_bytes": code[0], "code_bytes_method": code[1],
         "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
@@ -134,6 +135,7 @@ def render_md(report: dict, program) -> str:
     ]
     out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "",
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",
+           *([f"Preprocessing (image files): {describe_record(r['preprocess'])}", ""] if r.get("preprocess") else []),
            "| quantity | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", "## Layers", "", "| # | name | op | output | MACs | params | kernel | knobs | arena offset |",

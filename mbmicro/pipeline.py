@@ -3,10 +3,12 @@
 Why one function: every command and test that needs "the int8 model for
 these options" must build the same float weights and quantize them with the
 same calibration, or per-layer comparisons between them would not line up.
-A model is a built-in name (Table A, seeded weights) or a path to a float
-.onnx file (mbmicro.formats.onnx_import); from the float graph on both take
-the same path.  A full-integer .tflite is already int8: it is imported as the
-int8 graph (mbmicro.formats.tflite_import) and has no float graph (None).
+A model is a built-in name (Table A, seeded weights), a path to a float
+.onnx file (mbmicro.formats.onnx_import; from the float graph on, it takes the
+built-in models' path) or to a QDQ .onnx file (mbmicro.formats.onnx_qdq_import:
+int8 already, with its own scales, so no calibration).  A full-integer .tflite
+is int8 too: it is imported as the int8 graph (mbmicro.formats.tflite_import)
+and has no float graph (None).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph
 from mbmicro.models.builder import build_from_config
 from mbmicro.models.options import ModelConfig, check_options
@@ -30,12 +33,22 @@ def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: i
     ``calibration``: None (seeded random images), a .npy path or an image
     array (see :func:`mbmicro.quant.ptq.quantize_graph`).  Bad options raise
     UserError.  A model file quantized on random images gets a warning on
-    stderr: its trained ranges are not those of uniform noise.
+    stderr: its trained ranges are not those of uniform noise.  A QDQ .onnx
+    file is imported with its own scales and zero points; a calibration for it
+    is refused (it would be ignored).
     """
     cfg = check_options(model, width, resolution, classes, seed)
     if is_tflite(cfg.file):
         return None, tflite_graph_for(cfg, calibration)
-    float_graph = float_graph_for(cfg)
+    if cfg.file is not None:
+        float_graph, int8_graph = _import_file(cfg.file)
+        if int8_graph is not None:  # a QDQ model: its own scales, no calibration
+            if calibration is not None:
+                raise UserError(f"model file {cfg.file} is a quantized (QDQ) model with fixed scales: "
+                                "drop --calibration (or pass its float model to quantize it with calibration)")
+            return float_graph, int8_graph
+    else:
+        float_graph = float_graph_for(cfg)
     if cfg.file is not None and calibration is None:
         sys.stderr.write(RANDOM_CALIBRATION_WARNING + "\n")
     return float_graph, quantize_graph(float_graph, calibration, seed=seed)
@@ -48,15 +61,18 @@ RANDOM_CALIBRATION_WARNING = ("mbmicro: warning: random calibration images: only
 def float_graph_for(cfg: ModelConfig) -> Graph:
     """The float graph of checked options: built from Table A, or imported from the model file."""
     if is_tflite(cfg.file):
-        from mbmicro.errors import UserError
-
         raise UserError(f"model file {cfg.file} is an int8 .tflite and has no float graph; "
                         "use it with mbmicro build (then run / verify)")
     if cfg.file is None:
         return build_from_config(cfg)
-    from mbmicro.formats.onnx_import import import_onnx_file  # imports onnx: only when a file is given
+    return _import_file(cfg.file)[0]
 
-    return import_onnx_file(cfg.file)
+
+def _import_file(path: str | Path) -> tuple[Graph, Graph | None]:
+    """(float graph, int8 graph or None) of a model file: a QDQ .onnx carries its own int8 graph."""
+    from mbmicro.formats.onnx_qdq_import import import_file  # imports onnx: only when a file is given
+
+    return import_file(path)
 
 
 def is_tflite(path: str | None) -> bool:
@@ -67,8 +83,6 @@ def is_tflite(path: str | None) -> bool:
 def tflite_graph_for(cfg: ModelConfig, calibration=None) -> Graph:
     """The int8 graph of a full-integer .tflite (mbmicro.formats.tflite_import); it has no float graph."""
     if calibration is not None:
-        from mbmicro.errors import UserError
-
         raise UserError(f"model file {cfg.file} is already quantized (int8 .tflite): drop --calibration")
     from mbmicro.formats.tflite_import import import_tflite_file  # imports tflite: only when a file is given
 

@@ -422,10 +422,26 @@ def test_build_and_verify_a_model_file(model_file, tmp_path, capsys):
     build = json.loads((out / "build.json").read_text())
     sha = hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert build["model"] == "tiny-net" and build["prefix"] == "tiny_net"
-    assert build["source"] == {"file": "tiny-net.onnx", "sha256": sha}
+    assert build["source"] == {"file": "tiny-net.onnx", "sha256": sha, "path": str(model_file.resolve())}
     assert build["options"] == {"calibration": None}
+    assert build["preprocess"]["crop"] == [24, 32] and build["preprocess"]["resize"] == 37
     assert main(["verify", str(out)]) == 0
     assert "bit-exact" in capsys.readouterr().out
+    _evaluate_imported(out, tmp_path / "val", capsys)
+
+
+def _evaluate_imported(out, root, capsys):
+    """evaluate re-imports the recorded model file (same SHA-256) as the float model."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(root / name / "0.png")
+    assert main(["evaluate", str(out), "--images", str(root), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["float_model"].startswith("imported ") and result["images"] == 2
+    assert result["c_reference_bit_exact"] == 2 and result["top1"]["float"] is not None
 
 
 def test_calibration_file_silences_the_warning(model_file, tmp_path, capsys):
@@ -491,11 +507,16 @@ def test_dynamic_batch_is_refused(tmp_path, capsys):
 
 
 def test_qdq_node_is_refused_with_a_pointer_to_the_qdq_importer(tmp_path, capsys):
+    """The float importer refuses Q/DQ nodes; a file holding them goes to the QDQ importer, which
+    refuses this one: its conv output has no QuantizeLinear."""
     b = Onnx()
     q = b.op("QuantizeLinear", ["input", b.const(np.float32(0.02)), b.const(np.int8(0))])
     x = b.op("DequantizeLinear", [q, b.const(np.float32(0.02)), b.const(np.int8(0))])
-    line = _refused(capsys, tmp_path, _write(tmp_path, b.model(_head(b, b.relu6(b.conv(x, 3, 8)), 8))))
-    assert "(QuantizeLinear)" in line and "QDQ importer is separate" in line
+    model = b.model(_head(b, b.relu6(b.conv(x, 3, 8)), 8))
+    with pytest.raises(UserError, match=r"\(QuantizeLinear\).*QDQ importer is separate"):
+        import_model(model)
+    line = _refused(capsys, tmp_path, _write(tmp_path, model))
+    assert "(Conv)" in line and "has no QuantizeLinear" in line
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.9, 0.999])

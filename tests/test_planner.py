@@ -127,6 +127,12 @@ def test_hand_built_mbconv_in_place_cases():
     assert len(picture.splitlines()) == len(g.nodes) and "*" in picture.splitlines()[2]
 
 
+#: arena peaks of the Table A models (0.35 / 96) that plan above their lower bound: ProxylessNAS-R's
+#: s2b1.project (9,216 B) lives across s2b2 and first fit puts it just above s2b1.dw, where it splits
+#: the free space s2b2's two 27,648 B buffers need (73,728 B would need it at the top)
+ABOVE_LOWER_BOUND = {"proxyless-r": 78336}
+
+
 @pytest.fixture(scope="session")
 def table_a_graphs():
     from mbmicro.pipeline import make_model
@@ -142,6 +148,6 @@ def test_table_a_plans(table_a_graphs, model):
     linear = plan_graph(g, LinearPlanner)
     check_plan(g, linear)
     assert plan.peak <= plan_graph(g, SizeGreedyPlanner).peak <= linear.peak
-    # regression guard: every Table A model plans at its lower bound at this size
-    assert plan.peak == plan.lower_bound, (model, plan.peak, plan.lower_bound)
+    # regression guard: every Table A model plans at its lower bound at this size but one
+    assert plan.peak == ABOVE_LOWER_BOUND.get(model, plan.lower_bound), (model, plan.peak, plan.lower_bound)
     assert np.all([o % ALIGN == 0 for o in plan.offsets.values()])

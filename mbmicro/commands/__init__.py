@@ -12,6 +12,7 @@ COMMANDS = {
     "build": "build",
     "run": "run",
     "verify": "verify",
+    "evaluate": "evaluate",
     "profile": "profile",
     "demo": "demo",
 }

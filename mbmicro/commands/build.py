@@ -15,6 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
+from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preprocess, list_images, make_preprocess
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
 from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
@@ -29,11 +30,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="build folder to create")
     add_model_options(p)
     p.add_argument("--calibration", metavar="FILE",
-                   help="calibration images, .npy float32 (N,H,W,3) (default: seeded random images)")
+                   help="calibration images: a .npy float32 (N,H,W,3), already preprocessed, or a folder of "
+                        "image files (any depth, sorted, at most 1000 used, made by --preprocess) "
+                        "(default: seeded random images)")
+    add_preprocess_options(p)
     p.add_argument("--prefix", help="C symbol prefix (default: the model name as an identifier)")
     p.add_argument("--force", action="store_true", help="replace DIR if it is an earlier mbmicro build")
     p.add_argument("--sram", metavar="BYTES", help="SRAM budget, e.g. 256K or 1MiB (default: the target's board)")
     p.add_argument("--flash", metavar="BYTES", help="flash budget, e.g. 1M (default: the target's board)")
+
+
+def add_preprocess_options(p: argparse.ArgumentParser) -> None:
+    """--preprocess and --resize: how an image file becomes the model's float input
+    (mbmicro.graph.images), recorded in build.json for run --image, evaluate and calibration."""
+    p.add_argument("--preprocess", choices=list(MODES), default=DEFAULT_MODE,
+                   help="pixel scaling after resize and center crop: tf x/127.5-1 (TF/Keras MobileNet, "
+                        "the built-in models' [-1, 1]), imagenet (x/255-mean)/std (torchvision), unit x/255 "
+                        f"(default {DEFAULT_MODE})")
+    p.add_argument("--resize", type=int, metavar="N",
+                   help="resize the shorter side to N pixels (bilinear) before the center crop to the "
+                        "model's resolution (default resolution*256/224, 256 for 224)")
+
+
+def calibration_source(args: argparse.Namespace, pre: Preprocess):
+    """What the quantizer reads: None, a .npy path, or a folder with its preprocessing."""
+    if args.calibration is not None and Path(args.calibration).is_dir():
+        return CalibrationFolder(args.calibration, pre)
+    return args.calibration
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.name)[:32])
     check_calibration_file(args.calibration)
+    if args.calibration is not None and Path(args.calibration).is_dir():
+        list_images(args.calibration, "calibration folder", warn=False)  # empty: refused at once
+    pre = make_preprocess(args.preprocess, args.resize)
+    if config.file is None:  # a built-in model's input size is known now: check --resize at once
+        pre.resolved((config.resolution, config.resolution))
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
     check_estimate(target, config)  # a model far too large for the board: refused in milliseconds
@@ -55,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.pipeline import make_model
 
     _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
-                          calibration=args.calibration)
+                          calibration=calibration_source(args, pre))
     info = {"model": config.name,
             "options": {"width": config.width, "resolution": config.resolution, "classes": config.classes,
-                        "seed": config.seed, "calibration": args.calibration}}
+                        "seed": config.seed, "calibration": args.calibration},
+            "preprocess": pre.record(tuple(graph.input.shape[1:3]))}
     if config.file is not None:  # a file's options are its own; record which file, exactly
-        info.update(options={"calibration": args.calibration}, source=graph.meta["source"])
+        source = dict(graph.meta["source"], path=str(Path(config.file).resolve()))  # evaluate reopens it
+        info.update(options={"calibration": args.calibration}, source=source)
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started)
     m = rep["memory"]
     print(f"built {config.name} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "

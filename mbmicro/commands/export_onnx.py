@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mbmicro.errors import UserError
 from mbmicro.models.estimate import Estimate, check_memory, estimate
+from mbmicro.commands.build import add_preprocess_options, calibration_source
 from mbmicro.models.options import (ModelConfig, add_model_argument, add_model_options, check_calibration_file,
                                     config_from_args)
 
@@ -32,7 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="export the int8 model as QDQ (QuantizeLinear/DequantizeLinear) instead of the float one")
     add_model_options(p)
     p.add_argument("--calibration", metavar="FILE",
-                   help="with --int8: calibration images, .npy float32 (N,H,W,3) (default: seeded random images)")
+                   help="with --int8: calibration images, a .npy float32 (N,H,W,3) or a folder of image files "
+                        "made by --preprocess (default: seeded random images)")
+    add_preprocess_options(p)
 
 
 def _check_destination(path: Path) -> None:
@@ -100,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
         from mbmicro.formats.onnx_qdq import export_qdq
         from mbmicro.pipeline import make_model
 
-        float_graph, graph = make_model(config.model, config.width, config.resolution, config.classes,
-                                        config.seed, calibration=args.calibration)
+        from mbmicro.graph.images import make_preprocess
+
+        float_graph, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
+                                        calibration=calibration_source(args, make_preprocess(args.preprocess,
+                                                                                              args.resize)))
         if float_graph is None:  # an int8 .tflite: its TFLite rounding has no QDQ ONNX equivalent
             raise UserError(f"model file {config.model} is an int8 .tflite; QDQ export is for models mbmicro "
                             "quantized: use the .tflite itself, or mbmicro build")

@@ -12,6 +12,7 @@ import argparse
 
 import numpy as np
 
+from mbmicro.commands.build import add_preprocess_options, calibration_source
 from mbmicro.models.options import add_model_argument, add_model_options, config_from_args
 
 HELP = "run the int8 reference and the float model on one image and compare their top-5 classes"
@@ -20,11 +21,15 @@ HELP = "run the int8 reference and the float model on one image and compare thei
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_argument(p)
     add_model_options(p)
-    p.add_argument("--input", metavar="FILE",
-                   help="one image as .npy: (H,W,3) or (1,H,W,3), float in [-1,1] or uint8 "
-                        "(default: a seeded random image)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="FILE",
+                        help="one image as .npy: (H,W,3) or (1,H,W,3), float in [-1,1] or uint8 "
+                             "(default: a seeded random image)")
+    source.add_argument("--image", metavar="IMAGE", help="one image file (JPEG, PNG, ...), made by --preprocess")
     p.add_argument("--calibration", metavar="FILE",
-                   help="calibration images, .npy float32 (N,H,W,3) (default: seeded random images)")
+                   help="calibration images: a .npy float32 (N,H,W,3), or a folder of image files made by "
+                        "--preprocess (default: seeded random images)")
+    add_preprocess_options(p)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -57,14 +62,19 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.quant.ptq import load_images
     from mbmicro.reference.int8 import run_int8
 
+    from mbmicro.graph.images import load_image, make_preprocess
+
     config = config_from_args(args)
+    pre = make_preprocess(args.preprocess, args.resize)
     check_memory(config, quantize=True, calibration=args.calibration)  # before the slow, large part
     float_graph, int8_graph = make_model(config.model, config.width, config.resolution, config.classes,
-                                         config.seed, calibration=args.calibration)
+                                         config.seed, calibration=calibration_source(args, pre))
     if float_graph is None:  # an int8 .tflite: nothing to compare the int8 output with
         raise UserError(f"model file {config.model} is an int8 .tflite and has no float graph to compare with; "
                         "use mbmicro build and verify")
-    if args.input is None:
+    if args.image is not None:
+        x, source = load_image(args.image, pre, tuple(float_graph.input.shape[1:3]))[None], args.image
+    elif args.input is None:
         x, source = random_input(float_graph, config.seed), f"random image (seed {config.seed})"
     else:
         x, source = load_images(args.input, float_graph, what="input file"), args.input

@@ -1,15 +1,22 @@
-"""``mbmicro run DIR --input in.npy --output out.npy``: run a build on one image.
+"""``mbmicro run DIR --input in.npy --output out.npy``: run a build on one input;
+``mbmicro run DIR --image photo.jpg``: on one image file, printing the top-5 classes.
 
 Why float inputs are accepted: users hold images as float32; the build knows
 its input scale and zero point, so quantization happens here with the same
 rule as the reference (round half to even, saturate) instead of in every
-caller's script.
+caller's script.  An image file is made into the float input by the
+preprocessing the build recorded (build.json "preprocess", mbmicro.graph.images).
+
+Why the saturation warning: the input's int8 range comes from calibration; a
+float input far outside it (e.g. 0..255 pixels for a [-1, 1] model) would be
+clipped silently and the scores would be meaningless.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,14 +24,21 @@ import numpy as np
 
 from mbmicro.errors import UserError
 
-HELP = "run a build folder's program on one input (.npy) and save its output (.npy)"
+HELP = "run a build folder's program on one input (.npy, or an image file) and save or print its output"
+
+#: Fraction of saturating input values above which run warns.
+SATURATION_WARNING = 0.01
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="a folder made by 'mbmicro build'")
-    p.add_argument("--input", required=True, metavar="IN.npy",
-                   help="float32 NHWC image (1,H,W,3) or (H,W,3), quantized here; or int8, taken as is")
-    p.add_argument("--output", required=True, metavar="OUT.npy", help="where to save the output")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="IN.npy",
+                        help="float32 NHWC image (1,H,W,3) or (H,W,3), quantized here; or int8, taken as is")
+    source.add_argument("--image", metavar="IMAGE",
+                        help="an image file (JPEG, PNG, BMP, WebP, ...), preprocessed as the build recorded; "
+                             "prints the top-5 classes")
+    p.add_argument("--output", metavar="OUT.npy", help="where to save the output (required with --input)")
     p.add_argument("--dequantize", action="store_true", help="save float32 scores instead of int8")
 
 
@@ -45,7 +59,50 @@ def load_input(path: str, folder) -> np.ndarray:
         raise UserError(f"input {path} is {x.dtype}: pass float32 (quantized here) or int8 (used as is)")
     if not np.isfinite(x).all():
         raise UserError(f"input {path} contains NaN or infinity: pass finite pixel values")
+    warn_saturation(x, folder.input.scale, folder.input.zero_point, f"input {path}")
     return quantize(x, folder.input.scale, folder.input.zero_point).reshape(shape)
+
+
+def load_image_input(path: str, folder) -> np.ndarray:
+    """The image file at ``path`` as the model's int8 input, made by the build's recorded preprocessing."""
+    from mbmicro.graph.images import from_record, load_image
+    from mbmicro.reference.arith import quantize
+
+    pre, crop = from_record(folder.build.get("preprocess"), f"{folder.path}/build.json")
+    shape = folder.input.shape
+    if crop != tuple(shape[1:3]):
+        raise UserError(f"{folder.path}/build.json is broken (preprocess crop {list(crop)} is not the model's "
+                        f"input {list(shape[1:3])}): rebuild the folder with 'mbmicro build --force'")
+    x = load_image(path, pre, crop)
+    warn_saturation(x, folder.input.scale, folder.input.zero_point, f"image {path}")
+    return quantize(x, folder.input.scale, folder.input.zero_point).reshape(shape)
+
+
+def saturated_fraction(x: np.ndarray, scale: float, zero_point: int) -> float:
+    """Fraction of ``x`` that int8 quantization with (scale, zero point) clips: beyond the
+    representable range by more than half a step (closer ones round to the end values anyway)."""
+    lo = (-128 - zero_point - 0.5) * scale
+    hi = (127 - zero_point + 0.5) * scale
+    return float(np.mean((x < lo) | (x > hi))) if x.size else 0.0
+
+
+def warn_saturation(x: np.ndarray, scale: float, zero_point: int, what: str) -> None:
+    """One warning line on stderr when more than SATURATION_WARNING of the float input saturates."""
+    frac = saturated_fraction(x, scale, zero_point)
+    if frac > SATURATION_WARNING:
+        lo, hi = (-128 - zero_point) * scale, (127 - zero_point) * scale
+        sys.stderr.write(f"mbmicro: warning: {what}: {frac:.1%} of the values (min {float(np.min(x)):.4g}, "
+                         f"max {float(np.max(x)):.4g}) are outside the calibrated input range "
+                         f"[{lo:.4g}, {hi:.4g}] and saturate; scale it as the model expects "
+                         f"(0..255 pixels must be scaled, see build --preprocess) or rebuild with calibration "
+                         f"images like it\n")
+
+
+def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
+    """The ``k`` best (class, score) pairs, best first; ties go to the lower class index."""
+    flat = np.asarray(scores, dtype=np.float64).reshape(-1)
+    order = np.argsort(-flat, kind="stable")[:k]
+    return [(int(i), float(flat[i])) for i in order]
 
 
 def check_output(out: Path) -> None:
@@ -90,13 +147,21 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.sim.build_folder import load_build_folder
     from mbmicro.sim.execute import run_build
 
+    if args.input is not None and args.output is None:
+        raise UserError("--output OUT.npy is required with --input (or pass --image IMAGE to print the top-5)")
     folder = load_build_folder(args.dir)
-    x = load_input(args.input, folder)
-    out = Path(args.output)
-    check_output(out)
+    out = None if args.output is None else Path(args.output)
+    if out is not None:
+        check_output(out)
+    x = load_input(args.input, folder) if args.input is not None else load_image_input(args.image, folder)
     y, _ = run_build(folder, x)
-    if args.dequantize:
-        y = dequantize(y, folder.output.scale, folder.output.zero_point)
-    save_output(out, y)
-    print(f"wrote {out}: {y.dtype} {tuple(y.shape)}, top class {int(np.argmax(y))}")
+    scores = dequantize(y, folder.output.scale, folder.output.zero_point)
+    if out is not None:
+        y_saved = scores if args.dequantize else y
+        save_output(out, y_saved)
+        print(f"wrote {out}: {y_saved.dtype} {tuple(y_saved.shape)}, top class {int(np.argmax(y))}")
+    if args.image is not None:
+        print(f"top-5 of {args.image} (class: score, dequantized):")
+        for cls, score in top_k(scores):
+            print(f"  {cls:>5}: {score:.4f}")
     return 0

@@ -19,12 +19,14 @@ readable and stable ("s2b1.expand", "s2b1.dw", "s2b1.se.gate", "head.conv",
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mbmicro.reference.float32 import activation, run_node
 from mbmicro.graph.ir import Graph, Node, Tensor, conv_out_size, same_padding
 from mbmicro.models.options import ModelConfig, check_options
-from mbmicro.models.details import ModelDetails, get_details, make_divisible, split_channels
+from mbmicro.models.details import ModelDetails, get_details, split_channels
 from mbmicro.models.specs import get_spec
 
 FUSED_ACTS = ("none", "relu", "relu6")
@@ -64,6 +66,93 @@ RESIDUAL_BRANCH_STD = 0.5
 #: the random networks are much less chaotic (docs/MODELS.md has the numbers).
 LINEAR_BETA = (-0.5, 0.5)
 ACTIVATED_BETA = (0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class BlockChannels:
+    """Channels of one Table A block at the built width."""
+
+    #: expansion channels; None: no expansion conv (Table A's Exp == its input)
+    exp: int | None
+    out: int
+    #: SE squeeze channels; None: no SE
+    se: int | None
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """Every channel count of a model at one width, before any graph is built.
+
+    Why apart from the graph: width 1.0 must be Table A exactly, every other
+    width must follow the family's reference code (details.WidthRule), and
+    both are easiest to read, and to test against timm, as plain numbers.
+    """
+
+    stem: int
+    #: per stage, per block (MobileNetV3's stage-7 conv: exp = se = None)
+    blocks: list[list[BlockChannels]]
+    head_conv: int | None
+    head_fc: int | None
+
+
+def channel_plan(model: str, width: float = 1.0) -> ChannelPlan:
+    """The channels of ``model`` at ``width`` (see docs/MODELS.md, "Width"):
+    Table A's numbers as printed at 1.0, :func:`scaled_plan` at other widths."""
+    return _plan(model, width, exact=width == 1.0)
+
+
+def scaled_plan(model: str, width: float) -> ChannelPlan:
+    """The family's WidthRule applied at ``width``: stem and block outputs
+    scaled (ReXNet: its linear schedule), each expansion = the rule's
+    rounding of the *scaled* input times Table A's Exp / input ratio, SE
+    squeezes from the scaled expansion, the head as the reference does.
+    At 1.0 it gives Table A's numbers (tests/test_width_scaling.py), so
+    1.0 is no special case of the rules, only of the code path."""
+    return _plan(model, width, exact=False)
+
+
+def _plan(model: str, width: float, exact: bool) -> ChannelPlan:
+    """Table A's numbers where ``exact``, else the WidthRule's."""
+    spec, d = get_spec(model), get_details(model)
+    rule = d.width
+    table = [b for stage in spec["stages"] for b in stage]
+    outs = iter([b["out"] for b in table] if exact else rule.outs([b["out"] for b in table], width))
+    stem = spec["stem"] if exact else rule.stem(spec["stem"], width)
+    table_in, cin, stages = spec["stem"], stem, []
+    for s, stage in enumerate(spec["stages"], start=1):
+        row = []
+        for block in stage:
+            out = next(outs)
+            if block["op"] == "conv":  # MobileNetV3's final 1x1 conv stage
+                row.append(BlockChannels(None, out, None))
+            else:
+                exp = block["exp"] if exact else None
+                row.append(_block_channels(d, s, block, table_in, cin, out, exp))
+            table_in, cin = block["out"], out
+        stages.append(row)
+
+    def head(h: int | None) -> int | None:
+        return h if h is None or exact else rule.head(h, width)
+
+    return ChannelPlan(stem, stages, head(d.head_conv), head(d.head_fc[0] if d.head_fc else None))
+
+
+def _block_channels(d: ModelDetails, stage: int, block: dict, table_in: int, cin: int, out: int,
+                    exp: int | None) -> BlockChannels:
+    """One MBConv block whose Table A input is ``table_in`` and built input ``cin``.
+
+    ``exp``: the expansion to use (Table A's at width 1.0), None to apply the
+    rule: Table A's ratio Exp / input times ``cin``, rounded by the family's
+    ``mid`` rule (timm's ``make_divisible(in_chs * exp_ratio)``).  Whether
+    there is an expansion conv at all is Table A's (Exp != input) at every width.
+    """
+    ratio = block["exp"] / table_in
+    if block["exp"] == table_in:
+        exp = None
+    elif exp is None:
+        exp = d.width.mid(cin, ratio)
+    se = d.se_squeeze(stage, exp or cin, ratio) if block["se"] else None
+    return BlockChannels(exp, out, se)
 
 
 class _GraphWriter:
@@ -189,17 +278,17 @@ def _even(*counts: int) -> bool:
 
 
 def _mbconv(g: _GraphWriter, d: ModelDetails, prefix: str, x: str, block: dict,
-            has_expand: bool, exp: int, out: int, stage: int, index: int) -> str:
-    cin = g.shape(x)[3]
+            ch: BlockChannels, stage: int, index: int) -> str:
+    cin, out = g.shape(x)[3], ch.out
     expand_act, dw_act = d.block_acts(stage, block["se"])
     expand_groups, project_groups = d.groups(stage, index)
     h = x
-    if has_expand:
-        groups = expand_groups if _even(cin, exp) else 1
-        h = g.conv(f"{prefix}.expand", h, exp, 1, 1, expand_act, groups=groups)
+    if ch.exp is not None:
+        groups = expand_groups if _even(cin, ch.exp) else 1
+        h = g.conv(f"{prefix}.expand", h, ch.exp, 1, 1, expand_act, groups=groups)
     h = _mixed_depthwise(g, f"{prefix}.dw", h, block["kernel"], block["stride"], dw_act)
-    if block["se"]:
-        h = _squeeze_excite(g, d, prefix, h, d.se_squeeze(stage, cin, g.shape(h)[3]))
+    if ch.se is not None:
+        h = _squeeze_excite(g, d, prefix, h, ch.se)
     stride1 = block["stride"] == 1
     residual = stride1 and (cin == out or (d.residual == "partial" and cin < out))
     groups = project_groups if _even(g.shape(h)[3], out) else 1
@@ -264,9 +353,9 @@ def build_float_graph(model: str, width: float = 1.0, resolution: int = 224,
                       classes: int = 1000, seed: int = 0) -> Graph:
     """The float Graph of ``model`` (a name from specs.MODEL_NAMES).
 
-    width 1.0 uses Table A's channels exactly; other widths use
-    make_divisible(c * width, 8).  Weights depend only on the arguments.
-    Bad options raise UserError.
+    width 1.0 uses Table A's channels exactly; other widths scale them the
+    way the family's reference code does (:func:`channel_plan`).  Weights
+    depend only on the arguments.  Bad options raise UserError.
     """
     return build_from_config(check_options(model, width, resolution, classes, seed))
 
@@ -291,31 +380,24 @@ def structure_from_config(cfg: ModelConfig) -> Graph:
 
 
 def _layers(cfg: ModelConfig, g: _GraphWriter) -> Graph:
-    """Walk Table A and the model's details through writer ``g``: the validated, unfolded graph."""
+    """Walk Table A, its channel plan and the model's details through writer ``g``:
+    the validated, unfolded graph."""
     spec, d = get_spec(cfg.model), get_details(cfg.model)
-
-    def ch(c: int) -> int:
-        return c if cfg.width == 1.0 else make_divisible(c * cfg.width, 8)
-
-    x = g.conv("stem", "input", ch(spec["stem"]), 3, 2, d.stem_act)
-    table_in = spec["stem"]
-    for s, stage in enumerate(spec["stages"], start=1):
-        for b, block in enumerate(stage, start=1):
+    plan = channel_plan(cfg.model, cfg.width)
+    x = g.conv("stem", "input", plan.stem, 3, 2, d.stem_act)
+    for s, (stage, channels) in enumerate(zip(spec["stages"], plan.blocks), start=1):
+        for b, (block, ch) in enumerate(zip(stage, channels), start=1):
             prefix = f"s{s}b{b}"
             if block["op"] == "conv":  # MobileNetV3's final 1x1 conv stage
-                x = g.conv(f"{prefix}.conv", x, ch(block["out"]), block["kernel"][0],
-                           block["stride"], d.conv_stage_act)
+                x = g.conv(f"{prefix}.conv", x, ch.out, block["kernel"][0], block["stride"],
+                           d.conv_stage_act)
             else:
-                has_expand = block["exp"] != table_in
-                exp = ch(block["exp"]) if has_expand else g.shape(x)[3]
-                x = _mbconv(g, d, prefix, x, block, has_expand, exp, ch(block["out"]), s, b)
-            table_in = block["out"]
-    head_scale = max(1.0, cfg.width)
-    if d.head_conv is not None:
-        x = g.conv("head.conv", x, make_divisible(d.head_conv * head_scale, 8), 1, 1, d.head_act)
+                x = _mbconv(g, d, prefix, x, block, ch, s, b)
+    if plan.head_conv is not None:
+        x = g.conv("head.conv", x, plan.head_conv, 1, 1, d.head_act)
     x = g.op("pool", "global_avg_pool", [x], (1, 1, 1, g.shape(x)[3]))
-    if d.head_fc is not None:
-        x = g.fc("head.fc", x, make_divisible(d.head_fc[0] * head_scale, 8), d.head_fc[1])
+    if plan.head_fc is not None:
+        x = g.fc("head.fc", x, plan.head_fc, d.head_fc[1])
     x = g.fc("classifier", x, cfg.classes, "none")
 
     graph = Graph(name=cfg.model, tensors=g.tensors, nodes=g.nodes, inputs=["input"], outputs=[x],

@@ -128,10 +128,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def check_calibration_file(path: str | None) -> None:
-    """Fail fast, before the slow model build, on a --calibration file that is not there
-    (its shape and dtype are checked when it is loaded: mbmicro.quant.ptq.load_images)."""
-    if path is not None and not Path(path).is_file():
-        raise UserError(f"calibration file {path} does not exist: pass a .npy of images")
+    """Fail fast, before the slow model build, on a --calibration file or folder that is not there
+    (its contents are checked when it is loaded: mbmicro.quant.ptq.load_images)."""
+    if path is not None and not (Path(path).is_file() or Path(path).is_dir()):
+        raise UserError(f"calibration file {path} does not exist: pass a .npy of images or a folder of image files")
 
 
 def config_from_args(args: argparse.Namespace) -> ModelConfig:

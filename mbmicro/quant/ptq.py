@@ -30,6 +30,7 @@ import numpy as np
 
 from mbmicro.errors import UserError
 from mbmicro.graph.files import load_npy
+from mbmicro.graph.images import CalibrationFolder, Preprocess, load_image_folder
 from mbmicro.reference.float32 import run_float
 from mbmicro.graph.ir import Graph, Node
 from mbmicro.quant.lut import FIXED_OUTPUT_QPARAMS, make_table
@@ -50,20 +51,28 @@ BIAS_LIMIT = 2**28
 
 # ------------------------------------------------------------------ calibration data
 
-def load_images(path: str | Path, graph: Graph, what: str = "image file") -> np.ndarray:
-    """Read a user's .npy of images for ``graph``: float32 (N, H, W, 3) in [-1, 1].
+def load_images(path: str | Path, graph: Graph, what: str = "image file",
+                preprocess: Preprocess | None = None) -> np.ndarray:
+    """Read a user's images for ``graph``: float32 (N, H, W, 3) in the model's input range.
 
-    Accepts (N, H, W, 3) or (H, W, 3), float32/float64 (used as they are,
-    the float model's input range is [-1, 1]) or uint8 (mapped x / 127.5 - 1).
-    The file is read by mbmicro.graph.files.load_npy, which refuses an empty
-    file, an .npz, a pipe or a header claiming more than 1 GiB before allocating.
+    A .npy: (N, H, W, 3) or (H, W, 3), float32/float64 (used as they are, already
+    preprocessed) or uint8 (mapped x / 127.5 - 1).  It is read by
+    mbmicro.graph.files.load_npy, which refuses an empty file, an .npz, a pipe or a
+    header claiming more than 1 GiB before allocating.
+    A folder: its image files at any depth, sorted, at most
+    mbmicro.graph.images.MAX_CALIBRATION_IMAGES, each made into the model's input by
+    ``preprocess`` (default: the "tf" scaling, [-1, 1]).
     """
+    if Path(path).is_dir():
+        crop = tuple(graph.input.shape[1:3])
+        arr = load_image_folder(path, preprocess or Preprocess(), crop, what=what.replace("file", "folder"))
+        return check_images(arr, graph, what=f"{what.replace('file', 'folder')} {path}")
     return check_images(load_npy(path, what), graph, what=f"{what} {path}")
 
 
-def load_calibration(path: str | Path, graph: Graph) -> np.ndarray:
-    """Calibration images from a .npy (see :func:`load_images`)."""
-    return load_images(path, graph, what="calibration file")
+def load_calibration(path: str | Path, graph: Graph, preprocess: Preprocess | None = None) -> np.ndarray:
+    """Calibration images from a .npy or a folder of images (see :func:`load_images`)."""
+    return load_images(path, graph, what="calibration file", preprocess=preprocess)
 
 
 def check_images(arr: np.ndarray, graph: Graph, what: str = "images") -> np.ndarray:
@@ -182,13 +191,18 @@ def _clamp_attrs(node: Node, qp: tuple[float, int]) -> dict:
     return {"act_min": int(lo), "act_max": int(hi)}
 
 
-def quantize_node(graph: Graph, node: Node, qp: dict[str, tuple[float, int]]) -> Node:
-    """The int8 node for one node of the float ``graph``, given every tensor's (scale, zp)."""
+def quantize_node(graph: Graph, node: Node, qp: dict[str, tuple[float, int]],
+                  weights: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Node:
+    """The int8 node for one node of the float ``graph``, given every tensor's (scale, zp).
+
+    ``weights``: (int8 weight, float32 scales, int32 bias) already quantized, as an
+    imported QDQ model carries them (formats/onnx_qdq_import.py); None quantizes the
+    float weights here (:func:`quantize_weights`)."""
     sx, zx = qp[node.inputs[0]]
     sy, zy = qp[node.outputs[0]]
     attrs, params, op = dict(node.attrs), {}, node.op
     if op in ("conv2d", "depthwise", "fully_connected"):
-        wq, ws, bq = quantize_weights(node, sx)
+        wq, ws, bq = quantize_weights(node, sx) if weights is None else weights
         mult, shift = quantize_multipliers(sx * ws.astype(np.float64) / sy)
         params = {"weight": wq, "bias": bq, "multiplier": mult, "shift": shift, "weight_scale": ws}
         attrs.update(_clamp_attrs(node, (sy, zy)))
@@ -220,8 +234,9 @@ def quantize_graph(float_graph: Graph, calibration=None, *, seed: int = 0, num_c
     """Quantize a float graph to int8.
 
     ``calibration``: None (``num_calibration`` seeded random uniform [-1, 1]
-    images), a float/uint8 image array (N, H, W, 3) or (H, W, 3), or a path
-    to a .npy holding one.  ``graph.meta["calibration"]`` records which:
+    images), a float/uint8 image array (N, H, W, 3) or (H, W, 3), a path
+    to a .npy holding one or to a folder of image files, or a
+    mbmicro.graph.images.CalibrationFolder (a folder and its preprocessing).  ``graph.meta["calibration"]`` records which:
     "random", the path, or "array".
     """
     if float_graph.is_quantized:
@@ -230,6 +245,9 @@ def quantize_graph(float_graph: Graph, calibration=None, *, seed: int = 0, num_c
         images, source = random_calibration(float_graph, seed, num_calibration), "random"
     elif isinstance(calibration, (str, Path)):
         images, source = load_calibration(calibration, float_graph), str(calibration)
+    elif isinstance(calibration, CalibrationFolder):
+        images = load_calibration(calibration.path, float_graph, calibration.preprocess)
+        source = str(calibration.path)
     else:
         images, source = check_images(np.asarray(calibration), float_graph), "array"
     qp = choose_qparams(float_graph, tensor_ranges(float_graph, images))
