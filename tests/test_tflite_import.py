@@ -157,3 +157,14 @@ def test_commands_that_need_a_float_graph_refuse_a_tflite(command, tmp_path, mon
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mbmicro: error: ") and ".tflite" in err[0]
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_evaluate_skips_the_float_model_of_a_tflite_build():
+    import hashlib
+
+    from mbmicro.commands.evaluate import float_model
+
+    path = DATA / "tflite" / "conv_same.tflite"
+    source = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "path": str(path)}
+    graph, why = float_model({"model": "conv_same", "source": source})
+    assert graph is None and ".tflite" in why
