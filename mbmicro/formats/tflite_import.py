@@ -340,15 +340,12 @@ class _Builder:
         self.node("mul", [x, g], outs[0], dict(act_min=lo, act_max=hi), dict(multiplier=mult, shift=shift))
 
     def mean(self, ins, outs, op) -> None:
-        """TFLM reduce, int8 MEAN over axes 1 and 2: sx / sy with the count folded in (tflite_mean_multiplier)."""
-        from tflite.ReducerOptions import ReducerOptions
-
-        o = _options(op, ReducerOptions)
+        """TFLM reduce, int8 MEAN over axes 1 and 2 (keep_dims or not: (1, C) is (1, 1, 1, C) here):
+        sx / sy with the count folded in (tflite_mean_multiplier)."""
         x = self.act(ins[0])
         axes = sorted(int(a) % 4 for a in self.r.data(ins[1], np.int32).reshape(-1))
-        if axes != [1, 2] or not (o and o.KeepDims()):
-            raise UserError(f"{self.where}: MEAN over axes {axes} (keep_dims {bool(o and o.KeepDims())}) is not "
-                            "supported (axes 1, 2 with keep_dims, the global pool)")
+        if axes != [1, 2]:
+            raise UserError(f"{self.where}: MEAN over axes {axes} is not supported (axes 1 and 2, the global pool)")
         sy, zy = self._qparams(outs[0])
         _, H, W, _ = self.tensors[x].shape
         m, s = tflite_mean_multiplier(self.tensors[x].scale / sy, H * W)

@@ -303,15 +303,12 @@ def pad_depthwise(m: ModelWriter):
 
 
 def mean_fc(m: ModelWriter):
-    """MEAN over H, W (keep_dims) -> RESHAPE (1, C) -> FULLY_CONNECTED 16 -> 10."""
+    """MEAN over H, W without keep_dims (output (1, C)) -> FULLY_CONNECTED 16 -> 10 with ReLU."""
     x = m.act("input", (1, 8, 8, 16), 0.07, -10)
     axes = m.tensor("mean/axes", (2,), TensorType.INT32, data=np.array([1, 2]))
-    g = m.act("mean", (1, 1, 1, 16), 0.031, 3)
-    m.op(Op.MEAN, [x, axes], [g], ("mean", True))
-    shape = m.tensor("flatten/shape", (2,), TensorType.INT32, data=np.array([1, 16]))
-    f = m.act("flatten", (1, 16), 0.031, 3)
-    m.op(Op.RESHAPE, [g, shape], [f], ("reshape",))
-    y = m.fc(f, 0.031, 16, 10, Act.NONE, 0.09, -4, "fc")
+    g = m.act("mean", (1, 16), 0.031, 3)
+    m.op(Op.MEAN, [x, axes], [g], ("mean", False))
+    y = m.fc(g, 0.031, 16, 10, Act.RELU, 0.09, -4, "fc")
     m.inputs, m.outputs = [x], [y]
 
 
