@@ -6,7 +6,9 @@ same calibration, or per-layer comparisons between them would not line up.
 A model is a built-in name (Table A, seeded weights), a path to a float
 .onnx file (mbmicro.formats.onnx_import; from the float graph on, it takes the
 built-in models' path) or to a QDQ .onnx file (mbmicro.formats.onnx_qdq_import:
-int8 already, with its own scales, so no calibration).
+int8 already, with its own scales, so no calibration).  A full-integer .tflite
+is int8 too: it is imported as the int8 graph (mbmicro.formats.tflite_import)
+and has no float graph (None).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def make_model(model: str, width: float = 1.0, resolution: int = 224, classes: i
     is refused (it would be ignored).
     """
     cfg = check_options(model, width, resolution, classes, seed)
+    if is_tflite(cfg.file):
+        return None, tflite_graph_for(cfg, calibration)
     if cfg.file is not None:
         float_graph, int8_graph = _import_file(cfg.file)
         if int8_graph is not None:  # a QDQ model: its own scales, no calibration
@@ -56,6 +60,9 @@ RANDOM_CALIBRATION_WARNING = ("mbmicro: warning: random calibration images: only
 
 def float_graph_for(cfg: ModelConfig) -> Graph:
     """The float graph of checked options: built from Table A, or imported from the model file."""
+    if is_tflite(cfg.file):
+        raise UserError(f"model file {cfg.file} is an int8 .tflite and has no float graph; "
+                        "use it with mbmicro build (then run / verify)")
     if cfg.file is None:
         return build_from_config(cfg)
     return _import_file(cfg.file)[0]
@@ -66,6 +73,20 @@ def _import_file(path: str | Path) -> tuple[Graph, Graph | None]:
     from mbmicro.formats.onnx_qdq_import import import_file  # imports onnx: only when a file is given
 
     return import_file(path)
+
+
+def is_tflite(path: str | None) -> bool:
+    """Whether a model file is a .tflite (already int8: imported, not quantized)."""
+    return path is not None and str(path).lower().endswith(".tflite")
+
+
+def tflite_graph_for(cfg: ModelConfig, calibration=None) -> Graph:
+    """The int8 graph of a full-integer .tflite (mbmicro.formats.tflite_import); it has no float graph."""
+    if calibration is not None:
+        raise UserError(f"model file {cfg.file} is already quantized (int8 .tflite): drop --calibration")
+    from mbmicro.formats.tflite_import import import_tflite_file  # imports tflite: only when a file is given
+
+    return import_tflite_file(cfg.file)
 
 
 def random_input(graph: Graph, seed: int) -> np.ndarray:

@@ -33,22 +33,22 @@ def _scalars(names):
     return [cm.int_var(n) for n in names]
 
 
-def add_func(P: int, C: int, Cb: int, knobs: dict):
+def add_func(P: int, C: int, Cb: int, knobs: dict, rule: str = "single"):
     a = te.placeholder((P, C), "int8", name="a")
     b = te.placeholder((P, Cb), "int8", name="b")
     a_zp, b_zp, m0, s0, m1, s1, m2, s2, y_zp, lo, hi = _scalars(
         ["a_zp", "b_zp", "m0", "s0", "m1", "s1", "m2", "s2", "y_zp", "act_min", "act_max"])
     lsh = ADD_LEFT_SHIFT
-    ra = te.compute((P, C), lambda p, c: cm.requantize(
-        (a[p, c].astype("int32") - a_zp) * (1 << lsh), m0, s0), name="ra")
-    rb = te.compute((P, Cb), lambda p, c: cm.requantize(
-        (b[p, c].astype("int32") - b_zp) * (1 << lsh), m1, s1), name="rb")
+    ra = te.compute((P, C), lambda p, c: cm.requantize_by(
+        rule, (a[p, c].astype("int32") - a_zp) * (1 << lsh), m0, s0), name="ra")
+    rb = te.compute((P, Cb), lambda p, c: cm.requantize_by(
+        rule, (b[p, c].astype("int32") - b_zp) * (1 << lsh), m1, s1), name="rb")
     if Cb == C:
         total = lambda p, c: ra[p, c] + rb[p, c]  # noqa: E731
     else:
         total = lambda p, c: ra[p, c] + tirx.if_then_else(  # noqa: E731
             c < Cb, rb[p, tirx.min(c, Cb - 1)], tirx.const(0, "int64"))
-    y = te.compute((P, C), lambda p, c: cm.clamp_i8(cm.requantize(total(p, c), m2, s2), y_zp, lo, hi), name="y")
+    y = te.compute((P, C), lambda p, c: cm.clamp_i8(cm.requantize_by(rule, total(p, c), m2, s2), y_zp, lo, hi), name="y")
     func = te.create_prim_func([a, b, a_zp, b_zp, m0, s0, m1, s1, m2, s2, y_zp, lo, hi, y])
     sch = s_tir.Schedule(func)
     sch.compute_inline(sch.get_sblock("ra"))
@@ -75,9 +75,10 @@ def plan(graph, node, family: str) -> cm.OpPlan:
             *cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
     space = {"unroll": UNROLL}
     defaults = {"unroll": 1}
+    rule = cm.graph_rule(graph)
     return cm.OpPlan(
-        prefix="add", spec=f"p{H * W}c{C}" + (f"b{Cb}" if Cb != C else ""), args=args, space=space,
-        defaults=defaults, build=lambda kn: add_func(H * W, C, Cb, kn),
+        prefix="add", spec=f"p{H * W}c{C}" + (f"b{Cb}" if Cb != C else "") + cm.rule_suffix(rule), args=args,
+        space=space, defaults=defaults, build=lambda kn: add_func(H * W, C, Cb, kn, rule),
         tag=lambda kn: f"u{kn['unroll']}", inplace=True,
         doc=f"int8 add of {H}x{W}x{C} and {H}x{W}x{Cb}; y may alias a (in place), no restrict",
     )

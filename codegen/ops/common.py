@@ -8,6 +8,12 @@ int64, ties towards +infinity) must be written once, so every kernel is
 bit-exact with the reference by construction.  The clamp also runs in int64:
 with a real scale above 1 a requantized value may exceed int32, and the
 reference clamps the exact value.
+
+A graph may name TFLite's rule instead (``graph.meta["requant"] =
+"tflite"``, :func:`mbmicro.reference.arith.requantize_tflite`): every op
+template reads it with :func:`graph_rule`, passes it to
+:func:`requantize_by` and appends :func:`rule_suffix` to its spec, so kernels
+of the two rules never share a name and single-rounding kernels keep theirs.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 from tvm import te, tirx
 
 from mbmicro.codegen.kernel_types import KernelArg
+from mbmicro.reference.arith import requant_rule
 
 
 @dataclass
@@ -52,6 +59,52 @@ def requantize(acc, mult, shift):
     s = i64(shift)
     one = tirx.const(1, "int64")
     return tirx.shift_right(i64(acc) * i64(mult) + tirx.shift_left(one, s - one), s)
+
+
+def requantize_tflite(acc, mult, shift):
+    """TFLite's MultiplyByQuantizedMultiplier(acc, M, 31 - s) in int64 arithmetic.
+
+    exponent = 31 - s; a positive exponent shifts the int32 value left first
+    (wrapping to int32 as TFLite's int32 multiply does), then
+    SaturatingRoundingDoublingHighMul is ``(x*M + 2**30) >> 31`` (the one
+    saturating case needs M = INT32_MIN, which a non-negative multiplier never
+    is), then RoundingDivideByPOT by -exponent rounds half away from zero.
+    """
+    one = tirx.const(1, "int64")
+    exp = tirx.const(31, "int64") - i64(shift)
+    left = tirx.max(exp, tirx.const(0, "int64"))
+    right = tirx.max(-exp, tirx.const(0, "int64"))
+    x = tirx.shift_left(i64(acc), left).astype("int32").astype("int64")
+    high = tirx.shift_right(x * i64(mult) + tirx.const(1 << 30, "int64"), tirx.const(31, "int64"))
+    half = tirx.shift_right(tirx.shift_left(one, right), one)
+    nudge = half - tirx.if_then_else(high < tirx.const(0, "int64"), tirx.min(half, one), tirx.const(0, "int64"))
+    return tirx.shift_right(high + nudge, right)
+
+
+def requantize_by(rule: str, acc, mult, shift):
+    """The requantization of ``rule`` ("single" or "tflite")."""
+    if rule == "single":
+        return requantize(acc, mult, shift)
+    if rule == "tflite":
+        return requantize_tflite(acc, mult, shift)
+    raise ValueError(f"unknown requantization rule {rule!r}")
+
+
+def divide_round_away(value64, n: int):
+    """``v > 0 ? (v + n/2) / n : (v - n/2) / n`` with C truncation (TFLite's MEAN / AVERAGE_POOL_2D)."""
+    half = tirx.const(int(n) // 2, "int64")
+    num = tirx.if_then_else(value64 > tirx.const(0, "int64"), value64 + half, value64 - half)
+    return tirx.truncdiv(num, tirx.const(int(n), "int64"))
+
+
+def graph_rule(graph) -> str:
+    """The requantization rule of the graph a node belongs to."""
+    return requant_rule(graph)
+
+
+def rule_suffix(rule: str) -> str:
+    """Spec suffix: empty for the default rule (names and sources unchanged), "qt" for TFLite's."""
+    return "" if rule == "single" else "qt"
 
 
 def clamp_i8(value64, zp, lo, hi):

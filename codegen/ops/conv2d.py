@@ -38,7 +38,7 @@ _DEFAULTS = {
 }
 
 
-def conv_func(H, W, I, O, KH, KW, S, pad, G, knobs):
+def conv_func(H, W, I, O, KH, KW, S, pad, G, knobs, rule="single"):
     top, left, bottom, right = pad
     OH, OW = (H + top + bottom - KH) // S + 1, (W + left + right - KW) // S + 1
     Ig, Og = I // G, O // G
@@ -68,7 +68,7 @@ def conv_func(H, W, I, O, KH, KW, S, pad, G, knobs):
         name="acc")
     y = te.compute(
         (OH, OW, O),
-        lambda i, j, o: cm.clamp_i8(cm.requantize(acc[i, j, o] + bias[o], mult[o], shift[o]), y_zp, lo, hi),
+        lambda i, j, o: cm.clamp_i8(cm.requantize_by(rule, acc[i, j, o] + bias[o], mult[o], shift[o]), y_zp, lo, hi),
         name="y")
     params = [x, w, bias, mult, shift] + ([x_zp] if any(pad) else []) + [y_zp, lo, hi, y]
     sch = s_tir.Schedule(te.create_prim_func(params))
@@ -98,9 +98,10 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}
     pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
+    rule = cm.graph_rule(graph)
     return cm.OpPlan(
-        prefix="cv", spec=f"h{H}w{W}c{I}o{O}k{KH}x{KW}s{S}g{G}{pads}", args=args, space=space,
-        defaults=defaults, build=lambda kn: conv_func(H, W, I, O, KH, KW, S, pad, G, kn),
+        prefix="cv", spec=f"h{H}w{W}c{I}o{O}k{KH}x{KW}s{S}g{G}{pads}{cm.rule_suffix(rule)}", args=args,
+        space=space, defaults=defaults, build=lambda kn: conv_func(H, W, I, O, KH, KW, S, pad, G, kn, rule),
         tag=lambda kn: f"t{kn['tile_oc']}" + ("u" if kn["unroll"] else "r"),
         doc=f"int8 conv2d {KH}x{KW} stride {S} groups {G}: {H}x{W}x{I} -> {O}, SAME pad {pad}",
     )

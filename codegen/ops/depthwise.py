@@ -89,7 +89,7 @@ def _in_bounds(h, w, H: int, W: int, pad):
     return tirx.all(*conds) if conds else None
 
 
-def dw_func(H, W, C, KH, KW, S, pad, knobs):
+def dw_func(H, W, C, KH, KW, S, pad, knobs, rule="single"):
     top, left, bottom, right = pad
     OH, OW = (H + top + bottom - KH) // S + 1, (W + left + right - KW) // S + 1
     cb = knobs["c_block"]
@@ -123,7 +123,7 @@ def dw_func(H, W, C, KH, KW, S, pad, knobs):
         name="acc")
     y = te.compute(
         (OH, OW, C),
-        lambda i, j, c: cm.clamp_i8(cm.requantize(acc[i, j, c] + bias[c], mult[c], shift[c]), y_zp, lo, hi),
+        lambda i, j, c: cm.clamp_i8(cm.requantize_by(rule, acc[i, j, c] + bias[c], mult[c], shift[c]), y_zp, lo, hi),
         name="y")
     params = [x, w, bias, mult, shift] + ([x_zp] if has_pad else []) + [y_zp, lo, hi, y]
     sch = s_tir.Schedule(te.create_prim_func(params))
@@ -191,11 +191,12 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     def build(kn):
         if kn["pad_mode"] == "tile" and KH * wp * kn["c_block"] > TILE_LIMIT:
             raise ValueError(f"pad_mode tile with c_block {kn['c_block']} needs more than {TILE_LIMIT} B")
-        return dw_func(H, W, C, KH, KW, S, pad, kn)
+        return dw_func(H, W, C, KH, KW, S, pad, kn, rule)
 
+    rule = cm.graph_rule(graph)
     pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
     return cm.OpPlan(
-        prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}", args=args, space=space,
+        prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}{cm.rule_suffix(rule)}", args=args, space=space,
         defaults=defaults, build=build,
         tag=lambda kn: (f"b{kn['c_block']}{'u' if kn['unroll_taps'] else 'r'}{kn['pad_mode'][0]}"
                        + ("v" if kn["vec_c"] else "")),

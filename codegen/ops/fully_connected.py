@@ -16,6 +16,6 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     N = cm.nhwc(graph, node.outputs[0])[2]
     weight = node.params["weight"].reshape(N, C)
     p = plan_gemm(graph, node, family, "fc", 1, C, N, weight)
-    p.spec = f"c{C}o{N}"
+    p.spec = f"c{C}o{N}{cm.rule_suffix(cm.graph_rule(graph))}"
     p.doc = f"int8 fully connected: {C} -> {N}, per-channel requantize"
     return p

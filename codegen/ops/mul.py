@@ -21,13 +21,13 @@ from mbmicro.codegen.ops import common as cm
 UNROLL = [1, 2, 4]
 
 
-def mul_func(P: int, C: int, knobs: dict):
+def mul_func(P: int, C: int, knobs: dict, rule: str = "single"):
     x = te.placeholder((P, C), "int8", name="x")
     g = te.placeholder((C,), "int8", name="gate")
     x_zp, g_zp, m, s = (cm.int_var(n) for n in ("x_zp", "gate_zp", "mult", "shift"))
     y_zp, lo, hi = cm.int_var("y_zp"), cm.int_var("act_min"), cm.int_var("act_max")
-    y = te.compute((P, C), lambda p, c: cm.clamp_i8(cm.requantize(
-        (x[p, c].astype("int32") - x_zp) * (g[c].astype("int32") - g_zp), m, s), y_zp, lo, hi), name="y")
+    y = te.compute((P, C), lambda p, c: cm.clamp_i8(cm.requantize_by(
+        rule, (x[p, c].astype("int32") - x_zp) * (g[c].astype("int32") - g_zp), m, s), y_zp, lo, hi), name="y")
     sch = s_tir.Schedule(te.create_prim_func([x, g, x_zp, g_zp, m, s, y_zp, lo, hi, y]))
     if knobs["unroll"] > 1:
         _, c = sch.get_loops(sch.get_sblock("y"))
@@ -44,8 +44,9 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     args = [cm.io_arg("input", "x", node.inputs[0]), cm.io_arg("input", "gate", node.inputs[1]),
             *[KernelArg("int", n, "int32_t", v) for n, v in ints],
             *cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
+    rule = cm.graph_rule(graph)
     return cm.OpPlan(
-        prefix="mul", spec=f"p{H * W}c{C}", args=args, space={"unroll": UNROLL}, defaults={"unroll": 1},
-        build=lambda kn: mul_func(H * W, C, kn), tag=lambda kn: f"u{kn['unroll']}", inplace=True,
+        prefix="mul", spec=f"p{H * W}c{C}{cm.rule_suffix(rule)}", args=args, space={"unroll": UNROLL},
+        defaults={"unroll": 1}, build=lambda kn: mul_func(H * W, C, kn, rule), tag=lambda kn: f"u{kn['unroll']}", inplace=True,
         doc=f"int8 channel-broadcast multiply {H}x{W}x{C}; y may alias x (in place), no restrict",
     )

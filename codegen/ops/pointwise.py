@@ -42,7 +42,7 @@ _DEFAULTS = {
 }
 
 
-def gemm_func(P: int, C: int, K: int, knobs: dict):
+def gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
     """Scheduled PrimFunc (x, w, bias, mult, shift, y_zp, act_min, act_max, y)."""
     tp, to = knobs["tile_p"], knobs["tile_oc"]
     Pp, Kp = cm.padded(P, tp), cm.padded(K, to)
@@ -60,7 +60,7 @@ def gemm_func(P: int, C: int, K: int, knobs: dict):
         name="acc")
     y = te.compute(
         (P, K),
-        lambda p, k: cm.clamp_i8(cm.requantize(acc[p, k] + bias[k], mult[k], shift[k]), y_zp, lo, hi),
+        lambda p, k: cm.clamp_i8(cm.requantize_by(rule, acc[p, k] + bias[k], mult[k], shift[k]), y_zp, lo, hi),
         name="y")
     func = te.create_prim_func([x, w, bias, mult, shift, y_zp, lo, hi, y])
 
@@ -85,9 +85,10 @@ def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, wei
     space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0]}
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}
+    rule = cm.graph_rule(graph)
     return cm.OpPlan(
-        prefix=prefix, spec=f"p{P}c{C}o{K}", args=args, space=space, defaults=defaults,
-        build=lambda kn: gemm_func(P, C, K, kn),
+        prefix=prefix, spec=f"p{P}c{C}o{K}{cm.rule_suffix(rule)}", args=args, space=space, defaults=defaults,
+        build=lambda kn: gemm_func(P, C, K, kn, rule),
         tag=lambda kn: f"t{kn['tile_p']}x{kn['tile_oc']}" + ("" if kn["unroll"] else "r"),
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
@@ -98,5 +99,5 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     K = cm.nhwc(graph, node.outputs[0])[2]
     weight = node.params["weight"].reshape(K, C)
     p = plan_gemm(graph, node, family, "pw", H * W, C, K, weight)
-    p.spec = f"h{H}w{W}c{C}o{K}"
+    p.spec = f"h{H}w{W}c{C}o{K}{cm.rule_suffix(cm.graph_rule(graph))}"
     return p

@@ -80,6 +80,8 @@ def float_model(build: dict):
         return None, f"model file {path} is gone"
     if sha256_of(Path(path)) != source.get("sha256"):
         return None, f"model file {path} has changed since the build (SHA-256 differs)"
+    if path.lower().endswith(".tflite"):
+        return None, f"model file {path} is an int8 .tflite: it has no float model"
     return float_graph_for(check_options(path)), f"imported {path} (SHA-256 as at build time)"
 
 

@@ -105,8 +105,12 @@ def run(args: argparse.Namespace) -> int:
 
         from mbmicro.graph.images import make_preprocess
 
-        _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
-                              calibration=calibration_source(args, make_preprocess(args.preprocess, args.resize)))
+        float_graph, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
+                                        calibration=calibration_source(args, make_preprocess(args.preprocess,
+                                                                                              args.resize)))
+        if float_graph is None:  # an int8 .tflite: its TFLite rounding has no QDQ ONNX equivalent
+            raise UserError(f"model file {config.model} is an int8 .tflite; QDQ export is for models mbmicro "
+                            "quantized: use the .tflite itself, or mbmicro build")
         model = export_qdq(graph)
     else:
         from mbmicro.formats.onnx_float import export_float

@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     check_memory(config, quantize=True, calibration=args.calibration)  # before the slow, large part
     float_graph, int8_graph = make_model(config.model, config.width, config.resolution, config.classes,
                                          config.seed, calibration=calibration_source(args, pre))
+    if float_graph is None:  # an int8 .tflite: nothing to compare the int8 output with
+        raise UserError(f"model file {config.model} is an int8 .tflite and has no float graph to compare with; "
+                        "use mbmicro build and verify")
     if args.image is not None:
         x, source = load_image(args.image, pre, tuple(float_graph.input.shape[1:3]))[None], args.image
     elif args.input is None:

@@ -63,7 +63,7 @@ def file_model_name(path: str | Path) -> str:
 def is_model_file(model: str) -> bool:
     """Whether MODEL is a path to a model file rather than a built-in name."""
     text = str(model)
-    return text.lower().endswith(".onnx") or "/" in text or os.sep in text
+    return text.lower().endswith((".onnx", ".tflite")) or "/" in text or os.sep in text
 
 
 def check_model_file(path: str, width: float = 1.0, resolution: int = 224, classes: int = 1000,
@@ -108,7 +108,7 @@ def check_options(model: str, width: float = 1.0, resolution: int = 224, classes
     return ModelConfig(name, width_f, int(resolution), int(classes), int(seed))
 
 
-MODEL_HELP = f"one of: {', '.join(MODEL_NAMES)}; or a path to a float .onnx file (docs/ONNX_IMPORT.md)"
+MODEL_HELP = f"one of: {', '.join(MODEL_NAMES)}; or a path to a float or QDQ .onnx file (docs/ONNX_IMPORT.md) or a full-integer int8 .tflite (docs/TFLITE_IMPORT.md)"
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:

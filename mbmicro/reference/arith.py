@@ -17,6 +17,15 @@ the rounding term fit in int64).
 
 Every function here works on NumPy arrays element-wise and is the definition
 kernels are tested against.
+
+A second rule, chosen per graph with ``graph.meta["requant"] = "tflite"``
+(default ``"single"``), is TFLite's default ``MultiplyByQuantizedMultiplier``:
+SaturatingRoundingDoublingHighMul then RoundingDivideByPOT (double rounding,
+ties away from zero in the last step), as TFLite Micro's reference kernels
+and CMSIS-NN compute it.  Why a second rule: an imported .tflite model is only
+bit-exact with TFLite Micro if every rounding is TFLite's.  Both rules read the
+same (multiplier, shift) pair, real ~= multiplier * 2**-shift; TFLite's
+exponent is ``31 - shift`` (a left shift when positive).
 """
 
 from __future__ import annotations
@@ -55,6 +64,62 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return multiplier, shift
 
 
+#: The requantization rules a graph may name in ``graph.meta["requant"]``.
+REQUANT_RULES = ("single", "tflite")
+
+
+def requant_rule(graph) -> str:
+    """The rule a graph's requantizations follow ("single" unless the graph says otherwise)."""
+    rule = graph.meta.get("requant", "single")
+    if rule not in REQUANT_RULES:
+        raise ValueError(f"graph {graph.name!r}: unknown requantization rule {rule!r}; known: {REQUANT_RULES}")
+    return rule
+
+
+def tflite_round(x: float) -> int:
+    """std::round: half away from zero (TfLiteRound), not Python's half to even."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def quantize_multiplier_tflite(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier (frexp, std::round), as (multiplier, shift = 31 - exponent).
+
+    Why separate from :func:`quantize_multiplier`: TFLite rounds the
+    significand half away from zero and flushes exponents below -31 to
+    (0, exponent 0); a multiplier that differs in its last bit is not
+    bit-exact with TFLite Micro.
+    """
+    if real == 0:
+        return 0, 31
+    if not real > 0 or not math.isfinite(real):
+        raise ValueError(f"requantization scale must be positive and finite, got {real}")
+    frac, exp = math.frexp(real)
+    q = tflite_round(frac * (1 << 31))
+    if q == (1 << 31):
+        q //= 2
+        exp += 1
+    if exp < -31:
+        return 0, 31
+    if exp > 30:
+        raise ValueError(f"requantization scale {real} is too large (>= 2**30)")
+    return q, 31 - exp
+
+
+def tflite_mean_multiplier(real: float, count: int) -> tuple[int, int]:
+    """TFLite's int8 MEAN: QuantizeMultiplier(sx / sy), then the division by the element
+    count folded into it as TFLite's QuantizedMeanOrSum does (integer, truncating):
+
+        shift' = min(floor(log2 count), 32, 31 + exponent)
+        M' = (M << shift') / count,  exponent' = exponent - shift'
+
+    Returned as (M', 31 - exponent') for :func:`requantize_tflite`.
+    """
+    m, s = quantize_multiplier_tflite(real)
+    exp = 31 - s
+    sh = min(int(count).bit_length() - 1, 32, 31 + exp)
+    return (m << sh) // int(count), 31 - (exp - sh)
+
+
 def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vector form of :func:`quantize_multiplier`: int32 multiplier and shift arrays."""
     pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64).ravel()]
@@ -73,6 +138,65 @@ def requantize(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray 
     m = np.asarray(multiplier, dtype=np.int64)
     s = np.asarray(shift, dtype=np.int64)
     return (acc * m + (np.int64(1) << (s - 1))) >> s
+
+
+def _wrap_int32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap to int32 (what an int32 multiply does on every ARM core)."""
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int32 values (as int64).
+
+    ``(a*b + nudge) / 2**31`` with C truncation equals ``(a*b + 2**30) >> 31``
+    for every product (checked in tests); the one overflow, a = b = INT32_MIN,
+    saturates to INT32_MAX.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    high = (a * b + (np.int64(1) << 30)) >> 31
+    return np.where((a == b) & (a == -(1 << 31)), np.int64((1 << 31) - 1), high)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """gemmlowp's RoundingDivideByPOT: x / 2**exponent rounded half away from zero."""
+    x = np.asarray(x, dtype=np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + ((x & mask) > threshold)
+
+
+def requantize_tflite(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier(acc, multiplier, 31 - shift); returns int64.
+
+    The left shift (exponent > 0) is applied to the int32 value first and
+    wraps as the int32 multiply in TFLite does.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    exp = 31 - np.asarray(shift, dtype=np.int64)
+    left = np.maximum(exp, 0)
+    x = _wrap_int32(acc << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), np.maximum(-exp, 0))
+
+
+def requantize_by(rule: str, acc, multiplier, shift) -> np.ndarray:
+    """Requantize with the named rule ("single" or "tflite")."""
+    if rule == "single":
+        return requantize(acc, multiplier, shift)
+    if rule == "tflite":
+        return requantize_tflite(acc, multiplier, shift)
+    raise ValueError(f"unknown requantization rule {rule!r}; known: {REQUANT_RULES}")
+
+
+def divide_round_away(acc: np.ndarray, n: int) -> np.ndarray:
+    """C's ``acc > 0 ? (acc + n/2) / n : (acc - n/2) / n`` (truncating division):
+    the rounding of TFLite's int8 MEAN and AVERAGE_POOL_2D."""
+    acc = np.asarray(acc, dtype=np.int64)
+    n = int(n)
+    half = n // 2
+    num = np.where(acc > 0, acc + half, acc - half)
+    return np.sign(num) * (np.abs(num) // n)
 
 
 def clamp_int8(x: np.ndarray, lo: int = INT8_MIN, hi: int = INT8_MAX) -> np.ndarray:

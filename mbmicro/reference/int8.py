@@ -2,7 +2,7 @@
 
 Every generated C kernel must equal these functions bit for bit, so each op
 is one pure function that follows docs/INT8_SEMANTICS.md literally and
-requantizes only through :func:`mbmicro.reference.arith.requantize`.
+requantizes only through :func:`mbmicro.reference.arith.requantize_by` (the graph's rule).
 
 Why float64 matmuls in an integer reference: the products ``(x - zx) * w``
 are below 2**15 in magnitude, so any dot product shorter than 2**38 terms is
@@ -17,7 +17,7 @@ import numpy as np
 
 from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph, Node
-from mbmicro.reference.arith import ADD_LEFT_SHIFT, clamp_int8, requantize
+from mbmicro.reference.arith import ADD_LEFT_SHIFT, clamp_int8, divide_round_away, requant_rule, requantize_by
 
 #: Largest dot-product length for which the float64 accumulation is exact.
 _EXACT_TERMS = 2**53 // (255 * 128)
@@ -53,12 +53,13 @@ def _out_size(xp: np.ndarray, kh: int, kw: int, stride: tuple[int, int]) -> tupl
     return (xp.shape[1] - kh) // stride[0] + 1, (xp.shape[2] - kw) // stride[1] + 1
 
 
-def _finish(acc: np.ndarray, multiplier, shift, y_zp: int, act_min: int, act_max: int) -> np.ndarray:
-    """requantize + output zero point + clamp: the common tail of every op."""
-    return clamp_int8(requantize(acc, multiplier, shift) + int(y_zp), int(act_min), int(act_max))
+def _finish(acc: np.ndarray, multiplier, shift, y_zp: int, act_min: int, act_max: int,
+            rule: str = "single") -> np.ndarray:
+    """requantize (by the graph's rule) + output zero point + clamp: the common tail of every op."""
+    return clamp_int8(requantize_by(rule, acc, multiplier, shift) + int(y_zp), int(act_min), int(act_max))
 
 
-def conv2d(x, weight, bias, multiplier, shift, *, x_zp, y_zp, stride, pad, groups, act_min, act_max):
+def conv2d(x, weight, bias, multiplier, shift, *, x_zp, y_zp, stride, pad, groups, act_min, act_max, rule="single"):
     """Grouped 2-D convolution, NHWC input, weight (O, KH, KW, I/groups)."""
     o, kh, kw, ig = weight.shape
     groups = int(groups)
@@ -77,10 +78,10 @@ def conv2d(x, weight, bias, multiplier, shift, *, x_zp, y_zp, stride, pad, group
         for g in range(groups):
             acc[:, g * og:(g + 1) * og] += cols[:, g * ig:(g + 1) * ig] @ wf[g * og:(g + 1) * og, i, j, :].T
     acc = acc.astype(np.int64).reshape(1, oh, ow, o) + bias.astype(np.int64)
-    return _finish(acc, multiplier, shift, y_zp, act_min, act_max)
+    return _finish(acc, multiplier, shift, y_zp, act_min, act_max, rule)
 
 
-def depthwise(x, weight, bias, multiplier, shift, *, x_zp, y_zp, stride, pad, act_min, act_max):
+def depthwise(x, weight, bias, multiplier, shift, *, x_zp, y_zp, stride, pad, act_min, act_max, rule="single"):
     """Depthwise convolution (channel multiplier 1), weight (KH, KW, C)."""
     kh, kw, c = weight.shape
     if x.shape[3] != c:
@@ -93,43 +94,59 @@ def depthwise(x, weight, bias, multiplier, shift, *, x_zp, y_zp, stride, pad, ac
     for i, j, view in _taps(xp, kh, kw, stride, oh, ow):
         acc += view * w[i, j]
     acc += bias.astype(np.int64)
-    return _finish(acc, multiplier, shift, y_zp, act_min, act_max)
+    return _finish(acc, multiplier, shift, y_zp, act_min, act_max, rule)
 
 
-def fully_connected(x, weight, bias, multiplier, shift, *, x_zp, y_zp, act_min, act_max):
+def fully_connected(x, weight, bias, multiplier, shift, *, x_zp, y_zp, act_min, act_max, rule="single"):
     """Dense layer on a (1, 1, 1, C) input, weight (N, C); output (1, 1, 1, N)."""
     n, c = weight.shape
     if x.size != c:
         raise ValueError(f"fully_connected: input of {x.size} values for weight {weight.shape}")
     xs = x.reshape(c).astype(np.float64) - float(x_zp)
     acc = (weight.astype(np.float64) @ xs).astype(np.int64) + bias.astype(np.int64)
-    return _finish(acc.reshape(1, 1, 1, n), multiplier, shift, y_zp, act_min, act_max)
+    return _finish(acc.reshape(1, 1, 1, n), multiplier, shift, y_zp, act_min, act_max, rule)
 
 
-def add(a, b, multiplier, shift, *, a_zp, b_zp, y_zp, act_min, act_max):
+def add(a, b, multiplier, shift, *, a_zp, b_zp, y_zp, act_min, act_max, rule="single"):
     """a + b rescaled to a common scale; b may cover only the first channels of a."""
     cb = b.shape[3]
     if a.shape[:3] != b.shape[:3] or cb > a.shape[3]:
         raise ValueError(f"add: shapes {a.shape} and {b.shape} cannot be added")
     m, s = np.asarray(multiplier).reshape(-1), np.asarray(shift).reshape(-1)
-    a1 = requantize((a.astype(np.int64) - int(a_zp)) << ADD_LEFT_SHIFT, m[0], s[0])
-    b1 = requantize((b.astype(np.int64) - int(b_zp)) << ADD_LEFT_SHIFT, m[1], s[1])
+    a1 = requantize_by(rule, (a.astype(np.int64) - int(a_zp)) << ADD_LEFT_SHIFT, m[0], s[0])
+    b1 = requantize_by(rule, (b.astype(np.int64) - int(b_zp)) << ADD_LEFT_SHIFT, m[1], s[1])
     a1[..., :cb] += b1
-    return _finish(a1, m[2], s[2], y_zp, act_min, act_max)
+    return _finish(a1, m[2], s[2], y_zp, act_min, act_max, rule)
 
 
-def global_avg_pool(x, multiplier, shift, *, x_zp, y_zp):
-    """Mean over H and W, folded into the requantization: (1, H, W, C) -> (1, 1, 1, C)."""
+def global_avg_pool(x, multiplier, shift, *, x_zp, y_zp, rule="single", pool="mean", act_min=-128, act_max=127):
+    """Mean over H and W: (1, H, W, C) -> (1, 1, 1, C).
+
+    The mean is folded into the requantization (real M = sx / (sy H W)); for
+    "tflite" graphs M is TFLite MEAN's (arith.tflite_mean_multiplier) and the
+    clamp is the node's, or, with ``pool="average"``, the op is TFLite's
+    AVERAGE_POOL_2D over the whole map: no multiplier (same qparams in and
+    out), the raw sum divided with round-away C division, clamped.
+    """
+    if rule != "tflite":
+        acc = (x.astype(np.int64) - int(x_zp)).sum(axis=(1, 2), keepdims=True)
+        return _finish(acc, _scalar(multiplier), _scalar(shift), y_zp, -128, 127, rule)
+    n = x.shape[1] * x.shape[2]
+    if pool == "average":
+        acc = x.astype(np.int64).sum(axis=(1, 2), keepdims=True)
+        return clamp_int8(divide_round_away(acc, n), int(act_min), int(act_max))
+    if pool != "mean":
+        raise ValueError(f"global_avg_pool: unknown pool {pool!r} (mean | average)")
     acc = (x.astype(np.int64) - int(x_zp)).sum(axis=(1, 2), keepdims=True)
-    return _finish(acc, _scalar(multiplier), _scalar(shift), y_zp, -128, 127)
+    return _finish(acc, _scalar(multiplier), _scalar(shift), y_zp, act_min, act_max, rule)
 
 
-def mul(x, gate, multiplier, shift, *, x_zp, gate_zp, y_zp, act_min, act_max):
+def mul(x, gate, multiplier, shift, *, x_zp, gate_zp, y_zp, act_min, act_max, rule="single"):
     """Channel-broadcast product (squeeze-and-excitation): gate is (1, 1, 1, C)."""
     if gate.shape != (1, 1, 1, x.shape[3]):
         raise ValueError(f"mul: gate shape {gate.shape} does not broadcast over {x.shape}")
     acc = (x.astype(np.int64) - int(x_zp)) * (gate.astype(np.int64) - int(gate_zp))
-    return _finish(acc, _scalar(multiplier), _scalar(shift), y_zp, act_min, act_max)
+    return _finish(acc, _scalar(multiplier), _scalar(shift), y_zp, act_min, act_max, rule)
 
 
 def lut(x, table):
@@ -153,7 +170,8 @@ def run_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     zp = [t[name].zero_point for name in node.inputs]
     y_zp = t[node.outputs[0]].zero_point
     p, a = node.params, node.attrs
-    clamp = {"act_min": a.get("act_min", -128), "act_max": a.get("act_max", 127)}
+    rule = requant_rule(graph)
+    clamp = {"act_min": a.get("act_min", -128), "act_max": a.get("act_max", 127), "rule": rule}
     if node.op == "conv2d":
         return conv2d(inputs[0], p["weight"], p["bias"], p["multiplier"], p["shift"], x_zp=zp[0], y_zp=y_zp,
                       stride=a["stride"], pad=a["pad"], groups=a.get("groups", 1), **clamp)
@@ -166,7 +184,8 @@ def run_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     if node.op == "add":
         return add(inputs[0], inputs[1], p["multiplier"], p["shift"], a_zp=zp[0], b_zp=zp[1], y_zp=y_zp, **clamp)
     if node.op == "global_avg_pool":
-        return global_avg_pool(inputs[0], p["multiplier"], p["shift"], x_zp=zp[0], y_zp=y_zp)
+        return global_avg_pool(inputs[0], p["multiplier"], p["shift"], x_zp=zp[0], y_zp=y_zp,
+                               pool=a.get("pool", "mean"), **clamp)
     if node.op == "mul":
         return mul(inputs[0], inputs[1], p["multiplier"], p["shift"], x_zp=zp[0], gate_zp=zp[1], y_zp=y_zp, **clamp)
     if node.op == "lut":
