@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mbmicro.graph.ir import Graph
+from mbmicro.graph.liveness import arena_buffers
 
 #: Every buffer starts on this boundary (SIMD loads on Cortex-M55/A53).
 ALIGN = 16
@@ -152,45 +153,12 @@ class MemoryPlan:
         return [t for t, (a, b) in self.lifetimes.items() if a <= step <= b]
 
 
-def _aliases(graph: Graph, last_use: dict[str, int], external: set[str]) -> dict[str, str]:
-    """tensor -> root tensor of the buffer it shares (itself when none)."""
-    root: dict[str, str] = {}
-    for step, node in enumerate(graph.nodes):
-        out = node.outputs[0]
-        root[out] = out
-        if out in external:
-            continue
-        for pos in INPLACE_INPUTS.get(node.op, ()):
-            if pos >= len(node.inputs):
-                continue
-            src = node.inputs[pos]
-            if (src not in external and last_use.get(src) == step
-                    and graph.tensors[src].nbytes == graph.tensors[out].nbytes):
-                root[out] = root[src]
-                break
-    return root
-
-
 def plan_graph(graph: Graph, planner_cls=GreedyPlanner,
                scratch: dict[int, int] | None = None) -> MemoryPlan:
     """Plan the arena of ``graph``; ``scratch`` maps step -> bytes a kernel needs."""
     scratch = {k: v for k, v in (scratch or {}).items() if v > 0}
-    external = set(graph.inputs) | set(graph.outputs)
-    produced = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
-    last_use = dict(produced)
-    for i, n in enumerate(graph.nodes):
-        for t in n.inputs:
-            last_use[t] = max(last_use.get(t, i), i)
-    root = _aliases(graph, last_use, external)
-
-    lifetimes: dict[str, tuple[int, int]] = {}
-    sizes: dict[str, int] = {}
-    for t, r in root.items():
-        if t in external:
-            continue
-        sizes[t] = graph.tensors[t].nbytes
-        a, b = lifetimes.get(r, (produced[t], last_use[t]))
-        lifetimes[r] = (min(a, produced[t]), max(b, last_use[t]))
+    root, lifetimes = arena_buffers(graph, INPLACE_INPUTS)
+    sizes = {t: graph.tensors[t].nbytes for t in root}
 
     planner = planner_cls()
     ids = {r: planner.add_buffer(sizes[r], *lifetimes[r]) for r in lifetimes}

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph
+from mbmicro.graph.liveness import arena_buffers
 from mbmicro.models.builder import calibration_images, structure_from_config
 from mbmicro.models.options import ModelConfig
 
@@ -94,33 +95,8 @@ def weights_lower_bound(graph: Graph) -> int:
 
 def _buffers(graph: Graph) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
     """Arena buffers as the planner makes them: root tensor -> int8 bytes, and -> (first, last) step."""
-    external = set(graph.inputs) | set(graph.outputs)
-    produced = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
-    last_use = dict(produced)
-    for i, n in enumerate(graph.nodes):
-        for t in n.inputs:
-            last_use[t] = max(last_use.get(t, i), i)
-    root: dict[str, str] = {}
-    for step, node in enumerate(graph.nodes):
-        out = node.outputs[0]
-        root[out] = out
-        if out in external:
-            continue
-        for pos in INPLACE_INPUTS.get(node.op, ()):
-            src = node.inputs[pos] if pos < len(node.inputs) else None
-            if (src is not None and src not in external and last_use.get(src) == step
-                    and graph.tensors[src].size == graph.tensors[out].size):
-                root[out] = root[src]
-                break
-    sizes: dict[str, int] = {}
-    spans: dict[str, tuple[int, int]] = {}
-    for t, r in root.items():
-        if t in external:
-            continue
-        sizes[r] = graph.tensors[r].size  # int8: one byte per element
-        a, b = spans.get(r, (produced[t], last_use[t]))
-        spans[r] = (min(a, produced[t]), max(b, last_use[t]))
-    return sizes, spans
+    _, spans = arena_buffers(graph, INPLACE_INPUTS)
+    return {r: graph.tensors[r].size for r in spans}, spans  # int8: one byte per element
 
 
 def arena_lower_bound(graph: Graph) -> int:

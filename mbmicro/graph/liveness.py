@@ -1,0 +1,49 @@
+"""Which arena buffer each tensor lives in, and from which step to which.
+
+Why in graph/: the memory planner (codegen/planner.py) and the size estimate
+that refuses impossible builds before any work (models/estimate.py) must
+agree exactly on lifetimes and on which outputs reuse an input's bytes, and
+the estimate may not import codegen (docs/LAYOUT.md). One function serves both.
+"""
+
+from __future__ import annotations
+
+from mbmicro.graph.ir import Graph
+
+
+def arena_buffers(graph: Graph, inplace: dict[str, tuple[int, ...]]
+                  ) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+    """(root, lifetimes) of the tensors that live in the arena (not graph inputs or outputs).
+
+    ``root[t]`` is the tensor whose buffer ``t`` shares (``t`` itself when
+    none): an output of an op in ``inplace`` (op -> input positions it may
+    overwrite) takes the buffer of such an input when that input dies at this
+    step, is not a graph input or output, and has the same byte size.
+    ``lifetimes[r]`` is (first step, last step) of buffer root ``r``, over all
+    tensors sharing it.
+    """
+    external = set(graph.inputs) | set(graph.outputs)
+    produced = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
+    last_use = dict(produced)
+    for i, n in enumerate(graph.nodes):
+        for t in n.inputs:
+            last_use[t] = max(last_use.get(t, i), i)
+    root: dict[str, str] = {}
+    for step, node in enumerate(graph.nodes):
+        out = node.outputs[0]
+        if out in external:
+            continue
+        root[out] = out
+        for pos in inplace.get(node.op, ()):
+            if pos >= len(node.inputs):
+                continue
+            src = node.inputs[pos]
+            if (src not in external and last_use.get(src) == step
+                    and graph.tensors[src].nbytes == graph.tensors[out].nbytes):
+                root[out] = root[src]
+                break
+    lifetimes: dict[str, tuple[int, int]] = {}
+    for t, r in root.items():
+        a, b = lifetimes.get(r, (produced[t], last_use[t]))
+        lifetimes[r] = (min(a, produced[t]), max(b, last_use[t]))
+    return root, lifetimes
