@@ -118,7 +118,8 @@ def export_qdq(graph: Graph, io: str = "float") -> onnx.ModelProto:
     if io not in IO_MODES:
         raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
     if not graph.is_quantized:
-        raise ValueError(f"graph {graph.name!r} is float; quantize it first or use mbmicro.formats.onnx_float.export_float")
+        raise ValueError(f"graph {graph.name!r} is float; quantize it first or use "
+                         "mbmicro.formats.onnx_float.export_float")
     if len(graph.outputs) != 1:
         raise ValueError("the QDQ export needs exactly one graph output")
     b = OnnxBuilder()
