@@ -44,8 +44,6 @@ TILE_P = [1, 2, 4, 8]
 TILE_OC = [1, 2, 4, 8, 16]
 
 _DEFAULTS = {
-    "cortex-m4": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
-    "cortex-m7": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
     # measured (QEMU): 2x4 beats 4x4 on the M55 (2.40 vs 3.41 instr/MAC on
     # 24x24x96->24); GCC 12 does not vectorize int8 widening MACs for MVE
     "cortex-m55": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
@@ -89,6 +87,23 @@ def gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
     if knobs["unroll"]:
         cm.unroll_all(sch, [ap, ak, pin, kin] + list(sch.get_loops(init)[-2:]))
     return sch.mod["main"]
+
+
+#: cores whose default is the SXTB16/SMLAD micro-kernel (measured: it wins on every shape)
+DSP_FAMILIES = ("cortex-m4", "cortex-m7")
+
+
+def dsp_defaults(P: int, C: int) -> dict:
+    """The measured-best DSP tile (QEMU, M4, instructions per MAC; PR notes / BENCHMARKS.md).
+
+    2x2 keeps the 13 usable core registers spill-free in the reduction (1.375 instr/MAC
+    there); below ~32 input channels the per-output work (bias, requantization, clamp,
+    store) dominates and 4x2 shares each weight load over 4 pixels (24x24x24->144: 2.74
+    against 2.89); one pixel (fully connected) takes 4 channels per step.
+    """
+    if P == 1:
+        return {"tile_p": 1, "tile_oc": 4, "unroll": 1, "micro": "dsp"}
+    return {"tile_p": 4 if C <= 32 else 2, "tile_oc": 2, "unroll": 1, "micro": "dsp"}
 
 
 def tiles_func(P: int, C: int, K: int, tp: int, to: int, rule: str, hi32: bool = False):
@@ -161,7 +176,7 @@ def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, wei
     """Shared by pointwise and fully_connected: weight2d is (K, C)."""
     args = cm.weighted_args(graph, node, weight2d, weight2d, K)
     space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0], "micro": MICRO}
-    base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    base = dsp_defaults(P, C) if family in DSP_FAMILIES else _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}
     rule = cm.graph_rule(graph)
     bias = next(a.value for a in args if a.name == "bias")
