@@ -135,7 +135,7 @@ def test_dsp_is_the_default_on_m4_and_m7_only():
     narrow, nnode, *_ = pw_case(np.random.default_rng(15), 12, 12, 16, 96, knob_pick=False)
     for core in ("cortex-m4", "cortex-m7"):
         assert lower_node(graph, node, core).knobs == {"tile_p": 2, "tile_oc": 2, "unroll": 1, "micro": "dsp"}
-        assert lower_node(narrow, nnode, core).knobs["tile_p"] == 4
+        assert lower_node(narrow, nnode, core).function.endswith("_t4x1dh")
     fc, fnode, *_ = fc_case(np.random.default_rng(16), 200, 10, knob_pick=False)
     assert lower_node(fc, fnode, "cortex-m4").function.endswith("_t1x4dh")
     for core in ("cortex-m55", "cortex-a53", "host"):

@@ -26,7 +26,12 @@ SMLAD, 4 channels per word on Cortex-M4/M7, a portable twin elsewhere).  A
 tensorized region must be a rectangle, so that schedule pads no index:
 the last tile of each axis *overlaps* the one before it (it starts at
 ``P - tp`` / ``K - to``), recomputing and re-storing a few outputs with the
-same values.  Bias, requantization and clamping stay in TIR (one rule).
+same values.  Channel tiles are the outer loop (a tile's weights and
+requantization constants stay in registers while the pixels stream by), the
+folded bias initializes the accumulators, and bias, requantization and
+clamping stay in TIR (one rule).  Where a layer's shifts are 33..62 and
+acc + bias provably fits int32 the requantization is the equal 32-bit form
+(common.requantize_hi32; tag suffix "h"), otherwise the 64-bit one.
 """
 
 from __future__ import annotations
@@ -97,12 +102,15 @@ def dsp_defaults(P: int, C: int) -> dict:
     """The measured-best DSP tile (QEMU, M4, instructions per MAC; PR notes / BENCHMARKS.md).
 
     2x2 keeps the 13 usable core registers spill-free in the reduction (1.375 instr/MAC
-    there); below ~32 input channels the per-output work (bias, requantization, clamp,
-    store) dominates and 4x2 shares each weight load over 4 pixels (24x24x24->144: 2.74
-    against 2.89); one pixel (fully connected) takes 4 channels per step.
+    there); with few input channels the per-output work (requantization, clamp, store)
+    dominates and taller tiles share each weight word over 4 pixels: 4x2 up to 32 channels
+    (12x12x32->192: 2.17 against 2.66 for 2x2), 4x1 up to 16 (48x48x8->48: 3.88 against
+    4.10); one pixel (fully connected) takes 4 channels per step.
     """
     if P == 1:
         return {"tile_p": 1, "tile_oc": 4, "unroll": 1, "micro": "dsp"}
+    if C <= 16:
+        return {"tile_p": 4, "tile_oc": 1, "unroll": 1, "micro": "dsp"}
     return {"tile_p": 4 if C <= 32 else 2, "tile_oc": 2, "unroll": 1, "micro": "dsp"}
 
 
@@ -151,6 +159,8 @@ def micro_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single", h
     sch = s_tir.Schedule(tiles_func(P, C, K, tp, to, rule, hi32))
     ab, yb, init = sch.get_sblock("acc"), sch.get_sblock("y"), sch.get_sblock("acc_init")
     sch.tensorize(sch.get_loops(ab)[2], intrin.gemm(knobs["micro"], tp, to, C, C, C))
+    po, ko = sch.get_loops(yb)[:2]
+    sch.reorder(ko, po)  # channel tiles outermost: a tile's weights, bias and multipliers stay put
     if knobs["unroll"]:
         cm.unroll_all(sch, list(sch.get_loops(init)[-2:]) + list(sch.get_loops(yb)[-2:]))
     return sch.mod["main"]
