@@ -36,10 +36,17 @@ import numpy as np
 
 INT8_MIN, INT8_MAX = -128, 127
 
-#: Inputs of ``add`` are shifted left by this many bits before rescaling to a
-#: common scale, as TFLite does, so that their rescaling keeps 20 bits of
-#: fraction.
+#: Inputs of a TFLite-rule ``add`` are shifted left by this many bits before
+#: rescaling to a common scale, as TFLite does, so that their rescaling keeps
+#: 20 bits of fraction.
 ADD_LEFT_SHIFT = 20
+
+#: Bound of the single-rule add's int32 arithmetic: ``Ma + Mb + 2**f`` stays at or
+#: below it.  A kernel folds every zero point and the rounding term into one constant
+#: K (|K| <= 255.5 * 2**f + 128 * (Ma + Mb)) and computes ``K + a*Ma + b*Mb`` on the raw
+#: int8 values; the sum of the magnitudes is then below 256 * (Ma + Mb + 2**f) <= 2**31,
+#: so no partial sum leaves int32, in any order of the additions.
+ADD_INT32_BOUND = 1 << 23
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -118,6 +125,46 @@ def tflite_mean_multiplier(real: float, count: int) -> tuple[int, int]:
     exp = 31 - s
     sh = min(int(count).bit_length() - 1, 32, 31 + exp)
     return (m << sh) // int(count), 31 - (exp - sh)
+
+
+def add_multipliers(sa: float, sb: float, sy: float) -> tuple[np.ndarray, np.ndarray]:
+    """The single-rule add's (multiplier (2,) = [Ma, Mb], shift (1,) = [f]).
+
+    The add is one rounding of the exact sum, ``((a - za) Ma + (b - zb) Mb + 2**(f-1)) >> f``,
+    with ``Ma = round(sa / sy * 2**f)``, ``Mb = round(sb / sy * 2**f)``: the intermediate
+    scale is ``sy * 2**-f``, so the final requantization is a rounding shift and no
+    multiply (docs/INT8_SEMANTICS.md).  Why this and not TFLite's three requantizations:
+    a kernel computes it in 32-bit with two multiply-accumulates, one shift and a
+    saturation per element (no 64-bit work, no runtime shift), and it is closer to the
+    real-valued sum (one rounding instead of three).
+
+    ``f`` is the largest value in [1, 30] with ``Ma + Mb + 2**f <= ADD_INT32_BOUND``: the
+    most fraction bits the int32 kernel can carry (f ~ 21 for sa ~ sb ~ sy, i.e. about
+    20-bit multipliers; the error of the integer sum against the real one is below
+    ``510 / 2**(f+1)`` output steps).
+    """
+    ra, rb = float(sa) / float(sy), float(sb) / float(sy)
+    for v in (ra, rb):
+        if not v > 0 or not math.isfinite(v):
+            raise ValueError(f"add: scale ratios must be positive and finite, got {ra}, {rb}")
+    for f in range(30, 0, -1):
+        ma, mb = int(round(ra * (1 << f))), int(round(rb * (1 << f)))
+        if ma + mb + (1 << f) <= ADD_INT32_BOUND:
+            return np.array([ma, mb], np.int32), np.array([f], np.int32)
+    raise ValueError(f"add: input scales {sa:g}, {sb:g} are too large for the output scale {sy:g} "
+                     f"(ratio above {ADD_INT32_BOUND // 4})")
+
+
+def add_single(a: np.ndarray, b: np.ndarray, multiplier, shift) -> np.ndarray:
+    """The single-rule add before the zero point and clamp, on centred inputs; returns int64.
+
+    ``a`` and ``b`` are ``x - zx`` (broadcast against each other), ``multiplier`` = [Ma, Mb],
+    ``shift`` = [f] (:func:`add_multipliers`): ``(a*Ma + b*Mb + 2**(f-1)) >> f``.
+    """
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    f = np.int64(np.asarray(shift).reshape(-1)[0])
+    total = np.asarray(a, dtype=np.int64) * m[0] + np.asarray(b, dtype=np.int64) * m[1]
+    return (total + (np.int64(1) << (f - 1))) >> f
 
 
 def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
