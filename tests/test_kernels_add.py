@@ -68,6 +68,17 @@ def test_reference_add_is_one_rounding_of_the_real_sum():
         assert np.array_equal(got[~near_tie], ideal[~near_tie])
 
 
+def test_reference_refuses_an_add_quantized_for_three_requantizations():
+    """A graph.json written before the one-rounding add: one line naming the fix, not a wrong result."""
+    from mbmicro.errors import UserError
+
+    a = np.zeros((1, 2, 2, 3), np.int8)
+    three = (np.full(3, 1 << 30, np.int32), np.array([31, 31, 51], np.int32))
+    with pytest.raises(UserError, match="rebuild it with 'mbmicro build'"):
+        R.add(a, a, *three, a_zp=0, b_zp=0, y_zp=0, act_min=-128, act_max=127)
+    assert R.add(a, a, *three, a_zp=0, b_zp=0, y_zp=0, act_min=-128, act_max=127, rule="tflite").shape == a.shape
+
+
 def _random_case(rng):
     H, W, C = (int(v) for v in (rng.integers(1, 10), rng.integers(1, 10), rng.integers(1, 49)))
     Cb = C if rng.integers(0, 2) else int(rng.integers(1, C + 1))

@@ -120,6 +120,10 @@ def add(a, b, multiplier, shift, *, a_zp, b_zp, y_zp, act_min, act_max, rule="si
         raise ValueError(f"add: shapes {a.shape} and {b.shape} cannot be added")
     m, s = np.asarray(multiplier).reshape(-1), np.asarray(shift).reshape(-1)
     if rule == "single":
+        if m.size != 2 or s.size != 1:
+            raise UserError(f"add has {m.size} multipliers and {s.size} shifts, the default rule's add takes "
+                            "2 and 1 (a graph quantized before mbmicro's one-rounding add): rebuild it "
+                            "with 'mbmicro build'")
         b1 = np.zeros(a.shape, np.int64)
         b1[..., :cb] = b.astype(np.int64) - int(b_zp)
         total = add_single(a.astype(np.int64) - int(a_zp), b1, m, s)
