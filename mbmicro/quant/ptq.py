@@ -34,7 +34,7 @@ from mbmicro.graph.images import CalibrationFolder, Preprocess, load_image_folde
 from mbmicro.reference.float32 import run_float
 from mbmicro.graph.ir import Graph, Node
 from mbmicro.quant.lut import FIXED_OUTPUT_QPARAMS, make_table
-from mbmicro.reference.arith import activation_bounds, add_multipliers, quantize_multipliers
+from mbmicro.reference.arith import activation_bounds, add_multipliers, mul_multiplier, quantize_multipliers
 
 #: Smallest activation scale: a tensor whose range is below 255 * MIN_SCALE
 #: is treated as constant 0 (and requantization ratios stay far below 2**30).
@@ -215,7 +215,7 @@ def quantize_node(graph: Graph, node: Node, qp: dict[str, tuple[float, int]],
         params = dict(zip(("multiplier", "shift"), quantize_multipliers(np.array([sx / (sy * h * w)]))))
     elif op == "mul":
         sg = qp[node.inputs[1]][0]
-        params = dict(zip(("multiplier", "shift"), quantize_multipliers(np.array([sx * sg / sy]))))
+        params = dict(zip(("multiplier", "shift"), mul_multiplier(sx * sg / sy)))
         attrs.update(_clamp_attrs(node, (sy, zy)))
     elif op == "act":
         op, attrs = "lut", {"func": node.attrs["func"]}

@@ -155,6 +155,41 @@ def add_multipliers(sa: float, sb: float, sy: float) -> tuple[np.ndarray, np.nda
                      f"(ratio above {ADD_INT32_BOUND // 4})")
 
 
+#: |x - zx| and |g - zg| of the SE multiply are at most 255.
+_MUL_SPAN = 255
+
+
+def mul_fits_int32(multiplier: int, shift: int) -> bool:
+    """Whether a mul's (M, s) lets a kernel requantize in int32 (``255 M + 2**s <= ADD_INT32_BOUND``).
+
+    The kernel then folds the per-channel gate ``G = (g - zg) M`` (|G| <= 255 M), the
+    zero points and the rounding into ``K + x*G`` on the raw int8 x, whose magnitudes add
+    up to less than 256 (255 M + 2**s) <= 2**31 (the argument of ADD_INT32_BOUND).
+    """
+    return 1 <= int(shift) and _MUL_SPAN * int(multiplier) + (1 << int(shift)) <= ADD_INT32_BOUND
+
+
+def mul_multiplier(real: float) -> tuple[np.ndarray, np.ndarray]:
+    """The SE multiply's (multiplier (1,), shift (1,)) for ``real = sx sg / sy``.
+
+    The same rounding rule as every op (:func:`requantize` of ``(x - zx)(g - zg)``), with
+    the largest shift for which :func:`mul_fits_int32` holds instead of a multiplier in
+    [2**30, 2**31): the kernel then needs no 64-bit product.  The price is precision:
+    for ``real ~ 1/256`` (a sigmoid gate) M has 14 bits, and the integer result is off
+    the real product by at most ``255 * 255 / 2**(s+1)`` (< 0.008) output steps.  A real
+    too large for a shift >= 1 falls back to :func:`quantize_multiplier` (the kernel then
+    takes its 64-bit path).
+    """
+    if not real > 0 or not math.isfinite(real):
+        raise ValueError(f"requantization scale must be positive and finite, got {real}")
+    for s in range(23, 0, -1):
+        m = int(round(real * (1 << s)))
+        if mul_fits_int32(m, s):
+            return np.array([m], np.int32), np.array([s], np.int32)
+    m, s = quantize_multiplier(real)
+    return np.array([m], np.int32), np.array([s], np.int32)
+
+
 def add_single(a: np.ndarray, b: np.ndarray, multiplier, shift) -> np.ndarray:
     """The single-rule add before the zero point and clamp, on centred inputs; returns int64.
 

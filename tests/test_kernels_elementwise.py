@@ -1,12 +1,13 @@
-"""The default-rule add (one rounding, 32-bit arithmetic; docs/INT8_SEMANTICS.md):
-its multipliers, the reference against the real-valued sum, the generated kernel
-against the reference on 240 random shapes on the host (in place too), and a
-Cortex-M4 build of 40 add layers bit-exact in QEMU, layer by layer.
+"""The default-rule add and SE multiply in 32-bit arithmetic (docs/INT8_SEMANTICS.md):
+their multipliers, the reference against the real-valued result, the generated
+kernels against the reference on 240 random shapes each on the host (in place
+too), and a Cortex-M4 build of 40 add and 20 multiply layers bit-exact in QEMU,
+layer by layer.
 
-Why extreme inputs and scale ratios over four decades: the kernel folds every
-zero point into one int32 constant and computes ``k + a*Ma + b*Mb`` on raw int8
-values; only inputs at -128/127 with the largest multipliers reach the int32
-bound (arith.ADD_INT32_BOUND) the folding relies on.
+Why extreme inputs and scale ratios over decades: the kernels fold every zero
+point into one int32 constant and compute ``k + a*Ma + b*Mb`` (add) or
+``K + x*G`` (mul) on raw int8 values; only inputs at -128/127 with the largest
+multipliers reach the int32 bound (arith.ADD_INT32_BOUND) the folding relies on.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernel_harness import Batch, random_act, random_knobs
+from kernel_harness import Batch, random_act, random_int8, random_knobs, single_node_graph, tensor
 from mbmicro.codegen.ops.add import single_constants
 from mbmicro.reference import int8 as R
-from mbmicro.reference.arith import ADD_INT32_BOUND, add_multipliers
+from mbmicro.reference.arith import ADD_INT32_BOUND, add_multipliers, mul_fits_int32, mul_multiplier
 from test_kernels_misc import add_case
 
 
@@ -112,9 +113,67 @@ def test_add_kernel_random_shapes_bit_exact_and_in_place():
     assert len(full) > 40 and len(cases) - len(full) > 40  # both clamp forms exercised
 
 
+def test_mul_multiplier_fits_int32_with_the_largest_shift():
+    rng = np.random.default_rng(6)
+    for real in np.exp(rng.uniform(np.log(1e-7), np.log(50.0), size=500)):
+        (m,), (s,) = mul_multiplier(float(real))
+        assert mul_fits_int32(int(m), int(s)) and m == round(real * 2**s)
+        assert s == 23 or not mul_fits_int32(round(real * 2**(s + 1)), int(s) + 1)
+        assert abs(m / 2**s - real) * 255 * 255 <= 2.0 ** -(int(s) + 1) * 255 * 255 + 1e-12
+    (m,), (s,) = mul_multiplier(1 / 256)  # a sigmoid gate at sx = sy
+    assert (int(m), int(s)) == (1 << 14, 22)
+
+
+def test_mul_multiplier_too_large_for_int32_falls_back_to_the_64_bit_pair():
+    (m,), (s,) = mul_multiplier(2.0**16)
+    assert not mul_fits_int32(int(m), int(s)) and (1 << 30) <= m < (1 << 31)
+
+
+def mul_case(rng, H, W, C, act, real, extreme=False):
+    """A default-rule SE multiply with the int32 multipliers of ``real``, inputs and reference."""
+    xz, gz, yz = (int(v) for v in rng.integers(-128, 128, 3))
+    m, s = mul_multiplier(real)
+    x, gate, y = tensor("x", (1, H, W, C), xz), tensor("g", (1, 1, 1, C), gz), tensor("y", (1, H, W, C), yz)
+    lo, hi = act(yz)
+    g, n = single_node_graph("mul", [x, gate], y, attrs=dict(act_min=lo, act_max=hi), params=dict(multiplier=m, shift=s))
+    pick = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if extreme else \
+        (lambda shape: random_int8(rng, shape))
+    xv, gv = pick(x.shape), pick(gate.shape)
+    return g, n, {"x": xv, "g": gv}, R.mul(xv, gv, m, s, x_zp=xz, gate_zp=gz, y_zp=yz, act_min=lo, act_max=hi)
+
+
+def test_mul_kernel_random_shapes_bit_exact_and_in_place():
+    rng = np.random.default_rng(910)
+    cases = []
+    for _ in range(240):
+        H, W, C = (int(v) for v in (rng.integers(1, 10), rng.integers(1, 10), rng.integers(1, 49)))
+        real = float(np.exp(rng.uniform(np.log(1e-6), np.log(2.0))))
+        cases.append(mul_case(rng, H, W, C, lambda z: random_act(rng, z), real, bool(rng.integers(0, 3) == 0)))
+    batch = Batch()
+    try:
+        for graph, node, feeds, _ in cases:
+            kernel = batch.add(graph, node, feeds, random_knobs(rng, graph, node))
+            assert "int64_t" not in kernel.source, kernel.function  # the int32 path
+        batch.compile()
+        bad = []
+        for i, (graph, node, feeds, ref) in enumerate(cases):
+            if not np.array_equal(batch.run(i), ref):
+                bad.append(batch.cases[i][1].function)
+            buf = feeds["x"].copy()  # y aliases x
+            kernel = batch.cases[i][1]
+            batch.cases[i] = (graph, kernel, {**feeds, "x": buf})
+            batch.run(i, out=buf)
+            if not np.array_equal(buf, ref):
+                bad.append("in-place " + kernel.function)
+    finally:
+        batch.close()
+    assert not bad, f"{len(bad)} mul kernels differ from the reference: {bad[:5]}"
+
+
 def _many_adds_graph(seed: int):
-    """One input (1, 6, 5, 40) and 40 default-rule adds of slices of it: 1..40 channels,
-    partial adds, fused clamps, scale ratios 0.01..1e5."""
+    """One input (1, 6, 5, 40) and 40 default-rule adds of slices of it (1..40 channels,
+    partial adds, fused clamps, scale ratios 0.01..1e6), and 20 SE multiplies of slices
+    by global pools of them (multiplier reals 1e-5..2)."""
     from mbmicro.graph.ir import Graph, Node, Tensor
 
     rng = np.random.default_rng(seed)
@@ -134,6 +193,20 @@ def _many_adds_graph(seed: int):
         lo, hi = random_act(rng, zy)
         nodes.append(Node(f"add{i}", "add", [f"sa{i}", f"sb{i}"], [f"y{i}"], {"act_min": lo, "act_max": hi},
                           {"multiplier": m, "shift": s}))
+    for i in range(20):  # SE multiplies: a slice times the global pool of another slice
+        c = int(rng.integers(1, 41))
+        tensors[f"mx{i}"] = Tensor(f"mx{i}", shape[:3] + (c,), "int8", 0.05, 3)
+        nodes.append(Node(f"mx{i}", "slice", ["x"], [f"mx{i}"], {"begin": 0, "end": c}))
+        gz = int(rng.integers(-128, 128))
+        tensors[f"g{i}"] = Tensor(f"g{i}", (1, 1, 1, c), "int8", 1 / 256, gz)
+        gm, gs = mul_multiplier(0.05 / (shape[1] * shape[2]) * 256)
+        nodes.append(Node(f"gap{i}", "global_avg_pool", [f"mx{i}"], [f"g{i}"], {}, {"multiplier": gm, "shift": gs}))
+        zy = int(rng.integers(-128, 128))
+        tensors[f"my{i}"] = Tensor(f"my{i}", shape[:3] + (c,), "int8", 0.05, zy)
+        m, s = mul_multiplier(float(np.exp(rng.uniform(np.log(1e-5), np.log(2.0)))))
+        lo, hi = random_act(rng, zy)
+        nodes.append(Node(f"mul{i}", "mul", [f"mx{i}", f"g{i}"], [f"my{i}"], {"act_min": lo, "act_max": hi},
+                          {"multiplier": m, "shift": s}))
     nodes.append(Node("out", "concat", [f"y{i}" for i in range(3)], ["out"]))
     tensors["out"] = Tensor("out", shape[:3] + (sum(tensors[f"y{i}"].shape[3] for i in range(3)),), "int8", 0.05, 0)
     for i in range(3):  # concat inputs share the output's qparams
@@ -144,9 +217,9 @@ def _many_adds_graph(seed: int):
     return graph
 
 
-def test_add_kernels_bit_exact_on_cortex_m4_in_qemu(tmp_path):
-    """40 add layers in one Cortex-M4 firmware (the USAT path of the generated C), every
-    layer's output traced and compared with the reference."""
+def test_add_and_mul_kernels_bit_exact_on_cortex_m4_in_qemu(tmp_path):
+    """40 add and 20 SE multiply layers in one Cortex-M4 firmware (the USAT paths of the
+    generated C), every layer's output traced and compared with the reference."""
     from mbmicro.codegen.project import build_project
     from mbmicro.reference.int8 import run_int8
     from mbmicro.sim.build_folder import load_build_folder
