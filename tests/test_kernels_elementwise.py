@@ -1,8 +1,8 @@
-"""The default-rule add and SE multiply in 32-bit arithmetic (docs/INT8_SEMANTICS.md):
-their multipliers, the reference against the real-valued result, the generated
+"""The default-rule add and SE multiply in 32-bit arithmetic (docs/INT8_SEMANTICS.md)
+and the table lookup: their multipliers, the reference against the real-valued result, the generated
 kernels against the reference on 240 random shapes each on the host (in place
-too), and a Cortex-M4 build of 40 add and 20 multiply layers bit-exact in QEMU,
-layer by layer.
+too), the table lookup's re-laid table, and a Cortex-M4 build of 40 add, 20
+multiply and 10 lookup layers bit-exact in QEMU, layer by layer.
 
 Why extreme inputs and scale ratios over decades: the kernels fold every zero
 point into one int32 constant and compute ``k + a*Ma + b*Mb`` (add) or
@@ -17,6 +17,7 @@ import pytest
 
 from kernel_harness import Batch, random_act, random_int8, random_knobs, single_node_graph, tensor
 from mbmicro.codegen.ops.add import single_constants
+from mbmicro.codegen.ops.lut import unsigned_index_table
 from mbmicro.reference import int8 as R
 from mbmicro.reference.arith import ADD_INT32_BOUND, add_multipliers, mul_fits_int32, mul_multiplier
 from test_kernels_misc import add_case
@@ -170,10 +171,46 @@ def test_mul_kernel_random_shapes_bit_exact_and_in_place():
     assert not bad, f"{len(bad)} mul kernels differ from the reference: {bad[:5]}"
 
 
+def test_lut_table_is_indexed_by_the_unsigned_byte():
+    table = np.random.default_rng(1).integers(-128, 128, 256).astype(np.int8)
+    x = np.arange(-128, 128).astype(np.int8)
+    np.testing.assert_array_equal(unsigned_index_table(table)[x.view(np.uint8)], R.lut(x, table))
+
+
+def test_lut_kernel_random_sizes_bit_exact_and_in_place():
+    rng = np.random.default_rng(911)
+    cases = []
+    for _ in range(240):
+        shape = (1, int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 49)))
+        x, y = tensor("x", shape, 0), tensor("y", shape, 0)
+        table = random_int8(rng, (256,))
+        graph, node = single_node_graph("lut", [x], y, params=dict(table=table))
+        xv = random_int8(rng, shape)
+        cases.append((graph, node, {"x": xv}, R.lut(xv, table)))
+    batch = Batch()
+    try:
+        for graph, node, feeds, _ in cases:
+            batch.add(graph, node, feeds, random_knobs(rng, graph, node))
+        batch.compile()
+        bad = []
+        for i, (graph, node, feeds, ref) in enumerate(cases):
+            if not np.array_equal(batch.run(i), ref):
+                bad.append(batch.cases[i][1].function)
+            buf = feeds["x"].copy()
+            kernel = batch.cases[i][1]
+            batch.cases[i] = (graph, kernel, {"x": buf})
+            batch.run(i, out=buf)
+            if not np.array_equal(buf, ref):
+                bad.append("in-place " + kernel.function)
+    finally:
+        batch.close()
+    assert not bad, f"{len(bad)} lut kernels differ from the reference: {bad[:5]}"
+
+
 def _many_adds_graph(seed: int):
     """One input (1, 6, 5, 40) and 40 default-rule adds of slices of it (1..40 channels,
     partial adds, fused clamps, scale ratios 0.01..1e6), and 20 SE multiplies of slices
-    by global pools of them (multiplier reals 1e-5..2)."""
+    by global pools of them (multiplier reals 1e-5..2), 10 table lookups."""
     from mbmicro.graph.ir import Graph, Node, Tensor
 
     rng = np.random.default_rng(seed)
@@ -207,6 +244,13 @@ def _many_adds_graph(seed: int):
         lo, hi = random_act(rng, zy)
         nodes.append(Node(f"mul{i}", "mul", [f"mx{i}", f"g{i}"], [f"my{i}"], {"act_min": lo, "act_max": hi},
                           {"multiplier": m, "shift": s}))
+    for i in range(10):  # table lookups of slices
+        c = int(rng.integers(1, 41))
+        tensors[f"lx{i}"] = Tensor(f"lx{i}", shape[:3] + (c,), "int8", 0.05, 3)
+        tensors[f"ly{i}"] = Tensor(f"ly{i}", shape[:3] + (c,), "int8", 0.05, 0)
+        nodes.append(Node(f"lx{i}", "slice", ["x"], [f"lx{i}"], {"begin": 0, "end": c}))
+        nodes.append(Node(f"lut{i}", "lut", [f"lx{i}"], [f"ly{i}"], {"func": "test"},
+                          {"table": rng.integers(-128, 128, 256).astype(np.int8)}))
     nodes.append(Node("out", "concat", [f"y{i}" for i in range(3)], ["out"]))
     tensors["out"] = Tensor("out", shape[:3] + (sum(tensors[f"y{i}"].shape[3] for i in range(3)),), "int8", 0.05, 0)
     for i in range(3):  # concat inputs share the output's qparams
@@ -218,8 +262,9 @@ def _many_adds_graph(seed: int):
 
 
 def test_add_and_mul_kernels_bit_exact_on_cortex_m4_in_qemu(tmp_path):
-    """40 add and 20 SE multiply layers in one Cortex-M4 firmware (the USAT paths of the
-    generated C), every layer's output traced and compared with the reference."""
+    """40 add, 20 SE multiply and 10 table lookup layers in one Cortex-M4 firmware (the
+    USAT paths of the generated C), every layer's output traced and compared with the
+    reference."""
     from mbmicro.codegen.project import build_project
     from mbmicro.reference.int8 import run_int8
     from mbmicro.sim.build_folder import load_build_folder

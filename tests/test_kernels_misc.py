@@ -51,14 +51,14 @@ def misc_cases(rng, H, W, C):
     m, s = random_requant(rng, 1, 1e-4, 0.02)
     g, n = single_node_graph("mul", [x, gate], y, attrs=dict(act_min=lo, act_max=hi), params=dict(multiplier=m, shift=s))
     xv, gv = random_int8(rng, x.shape), random_int8(rng, gate.shape)
-    out.append((g, n, {"x": xv, "g": gv}, {"unroll": int(rng.choice([1, 2, 4]))},
+    out.append((g, n, {"x": xv, "g": gv}, random_knobs(rng, g, n),
                 R.mul(xv, gv, m, s, x_zp=xz, gate_zp=gz, y_zp=yz, act_min=lo, act_max=hi), "x"))
     m, s = random_requant(rng, 1, 1e-3, 2.0)
     g, n = single_node_graph("global_avg_pool", [x], tensor("y", (1, 1, 1, C), yz), params=dict(multiplier=m, shift=s))
     out.append((g, n, {"x": xv}, None, R.global_avg_pool(xv, m, s, x_zp=xz, y_zp=yz), None))
     table = random_int8(rng, (256,))
     g, n = single_node_graph("lut", [x], y, params=dict(table=table))
-    out.append((g, n, {"x": xv}, {"unroll": int(rng.choice([1, 2, 4]))}, R.lut(xv, table), "x"))
+    out.append((g, n, {"x": xv}, random_knobs(rng, g, n), R.lut(xv, table), "x"))
     chans = [int(c) for c in rng.integers(1, 12, int(rng.integers(1, 4)))]
     ins = [tensor(f"i{j}", (1, H, W, c), 0) for j, c in enumerate(chans)]
     g, n = single_node_graph("concat", ins, tensor("y", (1, H, W, sum(chans)), 0))
