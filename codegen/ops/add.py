@@ -42,8 +42,8 @@ from mbmicro.codegen.ops import common as cm
 from mbmicro.reference.arith import ADD_LEFT_SHIFT
 
 UNROLL = [1, 2, 4, 8]
-#: Default unroll per target family: on the Cortex-M cores the loop's compare,
-#: branch and pointer updates are a third of a rolled element (measured 7.6
+#: Default unroll per target family: on the Cortex-M cores the loop's compare and
+#: branch are two of the nine instructions of a rolled element (measured 7.6
 #: instructions per element at 8 on the M4); the others keep the rolled loop
 #: that gcc vectorizes.
 _DEFAULT_UNROLL = {"cortex-m4": 8, "cortex-m7": 8, "cortex-m55": 8}
