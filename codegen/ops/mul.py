@@ -21,9 +21,13 @@ only, and is written after it is read at the same index; the signature has
 no ``restrict``.  The memory planner relies on this for the SE multiply.
 (``y`` must not alias the gate.)
 
-Schedule: int32 path: channels outside, pixels inside (strided by C; the M-profile
-cores have no data cache to miss), so G and K stay in registers.  64-bit path:
-pixels outside, channels inside.  Knob: unroll (inner loop unroll factor).
+Schedule: int32 path on the Cortex-M cores: channels outside, pixels inside
+(strided by C; the M4 has no data cache to miss), so G and K stay in registers;
+elsewhere (knob order "p") G and K are C-long arrays made first and the pixel loop
+is outside, so gcc vectorizes the contiguous channel loop (A53: 9.5 instructions per
+element channel by channel, against 6.8 for the old 64-bit kernel).  64-bit path:
+pixels outside, channels inside.  Knobs: unroll (unroll factor of the pixel loop),
+order.
 """
 
 from __future__ import annotations
@@ -59,8 +63,8 @@ def mul_func(P: int, C: int, knobs: dict, rule: str = "single"):
     return sch.mod["main"]
 
 
-def mul_int32_func(P: int, C: int, s: int, full: bool, knobs: dict):
-    """The int32 path: per channel G and K, per pixel (K + x G) >> s saturated."""
+def _int32_stages(P: int, C: int, s: int, full: bool):
+    """The int32 path's TE stages G, K, [t], y as an unscheduled Schedule."""
     x = te.placeholder((P, C), "int8", name="x")
     g = te.placeholder((C,), "int8", name="gate")
     x_zp, g_zp, m, k0 = (cm.int_var(n) for n in ("x_zp", "gate_zp", "mult", "k0"))
@@ -78,7 +82,30 @@ def mul_int32_func(P: int, C: int, s: int, full: bool, knobs: dict):
         y = te.compute((P, C), lambda p, c: (tirx.min(tirx.max(shifted(p, c), _i32(0)), hi - lo)
                                              + lo).astype("int8"), name="y")
     clamp = [] if full else [lo, hi]
-    sch = s_tir.Schedule(te.create_prim_func([x, g, x_zp, g_zp, m, k0, *clamp, y]))
+    return s_tir.Schedule(te.create_prim_func([x, g, x_zp, g_zp, m, k0, *clamp, y]))
+
+
+def _pixel_order(sch, full: bool, unroll: int):
+    """G and K first (root), then pixels outside, channels inside; t computed per element."""
+    p_loop, c_loop = sch.get_loops(sch.get_sblock("y"))
+    if full:
+        sch.compute_at(sch.get_sblock("t"), c_loop)
+    if unroll > 1:
+        _, inner = sch.split(p_loop, [None, unroll])
+        sch.unroll(inner)
+    return sch.mod["main"]
+
+
+def mul_int32_func(P: int, C: int, s: int, full: bool, knobs: dict):
+    """The int32 path: per channel G and K, per pixel (K + x G) >> s saturated.
+
+    Knob order: "c" runs channel by channel (G and K in registers, pixels strided:
+    the Cortex-M cores), "p" pixel by pixel with G and K as C-long arrays computed
+    first (contiguous channels: what gcc vectorizes with NEON on the A53).
+    """
+    if knobs["order"] == "p":
+        return _pixel_order(_int32_stages(P, C, s, full), full, knobs["unroll"])
+    sch = _int32_stages(P, C, s, full)
     p_loop, c_loop = sch.get_loops(sch.get_sblock("y"))
     sch.reorder(c_loop, p_loop)
     inner = p_loop
@@ -102,11 +129,12 @@ def _int32_plan(graph, node, P: int, C: int, m: int, s: int, family: str) -> cm.
     args = [cm.io_arg("input", "x", node.inputs[0]), cm.io_arg("input", "gate", node.inputs[1]),
             *[KernelArg("int", n, "int32_t", v) for n, v in ints],
             *([] if full else cm.out_args(node, graph, y_zp=False)), cm.io_arg("output", "y", node.outputs[0])]
-    space = {"unroll": [u for u in UNROLL if P % u == 0]}
+    space = {"unroll": [u for u in UNROLL if P % u == 0], "order": ["c", "p"]}
+    defaults = {"unroll": pick(space["unroll"], _DEFAULT_UNROLL.get(family, 1)),
+                "order": "c" if family.startswith("cortex-m") else "p"}
     return cm.OpPlan(
-        prefix="mul", spec=f"p{P}c{C}s{s}" + ("" if full else "r"), args=args, space=space,
-        defaults={"unroll": pick(space["unroll"], _DEFAULT_UNROLL.get(family, 1))},
-        build=lambda kn: mul_int32_func(P, C, s, full, kn), tag=lambda kn: f"u{kn['unroll']}", inplace=True,
+        prefix="mul", spec=f"p{P}c{C}s{s}" + ("" if full else "r"), args=args, space=space, defaults=defaults,
+        build=lambda kn: mul_int32_func(P, C, s, full, kn), tag=lambda kn: f"{kn['order']}u{kn['unroll']}", inplace=True,
         doc=f"int8 channel-broadcast multiply {P}x{C}, int32 (shift {s}); y may alias x (in place), no restrict",
     )
 
