@@ -24,8 +24,9 @@ no ``restrict``.  The memory planner relies on this for the SE multiply.
 Schedule: int32 path on the Cortex-M cores: channels outside, pixels inside
 (strided by C; the M4 has no data cache to miss), so G and K stay in registers;
 elsewhere (knob order "p") G and K are C-long arrays made first and the pixel loop
-is outside, so gcc vectorizes the contiguous channel loop (A53: 9.5 instructions per
-element channel by channel, against 6.8 for the old 64-bit kernel).  64-bit path:
+is outside, so gcc vectorizes the contiguous channel loop (A53, EfficientNet-B0's SE
+multiplies: 5.5 instructions per element, 9.5 channel by channel, 6.8 for the 64-bit
+kernel).  64-bit path:
 pixels outside, channels inside.  Knobs: unroll (unroll factor of the pixel loop),
 order.
 """
