@@ -113,18 +113,22 @@ def model_job(model: str, core: str) -> dict:
     return result
 
 
-def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int):
-    """A one-layer int8 graph (random He weights, quantized with seeded random calibration)."""
+def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int, kernel: int = 3):
+    """A one-layer int8 graph (random He weights, quantized with seeded random calibration).
+
+    ``kernel``: the depthwise kernel size (pointwise layers are 1x1); benchmarks/cmsis_nn.py
+    measures 3x3, 5x5 and 7x7."""
     from mbmicro.graph.ir import Graph, Node, Tensor, conv_out_size, same_padding
     from mbmicro.quant.ptq import quantize_graph
 
     rng = np.random.default_rng(0)
     out = conv_out_size(size, stride)
     if kind == "depthwise":
-        pt, pb = same_padding(size, 3, stride)
+        pt, pb = same_padding(size, kernel, stride)
         node = Node("layer", "depthwise", ["x"], ["y"],
-                    {"kernel": (3, 3), "stride": stride, "pad": (pt, pt, pb, pb), "act": "relu6"},
-                    {"weight": (rng.standard_normal((3, 3, c_in)) * np.sqrt(2 / 9)).astype(np.float32),
+                    {"kernel": (kernel, kernel), "stride": stride, "pad": (pt, pt, pb, pb), "act": "relu6"},
+                    {"weight": (rng.standard_normal((kernel, kernel, c_in)) * np.sqrt(2 / kernel ** 2))
+                     .astype(np.float32),
                      "bias": (0.1 * rng.standard_normal(c_in)).astype(np.float32)})
     else:
         node = Node("layer", "conv2d", ["x"], ["y"],
