@@ -232,20 +232,22 @@ def cmsis_function(shape: Shape, core: str) -> str:
 
 def run_cmsis(shape: Shape, core: str, exe: Path) -> dict:
     """Run CMSIS-NN on the shape under the counting plugin; check its output bit for bit."""
-    from mbmicro.sim import qemu
+    from mbmicro.sim import cycles, qemu
     from mbmicro.targets.target import load_target
 
+    target = load_target(core)
     graph = layer_graph(shape)
     rng = np.random.default_rng(1)
     x = rng.integers(-128, 128, size=graph.input.shape, dtype=np.int8)
     with tempfile.TemporaryDirectory(prefix="bench-cmsis-") as tmp:
         work = Path(tmp)
         (work / "case.bin").write_bytes(case_bytes(graph, x))
-        counts = qemu.count_instructions(load_target(core), exe, ["case.bin", "out.bin"], cwd=work)
+        counts = qemu.count_instructions(target, exe, ["case.bin", "out.bin"], cwd=work)
         y = np.frombuffer((work / "out.bin").read_bytes(), dtype=np.int8)
     expect = tflite_reference(graph, x)
     verified = y.size == expect.size and bool(np.array_equal(y, expect.reshape(-1)))
-    return {"function": cmsis_function(shape, core), "instructions": counts.regions[0], "verified": verified}
+    return {"function": cmsis_function(shape, core), "instructions": counts.regions[0], "verified": verified,
+            "estimated_cycles": cycles.estimate(counts.mix[0], cycles.load_table(target)), "mix": counts.mix[0]}
 
 
 # ---- mbmicro side --------------------------------------------------------------------
@@ -260,7 +262,9 @@ def run_mbmicro(shape: Shape, core: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-cmsis-mb-") as tmp:
         r = measure(graph, with_budgets(load_target(core), sram=LAYER_SRAM), Path(tmp) / "b", graph.name,
                     {"shape": shape.label})
-    return {"instructions": r["layers"][0]["instructions"], "verified": r["verified"]}
+    layer = r["layers"][0]
+    return {"instructions": layer["instructions"], "verified": r["verified"],
+            "estimated_cycles": layer["estimated_cycles"], "mix": layer["mix"]}
 
 
 def job(args: tuple) -> dict:
@@ -269,9 +273,11 @@ def job(args: tuple) -> dict:
     cmsis, ours = run_cmsis(shape, core, exe), run_mbmicro(shape, core)
     for side in (cmsis, ours):
         side["instructions_per_mac"] = side["instructions"] / macs
+        side["estimated_cycles_per_mac"] = side["estimated_cycles"] / macs
     return {"label": shape.label, "kind": shape.kind, "source": shape.source, "core": core, "macs": macs,
             "shape": dataclasses.asdict(shape), "cmsis_nn": cmsis, "mbmicro": ours,
-            "ratio": ours["instructions"] / cmsis["instructions"]}
+            "ratio": ours["instructions"] / cmsis["instructions"],
+            "cycle_ratio": ours["estimated_cycles"] / cmsis["estimated_cycles"]}
 
 
 def shape_macs(shape: Shape) -> int:
@@ -292,26 +298,38 @@ def render(data: dict) -> str:
            f"(`{' '.join(data['tflm_flags'])}`), called through the wrapper TFLite Micro calls; mbmicro: the same "
            "shape as a one-layer graph built by `mbmicro build`. Both run in the same QEMU under the same counting "
            "plugin; both outputs are checked bit for bit against the NumPy int8 reference (CMSIS-NN under "
-           "TFLite's double rounding, mbmicro under its own single rounding). Figures are executed instructions "
-           "of the layer (not cycles). Ratio = mbmicro / CMSIS-NN; issue 9's target is <= 0.8.", "",
-           "| layer | from | core | CMSIS-NN function | CMSIS-NN instr/MAC | mbmicro instr/MAC | verified "
-           "(CMSIS-NN / mbmicro) | ratio |",
-           "|---|---|---|---|---|---|---|---|"]
+           "TFLite's double rounding, mbmicro under its own single rounding). Instructions are executed "
+           "instructions of the layer, exactly repeatable; **est. cycles are an estimate, not a measurement**: "
+           "the plugin's instruction mix priced with `targets/<core>/cycles.json` (cycles per instruction class "
+           "from the core's technical reference manual; no caches, no stalls, its approximations listed there). "
+           "Ratio = mbmicro / CMSIS-NN; issue 9's target is <= 0.8 for both.", "",
+           "| layer | from | core | CMSIS-NN function | instr/MAC CMSIS-NN / mbmicro | verified CMSIS-NN / "
+           "mbmicro | ratio (instr) | est. cycles/MAC CMSIS-NN / mbmicro | ratio (est. cycles) |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c, m = r["cmsis_nn"], r["mbmicro"]
         ok = f"{'yes' if c['verified'] else 'NO'} / {'yes' if m['verified'] else 'NO'}"
         out.append(f"| {r['label']} | {r['source']} | {r['core']} | `{c['function']}` | "
-                   f"{c['instructions_per_mac']:.2f} | {m['instructions_per_mac']:.2f} | {ok} | {r['ratio']:.2f} |")
-    out += ["", "Ratio mbmicro / CMSIS-NN (instructions), min / median / max per layer type and core:", "",
-            "| core | depthwise | pointwise |", "|---|---|---|"]
+                   f"{c['instructions_per_mac']:.2f} / {m['instructions_per_mac']:.2f} | {ok} | {r['ratio']:.2f} | "
+                   f"{c['estimated_cycles_per_mac']:.2f} / {m['estimated_cycles_per_mac']:.2f} | "
+                   f"{r['cycle_ratio']:.2f} |")
+    out += ["", "Ratio mbmicro / CMSIS-NN, min / median / max per layer type and core (instructions; estimated "
+            "cycles):", "", "| core | depthwise (instr) | pointwise (instr) | depthwise (est. cycles) | "
+            "pointwise (est. cycles) |", "|---|---|---|---|---|"]
     for core in data["cores"]:
-        cells = []
-        for kind in ("depthwise", "pointwise"):
-            vals = sorted(r["ratio"] for r in rows if r["core"] == core and r["kind"] == kind)
-            cells.append(f"{vals[0]:.2f} / {vals[len(vals) // 2]:.2f} / {vals[-1]:.2f}" if vals else "-")
-        out.append(f"| {core} | {cells[0]} | {cells[1]} |")
+        cells = [_spread([r[key] for r in rows if r["core"] == core and r["kind"] == kind])
+                 for key in ("ratio", "cycle_ratio") for kind in ("depthwise", "pointwise")]
+        out.append(f"| {core} | {' | '.join(cells)} |")
     out.append("")
     return "\n".join(out)
+
+
+def _spread(values: list[float]) -> str:
+    """min / median / max (the upper median for an even count)."""
+    if not values:
+        return "-"
+    v = sorted(values)
+    return f"{v[0]:.2f} / {v[len(v) // 2]:.2f} / {v[-1]:.2f}"
 
 
 def compiler_version() -> str:
