@@ -28,7 +28,8 @@ from mbmicro.errors import UserError
 from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.sim.execute import make
 
-HELP = "count executed instructions per layer of a build folder in QEMU (instructions per MAC)"
+HELP = ("count executed instructions per layer of a build folder in QEMU (instructions per MAC), "
+        "with an estimated cycle count from the instruction mix")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,9 @@ Two kinds of simulator are described by ``target.json`` "simulator":
 
 Counting uses the TCG plugin ``targets/common/qemu_insn_count.c``: built once with the host
 gcc into ``~/.cache/mbmicro`` (keyed by a hash of its source), given the addresses of
-``mbmicro_layer_begin`` / ``mbmicro_layer_end`` (read with the target's ``nm``).
+``mbmicro_layer_begin`` / ``mbmicro_layer_end`` (read with the target's ``nm``). Besides
+the count, each region's instruction mix (classes of ``targets/common/insn_class.h``)
+comes back, which mbmicro.sim.cycles turns into an estimated cycle count.
 """
 
 from __future__ import annotations
