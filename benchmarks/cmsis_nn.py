@@ -115,11 +115,23 @@ def shapes() -> list[Shape]:
             + [Shape("depthwise", s, c, c, k, st, src) for src, k, st, s, c in DEPTHWISE])
 
 
+def bench_targets():
+    """benchmarks/targets.py, loaded by path: the name ``targets`` is also the repository's targets/ folder."""
+    import importlib.util
+
+    name = "mbmicro_bench_targets"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / "targets.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def layer_graph(shape: Shape):
     """The shape as mbmicro's one-layer int8 graph (benchmarks/targets.py builds it)."""
-    from targets import layer_graph as build
-
-    return build(shape.kind, shape.size, shape.c_in, shape.c_out, shape.stride, kernel=shape.kernel)
+    return bench_targets().layer_graph(shape.kind, shape.size, shape.c_in, shape.c_out, shape.stride,
+                                       kernel=shape.kernel)
 
 
 # ---- CMSIS-NN side -------------------------------------------------------------------
@@ -254,14 +266,14 @@ def run_cmsis(shape: Shape, core: str, exe: Path) -> dict:
 
 def run_mbmicro(shape: Shape, core: str) -> dict:
     """Build the one-layer graph with mbmicro, verify it, profile it (as benchmarks/targets.py does)."""
-    from targets import LAYER_SRAM, measure
     from mbmicro.targets.budgets import with_budgets
     from mbmicro.targets.target import load_target
 
+    bench = bench_targets()
     graph = layer_graph(shape)
     with tempfile.TemporaryDirectory(prefix="bench-cmsis-mb-") as tmp:
-        r = measure(graph, with_budgets(load_target(core), sram=LAYER_SRAM), Path(tmp) / "b", graph.name,
-                    {"shape": shape.label})
+        r = bench.measure(graph, with_budgets(load_target(core), sram=bench.LAYER_SRAM), Path(tmp) / "b",
+                          graph.name, {"shape": shape.label})
     layer = r["layers"][0]
     return {"instructions": layer["instructions"], "verified": r["verified"],
             "estimated_cycles": layer["estimated_cycles"], "mix": layer["mix"]}
@@ -384,5 +396,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     raise SystemExit(main(sys.argv[1:]))
