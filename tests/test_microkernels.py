@@ -20,7 +20,7 @@ from qemu_kernel_harness import run_cases_qemu
 from test_kernels_pw import fc_case, pw_case
 from mbmicro.cli import main
 from mbmicro.codegen import microkernels
-from mbmicro.codegen.kernels import knob_space, lower_node
+from mbmicro.codegen.kernels import clear_cache, knob_space, lower_node
 from mbmicro.codegen.ops import common as cm
 from mbmicro.codegen.project import build_project
 from mbmicro.reference.arith import requantize
@@ -68,6 +68,8 @@ def test_dsp_kernel_includes_and_calls_its_micro_kernel():
     assert k.function.endswith("_t2x4dh") and k.headers == ("mbmicro_gemm.h",)
     assert k.source.startswith('#include <stdint.h>\n#include "mbmicro_gemm.h"\n')
     assert "mbmicro_gemm_dsp_2x4(" in k.source
+    clear_cache()  # lowered again from scratch (intrinsic already registered): the same C
+    assert lower_node(graph, node, "cortex-m4", {"micro": "dsp", "tile_p": 2, "tile_oc": 4}).source == k.source
     plain = lower_node(graph, node, "cortex-m4", {"micro": "none", "tile_p": 2, "tile_oc": 4})
     assert plain.headers == () and "mbmicro_gemm" not in plain.source and plain.function.endswith("_t2x4")
 
