@@ -14,6 +14,15 @@
 
 #include "mbmicro_neon_pw.h"
 
+#ifdef MBMICRO_PROFILE
+/* Region markers for the instruction-counting QEMU plugin (one region per case). */
+__attribute__((noipa)) void mbmicro_layer_begin(int i) { __asm__ volatile("" ::"r"(i)); }
+__attribute__((noipa)) void mbmicro_layer_end(int i) { __asm__ volatile("" ::"r"(i + 1)); }
+#else
+#define mbmicro_layer_begin(i) ((void)(i))
+#define mbmicro_layer_end(i) ((void)(i))
+#endif
+
 static int32_t read_i32(FILE *f)
 {
     int32_t v;
@@ -90,6 +99,7 @@ int main(int argc, char **argv)
         int32_t *bias = read_bytes(in, 4u * K), *mult = read_bytes(in, 4u * K), *shift = read_bytes(in, 4u * K);
         int8_t *y = calloc((size_t)P * K, 1);
         int32_t kstep = kind == 0 ? 4 : to;
+        mbmicro_layer_begin(t);
         for (int32_t p = 0; p < P; p += tp)
             for (int32_t k = 0; k < K; k += kstep) {
                 if (kind == 0)
@@ -97,6 +107,7 @@ int main(int argc, char **argv)
                 else
                     kv_tile(tp, to, rq, x, w, bias, mult, shift, zp, lo, hi, y, C, K, p, k);
             }
+        mbmicro_layer_end(t);
         fwrite(y, 1, (size_t)P * K, out);
         free(x); free(w); free(bias); free(mult); free(shift); free(y);
     }
