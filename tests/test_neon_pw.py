@@ -1,7 +1,9 @@
 """The A53 NEON pointwise micro-kernels (codegen/microkernels/mbmicro_neon_pw.h),
 their NEON path under qemu-aarch64 and their portable twin on the host, against
 mbmicro.reference.int8 bit for bit on 240 seeded random shapes, both requantization
-rules (and the 32-bit fast path of the single rule), weights with and without -128.
+rules (and the 32-bit fast path of the single rule), weights with and without -128:
+first the header alone through a C driver, then the generated kernels that tensorize
+with it (codegen/ops/pointwise_neon.py), 240 hypothesis-drawn shapes on host and in QEMU.
 
 Why a C driver (tests/c/neon_pw_driver.c) and not generated kernels: the header
 is the unit here; the driver runs every case as the tile loop a generated kernel
@@ -14,9 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from kernel_harness import random_act, random_int8, random_requant
+from kernel_harness import random_act, random_int8, random_requant, run_cases, single_node_graph, tensor
+from qemu_kernel_harness import run_cases_qemu
+from mbmicro.codegen.kernels import knob_space, lower_node
+from mbmicro.codegen.knobs import fit, pick
+from mbmicro.codegen.ops.pointwise import TILE_OC, TILE_P
 from mbmicro.reference import int8 as R
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,3 +118,88 @@ def test_neon_pw_model_shapes(build, drivers, tmp_path):
 def test_neon_pw_hypothesis(seed, drivers, tmp_path_factory):
     rng = np.random.default_rng(seed)
     check("neon", drivers["neon"], [random_case(rng) for _ in range(20)], tmp_path_factory.mktemp("hyp"))
+
+
+# --- the generated kernels (codegen/ops/pointwise_neon.py) -------------------------------------
+
+NEON_BATCHES = settings(max_examples=10, derandomize=True, deadline=None, database=None,
+                        phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+NEON_SHAPES = st.lists(st.tuples(st.integers(1, 8), st.integers(1, 8), st.integers(2, 90), st.integers(1, 40),
+                                 st.integers(0, 2**32 - 1)), min_size=24, max_size=24)
+
+
+def neon_case(rng, H: int, W: int, C: int, K: int, knobs: dict | None):
+    """A 1x1 conv node; a third of them with -128 weights (no paired products), a third on
+    TFLite's rule, scales up to 3 (shifts below 32: the 64-bit requantization)."""
+    kind = int(rng.integers(0, 3))
+    xzp, yzp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    x, y = tensor("x", (1, H, W, C), xzp), tensor("y", (1, H, W, K), yzp)
+    w = random_int8(rng, (K, 1, 1, C), -128 if kind == 1 else -127, 127)
+    if kind == 1:
+        w[rng.random(w.shape) < 0.4] = -128
+    bias = rng.integers(-20000, 20000, K).astype(np.int32)
+    m, s = random_requant(rng, K, 1e-4, 0.05 if int(rng.integers(0, 2)) else 3.0)
+    lo, hi = random_act(rng, yzp)
+    graph, node = single_node_graph("conv2d", [x], y, attrs=dict(kernel=(1, 1), stride=1, pad=(0, 0, 0, 0),
+                                    groups=1, act_min=lo, act_max=hi),
+                                    params=dict(weight=w, bias=bias, multiplier=m, shift=s))
+    rule = "tflite" if kind == 2 else "single"
+    graph.meta["requant"] = rule
+    xv = random_int8(rng, (1, H, W, C))
+    if kind == 1:
+        xv[rng.random(xv.shape) < 0.4] = -128
+    ref = R.conv2d(xv, w, bias, m, s, x_zp=xzp, y_zp=yzp, stride=1, pad=(0, 0, 0, 0), groups=1,
+                   act_min=lo, act_max=hi, rule=rule)
+    return graph, node, {"x": xv}, knobs, ref
+
+
+def neon_cases(shapes):
+    """One case per shape: micro "neon" or "neon_k" with random tiles (any P, K: overlapping
+    last tiles), every fourth one with the A53 defaults of its shape."""
+    cases = []
+    for n, (H, W, C, K, seed) in enumerate(shapes):
+        rng = np.random.default_rng(seed)
+        knobs = {"micro": ["neon", "neon_k"][n % 2], "unroll": int(rng.integers(0, 2)),
+                 "tile_p": pick(fit(TILE_P, H * W), int(rng.choice(TILE_P))),
+                 "tile_oc": pick(fit(TILE_OC, K), int(rng.choice(TILE_OC)))}
+        cases.append(neon_case(rng, H, W, C, K, None if n % 4 == 3 else knobs))
+    return cases
+
+
+@NEON_BATCHES
+@given(shapes=NEON_SHAPES)
+def test_neon_kernels_host_and_qemu(shapes):
+    """The same kernels (lowered once: same knobs, same name, same source) as the portable
+    twin in a host .so and with NEON in qemu-aarch64; the default cases get the A53's knobs."""
+    cases = [(g, n, f, kn or neon_defaults_for(g, n), ref) for g, n, f, kn, ref in neon_cases(shapes)]
+    run_cases(cases)
+    run_cases_qemu(cases, "cortex-a53")
+
+
+def neon_defaults_for(graph, node) -> dict:
+    knobs = {k: v[0] for k, v in knob_space(graph, node, "cortex-a53").items()}
+    return {k: knobs[k] for k in ("micro", "tile_p", "tile_oc")}
+
+
+def test_a53_defaults_pick_the_neon_kernels_by_shape():
+    """C <= 64: the panel kernel along K; above: the reduction along C; names carry the
+    requantization mode (1: 32-bit single rule) and "p" (paired products)."""
+    rng = np.random.default_rng(5)
+    small, *_ = neon_case(rng, 48, 48, 8, 48, None)
+    big, *_ = neon_case(rng, 3, 3, 112, 1280, None)
+    for graph, want in ((small, ("neon_k", 4, 16)), (big, ("neon", 2, 16))):
+        graph.meta["requant"] = "single"
+        node = graph.nodes[0]
+        node.params["weight"] = np.clip(node.params["weight"], -127, 127)
+        node.params["shift"] = np.maximum(node.params["shift"], 32)
+        k = lower_node(graph, node, "cortex-a53")
+        assert (k.knobs["micro"], k.knobs["tile_p"], k.knobs["tile_oc"]) == want
+        assert k.headers == ("mbmicro_neon_pw.h",)
+        assert k.source.startswith('#include <stdint.h>\n#include "mbmicro_neon_pw.h"\n')
+        assert f"mbmicro_neon_gemm_{'k' if want[0] == 'neon_k' else 'c'}(" in k.source
+        assert "mbmicro_neon_out(" in k.source and k.function.endswith("1p")
+        node.params["weight"][0, 0, 0, 0] = -128
+        node.params["shift"][0] = 31
+        other = lower_node(graph, node, "cortex-a53")
+        assert other.function.endswith("0") and other.function != k.function
+        assert lower_node(graph, node, "cortex-m4").headers == ()

@@ -33,9 +33,10 @@
  * The clamp saturates to int32, then int16, before the [act_min, act_max]
  * window: both bounds lie in int8, so saturating first changes no result.
  *
- * Sizes: tp any (processed 4 pixels at a time), to 4, 8 or 16 (gemm_c also
- * 1 and 2).  The portable twin (no __ARM_NEON) computes the same values with
- * the reference's int64 formulas; the host build and host tests use it.
+ * Sizes: tp any (processed 4 pixels at a time), to 4, 8 or 16 vectorized (1 and
+ * 2 also work: gemm_c reduces each sum alone, gemm_k and out fall back to scalar
+ * C).  The portable twin (no __ARM_NEON) computes the same values with the
+ * reference's int64 formulas; the host build and host tests use it.
  */
 #ifndef MBMICRO_NEON_PW_H
 #define MBMICRO_NEON_PW_H
@@ -253,6 +254,13 @@ MBMICRO_NEON_INLINE void mbmicro_neon_k_rows(int32x4_t a[4][4], const int8_t *x,
 MBMICRO_NEON_INLINE void mbmicro_neon_gemm_k(int32_t *acc, const int8_t *x, const int8_t *w, int32_t C,
                                              int32_t xs, int tp, int to)
 {
+    if (to % 4) { /* 1 or 2 channels: no vector of them (the schedule's defaults never ask) */
+        for (int i = 0; i < tp; i++)
+            for (int j = 0; j < to; j++)
+                for (int32_t c = 0; c < C; c++)
+                    acc[i * to + j] += (int32_t)x[i * xs + c] * w[c * to + j];
+        return;
+    }
     for (int i0 = 0; i0 < tp; i0 += 4) {
         int np = tp - i0 < 4 ? tp - i0 : 4;
         int32x4_t a[4][4];
