@@ -20,6 +20,11 @@ The input zero point is folded into the bias offline (no padding here), so
 the kernel has no x_zp parameter.  Knobs: tile_p, tile_oc, unroll (0/1: the
 tile loops unrolled or left as loops for gcc), micro ("none" | "dsp").
 
+``micro="neon"`` / ``"neon_k"`` (Cortex-A53 family and host) use the NEON
+micro-kernels of codegen/microkernels/mbmicro_neon_pw.h, reducing along C or
+vectorized along the output channels (:mod:`.pointwise_neon`); on the A53
+their tile is chosen from the shape (:func:`neon_defaults`).
+
 ``micro="dsp"`` tensorizes the tile's reduction with the C micro-kernel
 ``mbmicro_gemm_dsp_<tp>x<to>`` (codegen/microkernels/mbmicro_gemm.h: SXTB16 +
 SMLAD, 4 channels per word on Cortex-M4/M7, a portable twin elsewhere).  A
@@ -36,8 +41,12 @@ from tvm.script import tirx as T
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import pointwise_neon as neon
 
 MICRO = ["none", "dsp"]
+#: the NEON micro-kernels exist for these families only (host: the portable twin)
+NEON_FAMILIES = ("cortex-a53", "host")
+NEON_MICRO = ["neon", "neon_k"]
 GEMM_HEADER = "mbmicro_gemm.h"
 
 TILE_P = [1, 2, 4, 8]
@@ -136,30 +145,60 @@ def micro_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
     return sch.mod["main"]
 
 
-def build_gemm(P: int, C: int, K: int, knobs: dict, rule: str):
+def build_gemm(P: int, C: int, K: int, knobs: dict, rule: str, rq: int = 0, pair: bool = False):
     """The kernel of ``knobs``: the plain register tile or a micro-kernel."""
     if knobs.get("micro", "none") == "none":
         return gemm_func(P, C, K, knobs, rule)
+    if knobs["micro"] in NEON_MICRO:
+        return neon.neon_gemm_func(P, C, K, knobs, rule, rq, pair)
     return micro_gemm_func(P, C, K, knobs, rule)
 
 
-def gemm_tag(knobs: dict) -> str:
-    """Kernel-name tag: tile, "r" when rolled, "d" for the DSP micro-kernel."""
-    micro = {"none": "", "dsp": "d"}[knobs.get("micro", "none")]
-    return f"t{knobs['tile_p']}x{knobs['tile_oc']}" + ("" if knobs["unroll"] else "r") + micro
+def gemm_tag(knobs: dict, rq: int = 0, pair: bool = False) -> str:
+    """Kernel-name tag: tile, "r" when rolled, "d" for the DSP micro-kernel; the NEON
+    ones add their requantization mode and "p" when products are paired."""
+    micro = knobs.get("micro", "none")
+    tag = f"t{knobs['tile_p']}x{knobs['tile_oc']}" + ("" if knobs["unroll"] else "r")
+    if micro in NEON_MICRO:
+        return tag + {"neon": "n", "neon_k": "nk"}[micro] + str(rq) + ("p" if pair else "")
+    return tag + {"none": "", "dsp": "d"}[micro]
+
+
+def gemm_headers(knobs: dict) -> tuple[str, ...]:
+    """The micro-kernel header the source of ``knobs`` includes."""
+    micro = knobs["micro"]
+    return () if micro == "none" else ((neon.HEADER,) if micro in NEON_MICRO else (GEMM_HEADER,))
+
+
+def neon_defaults(P: int, C: int, K: int) -> dict:
+    """A53 knobs for a shape, from QEMU instruction counts of the 1x1 layers of
+    MobileNetV2 / MnasNet-A1 / EfficientNet-B0 0.35/96 (tests/c/neon_pw_driver.c):
+    up to 64 input channels the panel kernel along K wins (a reduction of 8-64
+    channels leaves too few MACs per output to pay its horizontal sum), 4 pixels
+    x 16 channels, or 8 x 8 when K is not a multiple of 16; above 64 the reduction
+    along C, 4 (2 when P < 36) pixels x 16 (8) channels."""
+    to = 16 if K % 16 == 0 else 8
+    if C <= 64:
+        return {"micro": "neon_k", "tile_oc": to, "tile_p": 4 if to == 16 else 8}
+    return {"micro": "neon", "tile_oc": to, "tile_p": 4 if P >= 36 else 2}
 
 
 def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):
     """Shared by pointwise and fully_connected: weight2d is (K, C)."""
     args = cm.weighted_args(graph, node, weight2d, weight2d, K)
-    space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0], "micro": MICRO}
+    # C = 1 leaves no reduction axis for the NEON intrinsics to match
+    micro = MICRO + (NEON_MICRO if family in NEON_FAMILIES and C > 1 else [])
+    space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0], "micro": micro}
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    if family == "cortex-a53" and prefix == "pw" and K >= 8 and C > 1:
+        base = {**base, **neon_defaults(P, C, K)}
     defaults = {key: pick(space[key], base[key]) for key in space}
     rule = cm.graph_rule(graph)
+    rq, pair = neon.rq_mode(rule, node.params["shift"]), neon.pairs_ok(weight2d)
     return cm.OpPlan(
         prefix=prefix, spec=f"p{P}c{C}o{K}{cm.rule_suffix(rule)}", args=args, space=space, defaults=defaults,
-        build=lambda kn: build_gemm(P, C, K, kn, rule), tag=gemm_tag,
-        headers=lambda kn: () if kn["micro"] == "none" else (GEMM_HEADER,),
+        build=lambda kn: build_gemm(P, C, K, kn, rule, rq, pair), tag=lambda kn: gemm_tag(kn, rq, pair),
+        headers=gemm_headers,
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
 
