@@ -182,12 +182,12 @@ def neon_defaults_for(graph, node) -> dict:
 
 
 def test_a53_defaults_pick_the_neon_kernels_by_shape():
-    """C <= 64: the panel kernel along K; above: the reduction along C; names carry the
+    """C <= 24: the panel kernel along K; from 64: the reduction along C; names carry the
     requantization mode (1: 32-bit single rule) and "p" (paired products)."""
     rng = np.random.default_rng(5)
     small, *_ = neon_case(rng, 48, 48, 8, 48, None)
     big, *_ = neon_case(rng, 3, 3, 112, 1280, None)
-    for graph, want in ((small, ("neon_k", 4, 16)), (big, ("neon", 2, 16))):
+    for graph, want in ((small, ("neon_k", 4, 8)), (big, ("neon", 4, 16))):
         graph.meta["requant"] = "single"
         node = graph.nodes[0]
         node.params["weight"] = np.clip(node.params["weight"], -127, 127)

@@ -171,16 +171,20 @@ def gemm_headers(knobs: dict) -> tuple[str, ...]:
 
 
 def neon_defaults(P: int, C: int, K: int) -> dict:
-    """A53 knobs for a shape, from QEMU instruction counts of the 1x1 layers of
-    MobileNetV2 / MnasNet-A1 / EfficientNet-B0 0.35/96 (tests/c/neon_pw_driver.c):
-    up to 64 input channels the panel kernel along K wins (a reduction of 8-64
-    channels leaves too few MACs per output to pay its horizontal sum), 4 pixels
-    x 16 channels, or 8 x 8 when K is not a multiple of 16; above 64 the reduction
-    along C, 4 (2 when P < 36) pixels x 16 (8) channels."""
-    to = 16 if K % 16 == 0 else 8
-    if C <= 64:
-        return {"micro": "neon_k", "tile_oc": to, "tile_p": 4 if to == 16 else 8}
-    return {"micro": "neon", "tile_oc": to, "tile_p": 4 if P >= 36 else 2}
+    """A53 knobs for a shape, from QEMU instruction counts of the generated kernels of the
+    1x1 shapes of MobileNetV2 / MnasNet-A1 / EfficientNet-B0 0.35/96 (all tiles tried):
+    up to 24 input channels the panel kernel along K, 4 pixels x 8 channels (a reduction
+    of 8-24 channels leaves too few MACs per output to pay its horizontal sum: 0.52
+    against 0.92 instructions per MAC at C = 8); from 64 on the reduction along C,
+    4 pixels x 16 (8) channels; in between the reduction along C with 2 x 8 tiles when
+    there are pixels enough (P >= 36), else (3x3 maps) the panel kernel with 2 x 16."""
+    if C <= 24:
+        return {"micro": "neon_k", "tile_p": 4, "tile_oc": 8}
+    if C >= 64:
+        return {"micro": "neon", "tile_p": 4, "tile_oc": 16 if K % 16 == 0 else 8}
+    if P >= 36:
+        return {"micro": "neon", "tile_p": 2, "tile_oc": 8}
+    return {"micro": "neon_k", "tile_p": 2, "tile_oc": 16 if K % 16 == 0 else 8}
 
 
 def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):
