@@ -46,6 +46,8 @@ class OpPlan:
     tag: Callable[[dict], str]
     inplace: bool = False  # out may alias an input: no ``restrict``
     doc: str = ""
+    #: micro-kernel headers (codegen/microkernels) the source calls with these knobs
+    headers: Callable[[dict], tuple[str, ...]] = lambda knobs: ()
 
 
 def i64(expr):

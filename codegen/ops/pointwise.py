@@ -18,27 +18,48 @@ predicated, so the inner loop never tests bounds.
 
 The input zero point is folded into the bias offline (no padding here), so
 the kernel has no x_zp parameter.  Knobs: tile_p, tile_oc, unroll (0/1: the
-tile loops unrolled or left as loops for gcc).
+tile loops unrolled or left as loops for gcc), micro ("none" | "dsp").
+
+``micro="neon"`` / ``"neon_k"`` (Cortex-A53 family and host) use the NEON
+micro-kernels of codegen/microkernels/mbmicro_neon_pw.h, reducing along C or
+vectorized along the output channels (:mod:`.pointwise_neon`); on the A53
+their tile is chosen from the shape (:func:`neon_defaults`).
+
+``micro="dsp"`` tensorizes the tile's reduction with the C micro-kernel
+``mbmicro_gemm_dsp_<tp>x<to>`` (codegen/microkernels/mbmicro_gemm.h: SXTB16 +
+SMLAD, 4 channels per word on Cortex-M4/M7, a portable twin elsewhere).  A
+tensorized region must be a rectangle, so that schedule pads no index:
+the last tile of each axis *overlaps* the one before it (it starts at
+``P - tp`` / ``K - to``), recomputing and re-storing a few outputs with the
+same values.  Bias, requantization and clamping stay in TIR (one rule).
 """
 
 from __future__ import annotations
 
 from tvm import s_tir, te
+from tvm.script import tirx as T
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import pointwise_neon as neon
+
+MICRO = ["none", "dsp"]
+#: the NEON micro-kernels exist for these families only (host: the portable twin)
+NEON_FAMILIES = ("cortex-a53", "host")
+NEON_MICRO = ["neon", "neon_k"]
+GEMM_HEADER = "mbmicro_gemm.h"
 
 TILE_P = [1, 2, 4, 8]
 TILE_OC = [1, 2, 4, 8, 16]
 
 _DEFAULTS = {
-    "cortex-m4": {"tile_p": 2, "tile_oc": 4, "unroll": 1},
-    "cortex-m7": {"tile_p": 2, "tile_oc": 4, "unroll": 1},
+    "cortex-m4": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
+    "cortex-m7": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
     # measured (QEMU): 2x4 beats 4x4 on the M55 (2.40 vs 3.41 instr/MAC on
     # 24x24x96->24); GCC 12 does not vectorize int8 widening MACs for MVE
-    "cortex-m55": {"tile_p": 2, "tile_oc": 4, "unroll": 1},
-    "cortex-a53": {"tile_p": 4, "tile_oc": 8, "unroll": 1},
-    "host": {"tile_p": 4, "tile_oc": 8, "unroll": 1},
+    "cortex-m55": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
+    "cortex-a53": {"tile_p": 4, "tile_oc": 8, "unroll": 1, "micro": "none"},
+    "host": {"tile_p": 4, "tile_oc": 8, "unroll": 1, "micro": "none"},
 }
 
 
@@ -79,17 +100,109 @@ def gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
     return sch.mod["main"]
 
 
+def tiles_func(P: int, C: int, K: int, tp: int, to: int, rule: str):
+    """The GEMM as TIR with overlapping edge tiles: every tile is a full tp x to rectangle."""
+    NP, NK = -(-P // tp), -(-K // to)
+
+    def out(acc, b, m, s, zp, lo, hi):
+        return cm.clamp_i8(cm.requantize_by(rule, acc + b, m, s), zp, lo, hi)
+
+    @T.prim_func(s_tir=True)
+    def func(x: T.Buffer((P, C), "int8"), w: T.Buffer((K, C), "int8"), bias: T.Buffer((K,), "int32"),
+             mult: T.Buffer((K,), "int32"), shift: T.Buffer((K,), "int32"), y_zp: T.int32,
+             act_min: T.int32, act_max: T.int32, y: T.Buffer((P, K), "int8")):
+        acc = T.alloc_buffer((tp, to), "int32")
+        for po, ko in T.grid(NP, NK):
+            for i, j, c in T.grid(tp, to, C):
+                with T.sblock("acc"):
+                    vpo, vko, vi, vj, vc = T.axis.remap("SSSSR", [po, ko, i, j, c])
+                    with T.init():
+                        acc[vi, vj] = 0
+                    acc[vi, vj] = acc[vi, vj] + (T.Cast("int32", x[T.min(vpo * tp, P - tp) + vi, vc])
+                                                 * T.Cast("int32", w[T.min(vko * to, K - to) + vj, vc]))
+            for i, j in T.grid(tp, to):
+                with T.sblock("y"):
+                    vpo, vko, vi, vj = T.axis.remap("SSSS", [po, ko, i, j])
+                    y[T.min(vpo * tp, P - tp) + vi, T.min(vko * to, K - to) + vj] = out(
+                        acc[vi, vj], bias[T.min(vko * to, K - to) + vj], mult[T.min(vko * to, K - to) + vj],
+                        shift[T.min(vko * to, K - to) + vj], y_zp, act_min, act_max)
+    return func
+
+
+def micro_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
+    """Scheduled PrimFunc (same parameters as gemm_func) whose tile reduction is the
+    ``mbmicro_gemm_<micro>_<tp>x<to>`` micro-kernel."""
+    from mbmicro.codegen.microkernels import intrin
+
+    tp, to = knobs["tile_p"], knobs["tile_oc"]
+    sch = s_tir.Schedule(tiles_func(P, C, K, tp, to, rule))
+    ab, yb = sch.get_sblock("acc"), sch.get_sblock("y")
+    loops = sch.get_loops(ab)
+    init = sch.decompose_reduction(ab, loops[2])
+    sch.tensorize(loops[2], intrin.gemm(knobs["micro"], tp, to, C, C, C))
+    if knobs["unroll"]:
+        cm.unroll_all(sch, list(sch.get_loops(init)[-2:]) + list(sch.get_loops(yb)[-2:]))
+    return sch.mod["main"]
+
+
+def build_gemm(P: int, C: int, K: int, knobs: dict, rule: str, rq: int = 0, pair: bool = False):
+    """The kernel of ``knobs``: the plain register tile or a micro-kernel."""
+    if knobs.get("micro", "none") == "none":
+        return gemm_func(P, C, K, knobs, rule)
+    if knobs["micro"] in NEON_MICRO:
+        return neon.neon_gemm_func(P, C, K, knobs, rule, rq, pair)
+    return micro_gemm_func(P, C, K, knobs, rule)
+
+
+def gemm_tag(knobs: dict, rq: int = 0, pair: bool = False) -> str:
+    """Kernel-name tag: tile, "r" when rolled, "d" for the DSP micro-kernel; the NEON
+    ones add their requantization mode and "p" when products are paired."""
+    micro = knobs.get("micro", "none")
+    tag = f"t{knobs['tile_p']}x{knobs['tile_oc']}" + ("" if knobs["unroll"] else "r")
+    if micro in NEON_MICRO:
+        return tag + {"neon": "n", "neon_k": "nk"}[micro] + str(rq) + ("p" if pair else "")
+    return tag + {"none": "", "dsp": "d"}[micro]
+
+
+def gemm_headers(knobs: dict) -> tuple[str, ...]:
+    """The micro-kernel header the source of ``knobs`` includes."""
+    micro = knobs["micro"]
+    return () if micro == "none" else ((neon.HEADER,) if micro in NEON_MICRO else (GEMM_HEADER,))
+
+
+def neon_defaults(P: int, C: int, K: int) -> dict:
+    """A53 knobs for a shape, from QEMU instruction counts of the generated kernels of the
+    1x1 shapes of MobileNetV2 / MnasNet-A1 / EfficientNet-B0 0.35/96 (all tiles tried):
+    up to 24 input channels the panel kernel along K, 4 pixels x 8 channels (a reduction
+    of 8-24 channels leaves too few MACs per output to pay its horizontal sum: 0.52
+    against 0.92 instructions per MAC at C = 8); from 64 on the reduction along C,
+    4 pixels x 16 (8) channels; in between the reduction along C with 2 x 8 tiles when
+    there are pixels enough (P >= 36), else (3x3 maps) the panel kernel with 2 x 16."""
+    if C <= 24:
+        return {"micro": "neon_k", "tile_p": 4, "tile_oc": 8}
+    if C >= 64:
+        return {"micro": "neon", "tile_p": 4, "tile_oc": 16 if K % 16 == 0 else 8}
+    if P >= 36:
+        return {"micro": "neon", "tile_p": 2, "tile_oc": 8}
+    return {"micro": "neon_k", "tile_p": 2, "tile_oc": 16 if K % 16 == 0 else 8}
+
+
 def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):
     """Shared by pointwise and fully_connected: weight2d is (K, C)."""
     args = cm.weighted_args(graph, node, weight2d, weight2d, K)
-    space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0]}
+    # C = 1 leaves no reduction axis for the NEON intrinsics to match
+    micro = MICRO + (NEON_MICRO if family in NEON_FAMILIES and C > 1 else [])
+    space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0], "micro": micro}
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    if family == "cortex-a53" and prefix == "pw" and K >= 8 and C > 1:
+        base = {**base, **neon_defaults(P, C, K)}
     defaults = {key: pick(space[key], base[key]) for key in space}
     rule = cm.graph_rule(graph)
+    rq, pair = neon.rq_mode(rule, node.params["shift"]), neon.pairs_ok(weight2d)
     return cm.OpPlan(
         prefix=prefix, spec=f"p{P}c{C}o{K}{cm.rule_suffix(rule)}", args=args, space=space, defaults=defaults,
-        build=lambda kn: gemm_func(P, C, K, kn, rule),
-        tag=lambda kn: f"t{kn['tile_p']}x{kn['tile_oc']}" + ("" if kn["unroll"] else "r"),
+        build=lambda kn: build_gemm(P, C, K, kn, rule, rq, pair), tag=lambda kn: gemm_tag(kn, rq, pair),
+        headers=gemm_headers,
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
 
