@@ -20,6 +20,11 @@ The input zero point is folded into the bias offline (no padding here), so
 the kernel has no x_zp parameter.  Knobs: tile_p, tile_oc, unroll (0/1: the
 tile loops unrolled or left as loops for gcc), micro ("none" | "dsp").
 
+``micro="neon"`` / ``"neon_k"`` (Cortex-A53 family and host) use the NEON
+micro-kernels of codegen/microkernels/mbmicro_neon_pw.h, reducing along C or
+vectorized along the output channels (:mod:`.pointwise_neon`); on the A53
+their tile is chosen from the shape (:func:`neon_defaults`).
+
 ``micro="dsp"`` tensorizes the tile's reduction with the C micro-kernel
 ``mbmicro_gemm_dsp_<tp>x<to>`` (codegen/microkernels/mbmicro_gemm.h: SXTB16 +
 SMLAD, 4 channels per word on Cortex-M4/M7, a portable twin elsewhere).  A
@@ -41,8 +46,12 @@ from tvm.script import tirx as T
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import pointwise_neon as neon
 
 MICRO = ["none", "dsp"]
+#: the NEON micro-kernels exist for these families only (host: the portable twin)
+NEON_FAMILIES = ("cortex-a53", "host")
+NEON_MICRO = ["neon", "neon_k"]
 GEMM_HEADER = "mbmicro_gemm.h"
 
 TILE_P = [1, 2, 4, 8]
@@ -167,35 +176,69 @@ def micro_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single", h
     return sch.mod["main"]
 
 
-def build_gemm(P: int, C: int, K: int, knobs: dict, rule: str, hi32: bool = False):
-    """The kernel of ``knobs``: the plain register tile or a micro-kernel (which requantizes
-    with 32-bit work when ``hi32``)."""
+def build_gemm(P: int, C: int, K: int, knobs: dict, rule: str, rq: int = 0, pair: bool = False,
+               hi32: bool = False):
+    """The kernel of ``knobs``: the plain register tile or a micro-kernel (the DSP one
+    requantizes with 32-bit work when ``hi32``)."""
     if knobs.get("micro", "none") == "none":
         return gemm_func(P, C, K, knobs, rule)
+    if knobs["micro"] in NEON_MICRO:
+        return neon.neon_gemm_func(P, C, K, knobs, rule, rq, pair)
     return micro_gemm_func(P, C, K, knobs, rule, hi32)
 
 
-def gemm_tag(knobs: dict, hi32: bool = False) -> str:
-    """Kernel-name tag: tile, "r" when rolled, "d" for the DSP micro-kernel, "h" when it
-    requantizes in 32 bits."""
-    micro = {"none": "", "dsp": "d"}[knobs.get("micro", "none")]
-    tag = f"t{knobs['tile_p']}x{knobs['tile_oc']}" + ("" if knobs["unroll"] else "r") + micro
-    return tag + ("h" if micro and hi32 else "")
+def gemm_tag(knobs: dict, rq: int = 0, pair: bool = False, hi32: bool = False) -> str:
+    """Kernel-name tag: tile, "r" when rolled, "d" for the DSP micro-kernel ("dh" when it
+    requantizes in 32 bits); the NEON ones add their requantization mode and "p" when
+    products are paired."""
+    micro = knobs.get("micro", "none")
+    tag = f"t{knobs['tile_p']}x{knobs['tile_oc']}" + ("" if knobs["unroll"] else "r")
+    if micro in NEON_MICRO:
+        return tag + {"neon": "n", "neon_k": "nk"}[micro] + str(rq) + ("p" if pair else "")
+    return tag + {"none": "", "dsp": "dh" if hi32 else "d"}[micro]
+
+
+def gemm_headers(knobs: dict) -> tuple[str, ...]:
+    """The micro-kernel header the source of ``knobs`` includes."""
+    micro = knobs["micro"]
+    return () if micro == "none" else ((neon.HEADER,) if micro in NEON_MICRO else (GEMM_HEADER,))
+
+
+def neon_defaults(P: int, C: int, K: int) -> dict:
+    """A53 knobs for a shape, from QEMU instruction counts of the generated kernels of the
+    1x1 shapes of MobileNetV2 / MnasNet-A1 / EfficientNet-B0 0.35/96 (all tiles tried):
+    up to 24 input channels the panel kernel along K, 4 pixels x 8 channels (a reduction
+    of 8-24 channels leaves too few MACs per output to pay its horizontal sum: 0.52
+    against 0.92 instructions per MAC at C = 8); from 64 on the reduction along C,
+    4 pixels x 16 (8) channels; in between the reduction along C with 2 x 8 tiles when
+    there are pixels enough (P >= 36), else (3x3 maps) the panel kernel with 2 x 16."""
+    if C <= 24:
+        return {"micro": "neon_k", "tile_p": 4, "tile_oc": 8}
+    if C >= 64:
+        return {"micro": "neon", "tile_p": 4, "tile_oc": 16 if K % 16 == 0 else 8}
+    if P >= 36:
+        return {"micro": "neon", "tile_p": 2, "tile_oc": 8}
+    return {"micro": "neon_k", "tile_p": 2, "tile_oc": 16 if K % 16 == 0 else 8}
 
 
 def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):
     """Shared by pointwise and fully_connected: weight2d is (K, C)."""
     args = cm.weighted_args(graph, node, weight2d, weight2d, K)
-    space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0], "micro": MICRO}
+    # C = 1 leaves no reduction axis for the NEON intrinsics to match
+    micro = MICRO + (NEON_MICRO if family in NEON_FAMILIES and C > 1 else [])
+    space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0], "micro": micro}
     base = dsp_defaults(P, C) if family in DSP_FAMILIES else _DEFAULTS.get(family, _DEFAULTS["host"])
+    if family == "cortex-a53" and prefix == "pw" and K >= 8 and C > 1:
+        base = {**base, **neon_defaults(P, C, K)}
     defaults = {key: pick(space[key], base[key]) for key in space}
     rule = cm.graph_rule(graph)
+    rq, pair = neon.rq_mode(rule, node.params["shift"]), neon.pairs_ok(weight2d)
     bias = next(a.value for a in args if a.name == "bias")
     hi32 = rule == "single" and cm.hi32_applies(bias, node.params["shift"], C)
     return cm.OpPlan(
         prefix=prefix, spec=f"p{P}c{C}o{K}{cm.rule_suffix(rule)}", args=args, space=space, defaults=defaults,
-        build=lambda kn: build_gemm(P, C, K, kn, rule, hi32), tag=lambda kn: gemm_tag(kn, hi32),
-        headers=lambda kn: () if kn["micro"] == "none" else (GEMM_HEADER,),
+        build=lambda kn: build_gemm(P, C, K, kn, rule, rq, pair, hi32), tag=lambda kn: gemm_tag(kn, rq, pair, hi32),
+        headers=gemm_headers,
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
 
