@@ -123,18 +123,19 @@ static inline int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, i
 #endif /* MBMICRO_MVE_INTRINSICS */
 
 /*
- * y0[q] (and y1[q] when y1 != 0) for q < nk (1..4): output channels 4kb.. of pixels x0
- * (and x1); wb = the weight block (w + kb*4*C), rq = its record (rq + kb*12).
+ * Outputs [0, nk) (nk in 1..4) of output-channel block kb for np (1 or 2) pixels: x points
+ * at the first pixel's C inputs (the second follows), y at its outputs (rows K apart);
+ * wb = the weight block (w + kb*4*C), rq = its record (rq + kb*12).
  * MVE: per 16 input channels 2 pixel loads + 4 weight loads feed 8 VMLADAVA (128 MACs);
  * the input-channel tail is predicated (zeroing loads), so C need not be a multiple of 16.
  */
-static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x0, const int8_t *x1, int32_t C,
-                                           const int8_t *wb, const int32_t *rq, int32_t nk, int32_t mode, int32_t y_zp,
-                                           int32_t lo, int32_t hi, int8_t *y0, int8_t *y1)
+static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
+                                           const int32_t *rq, int32_t nk, int32_t K, int32_t mode, int32_t y_zp,
+                                           int32_t lo, int32_t hi, int8_t *y)
 {
 #ifdef MBMICRO_MVE_INTRINSICS
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-    const int8_t *xb = y1 ? x1 : x0;
+    const int8_t *x0 = x, *xb = np == 2 ? x + C : x;
     int32_t c = 0;
     for (; c + 16 <= C; c += 16) {
         const int8_t *wc = wb + 4 * c;
@@ -171,24 +172,19 @@ static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x0, const int8_t *x1, i
         a3 = vmladavaq_s8(a3, u, w);
         b3 = vmladavaq_s8(b3, v, w);
     }
-    mbmicro_mve_pw_store(mbmicro_mve_lanes4(a0, a1, a2, a3), rq, nk, mode, y_zp, lo, hi, y0);
-    if (y1) {
-        mbmicro_mve_pw_store(mbmicro_mve_lanes4(b0, b1, b2, b3), rq, nk, mode, y_zp, lo, hi, y1);
+    mbmicro_mve_pw_store(mbmicro_mve_lanes4(a0, a1, a2, a3), rq, nk, mode, y_zp, lo, hi, y);
+    if (np == 2) {
+        mbmicro_mve_pw_store(mbmicro_mve_lanes4(b0, b1, b2, b3), rq, nk, mode, y_zp, lo, hi, y + K);
     }
 #else
     (void)mode;
-    for (int32_t q = 0; q < nk; ++q) {
-        int32_t a = rq[q], b = rq[q];
-        for (int32_t c = 0; c < C; ++c) {
-            int32_t wv = wb[mbmicro_mve_pw_w_index(C, q, c)];
-            a += x0[c] * wv;
-            if (y1) {
-                b += x1[c] * wv;
+    for (int32_t i = 0; i < np; ++i) {
+        for (int32_t q = 0; q < nk; ++q) {
+            int32_t a = rq[q];
+            for (int32_t c = 0; c < C; ++c) {
+                a += x[i * C + c] * wb[mbmicro_mve_pw_w_index(C, q, c)];
             }
-        }
-        y0[q] = mbmicro_mve_requant1(a, rq[4 + q], 31 - rq[8 + q], y_zp, lo, hi);
-        if (y1) {
-            y1[q] = mbmicro_mve_requant1(b, rq[4 + q], 31 - rq[8 + q], y_zp, lo, hi);
+            y[i * K + q] = mbmicro_mve_requant1(a, rq[4 + q], 31 - rq[8 + q], y_zp, lo, hi);
         }
     }
 #endif
@@ -196,20 +192,18 @@ static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x0, const int8_t *x1, i
 
 /*
  * A whole pointwise layer / GEMM y[P][K] = requant(x[P][C] w[K][C]^T + bias): pixel pairs
- * times output-channel blocks of 4 (odd P: the last tile has one pixel).  The generated
- * kernel uses this when it hands the whole layer to the micro-kernel.
+ * times output-channel blocks of 4 (odd P: the last tile has one pixel).  Generated
+ * kernels run this loop nest in TIR; the tests call it directly.
  */
 static inline void mbmicro_mve_pw_s8(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t P, int32_t C,
                                      int32_t K, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
 {
     for (int32_t p = 0; p < P; p += 2) {
-        const int8_t *x0 = x + p * C;
-        int8_t *y0 = y + p * K;
-        int8_t *y1 = p + 1 < P ? y0 + K : 0;
+        int32_t np = P - p < 2 ? P - p : 2;
         for (int32_t k = 0; k < K; k += 4) {
             int32_t nk = K - k < 4 ? K - k : 4;
-            mbmicro_mve_pw_tile_2x4(x0, x0 + C, C, w + k * C, rq + 3 * k, nk, mode,
-                                    y_zp, lo, hi, y0 + k, y1 ? y1 + k : 0);
+            mbmicro_mve_pw_tile_2x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + p * K + k);
         }
     }
 }

@@ -18,7 +18,9 @@ predicated, so the inner loop never tests bounds.
 
 The input zero point is folded into the bias offline (no padding here), so
 the kernel has no x_zp parameter.  Knobs: tile_p, tile_oc, unroll (0/1: the
-tile loops unrolled or left as loops for gcc).
+tile loops unrolled or left as loops for gcc), micro ("mve": the Helium GEMM
+tile of codegen/microkernels/mbmicro_mve.h, see :mod:`mbmicro.codegen.ops.mve`;
+the default on the Cortex-M55).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tvm import s_tir, te
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import mve
 
 TILE_P = [1, 2, 4, 8]
 TILE_OC = [1, 2, 4, 8, 16]
@@ -86,12 +89,15 @@ def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, wei
     base = _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}
     rule = cm.graph_rule(graph)
-    return cm.OpPlan(
+    plan = cm.OpPlan(
         prefix=prefix, spec=f"p{P}c{C}o{K}{cm.rule_suffix(rule)}", args=args, space=space, defaults=defaults,
         build=lambda kn: gemm_func(P, C, K, kn, rule),
         tag=lambda kn: f"t{kn['tile_p']}x{kn['tile_oc']}" + ("" if kn["unroll"] else "r"),
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
+    mode = mve.requant_mode(node.params["shift"])
+    return mve.with_mve(plan, family, rule, lambda kn: mve.pw_func(P, C, K, mode),
+                        mve.pw_args(graph, node, weight2d))
 
 
 def plan(graph, node, family: str) -> cm.OpPlan:
