@@ -30,7 +30,7 @@ HOST_FLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror"]
 
 @dataclass
 class Case:
-    kind: str                 # "pw" or "dw"
+    kind: str                 # "pw", "dw" or "cv" (ungrouped conv2d)
     dims: dict                # H W C K KH S pt pl OH OW
     ints: dict                # x_zp y_zp lo hi mode
     arrays: dict              # x w rq ref (rq: the header's requantization records)
@@ -74,6 +74,24 @@ def dw_case(rng, H, W, C, K, S, mixed=True) -> Case:
                 dict(x=x, w=w, rq=mve.dw_requant(cm.folded_bias(bias, w.reshape(K * K, C).T, xzp), m, s), ref=ref))
 
 
+def cv_case(rng, H, W, I, O, K, S, mixed=True) -> Case:
+    """An ungrouped K x K conv2d (the stem is 3x3, stride 2, I = 3), TF SAME padding."""
+    xzp, yzp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    (pt, pb), (pl, pr) = same_padding(H, K, S), same_padding(W, K, S)
+    w = random_int8(rng, (O, K, K, I), -128, 127)
+    bias = rng.integers(-20000, 20000, O).astype(np.int32)
+    m, s = _scales(rng, O, mixed)
+    lo, hi = random_act(rng, yzp)
+    x = random_int8(rng, (1, H, W, I))
+    ref = R.conv2d(x, w, bias, m, s, x_zp=xzp, y_zp=yzp, stride=S, pad=(pt, pl, pb, pr), groups=1,
+                   act_min=lo, act_max=hi)
+    w2 = w.reshape(O, -1)
+    return Case("cv", dict(H=H, W=W, C=I, K=O, KH=K, S=S, pt=pt, pl=pl, OH=conv_out_size(H, S),
+                           OW=conv_out_size(W, S)),
+                dict(x_zp=xzp, y_zp=yzp, lo=lo, hi=hi, mode=mve.requant_mode(s)),
+                dict(x=x, w=mve.pw_weights(w2), rq=mve.pw_requant(cm.folded_bias(bias, w2, xzp), m, s), ref=ref))
+
+
 def _c_array(name: str, ctype: str, values: np.ndarray) -> str:
     flat = np.asarray(values).reshape(-1)
     body = ",".join(str(int(v)) for v in flat) if flat.size else "0"
@@ -87,7 +105,7 @@ _FIELDS = ("H", "W", "C", "K", "KH", "S", "pt", "pl", "OH", "OW", "x_zp", "y_zp"
 def write_cases(cases: list[Case], folder: Path) -> None:
     """mve_cases.h (the case record) and mve_cases.c (the data) in ``folder``."""
     ny = max(int(c.arrays["ref"].size) for c in cases)
-    header = ["#include <stdint.h>\n", "enum { MVE_PW, MVE_DW };\n",
+    header = ["#include <stdint.h>\n", "enum { MVE_PW, MVE_DW, MVE_CV };\n",
               f"#define MVE_N_CASES {len(cases)}\n#define MVE_MAX_OUT {ny}\n",
               "typedef struct {\n    int32_t kind, " + ", ".join(_FIELDS) + ", ny;\n",
               "    const int8_t *x, *w;\n    const int32_t *rq;\n    const int8_t *ref;\n",
@@ -100,7 +118,7 @@ def write_cases(cases: list[Case], folder: Path) -> None:
         values = {**case.dims, **case.ints}
         fields = ", ".join(str(int(values[f])) for f in _FIELDS)
         arrays = ", ".join(f"c{i}_{k}" for k in _TYPES)
-        kind = "MVE_PW" if case.kind == "pw" else "MVE_DW"
+        kind = {"pw": "MVE_PW", "dw": "MVE_DW", "cv": "MVE_CV"}[case.kind]
         rows.append(f"    {{{kind}, {fields}, {int(case.arrays['ref'].size)}, {arrays}}},\n")
     data.append("const mve_case mve_cases[MVE_N_CASES] = {\n" + "".join(rows) + "};\n")
     (folder / "mve_cases.c").write_text("".join(data))

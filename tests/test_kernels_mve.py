@@ -1,7 +1,8 @@
 """The Cortex-M55 Helium micro-kernels (codegen/microkernels/mbmicro_mve.h) against
 mbmicro.reference.int8, bit for bit: the portable twin on the host and the MVE intrinsics
-under QEMU mps3-an547, on the same 400 seeded shapes (200 pointwise incl. one-pixel GEMMs,
-200 depthwise 3x3/5x5/7x7 stride 1/2), in one firmware run.
+under QEMU mps3-an547, on the same 450 seeded shapes (200 pointwise incl. one-pixel GEMMs,
+200 depthwise 3x3/5x5/7x7 stride 1/2, 50 ungrouped conv2d incl. 3-channel stems), in one
+firmware run.
 
 The scales mix the three requantization modes the header has (every shift >= 32, some
 shift == 31, a shift < 31 that takes the scalar rule); channel counts are not multiples of
@@ -33,6 +34,10 @@ def seeded_cases(seed: int = 2026, n: int = 200) -> list[M.Case]:
     for i in range(n):
         K, S = (3, 5, 7)[i % 3], 1 + (i // 3) % 2
         cases.append(M.dw_case(rng, int(rng.integers(1, 13)), int(rng.integers(1, 13)), int(rng.integers(1, 41)), K, S))
+    for i in range(n // 4):
+        I = 3 if i % 2 else int(rng.integers(1, 20))
+        cases.append(M.cv_case(rng, int(rng.integers(1, 12)), int(rng.integers(1, 12)), I, int(rng.integers(1, 33)),
+                               (1, 3, 5)[i % 3], 1 + (i // 3) % 2))
     return cases
 
 
@@ -46,6 +51,7 @@ def test_seeded_cases_cover_every_mode_and_tail(cases):
     assert modes == {mve.MODE_S32, mve.MODE_S31, mve.MODE_SCALAR}
     assert {c.dims["C"] % 16 for c in cases if c.kind == "dw"} >= {0, 1, 8, 9}
     assert any(c.dims["H"] * c.dims["W"] % 2 for c in cases if c.kind == "pw")
+    assert {(c.dims["KH"], c.dims["S"]) for c in cases if c.kind == "cv"} >= {(3, 2), (5, 1), (1, 2)}
 
 
 def test_twin_matches_reference_on_host(cases, tmp_path):
@@ -69,7 +75,7 @@ def test_mve_intrinsics_match_reference_in_qemu(cases, tmp_path):
 
 
 @pytest.mark.parametrize("shape", [("pw", 7, 5, 40, 21), ("pw", 1, 1, 200, 10), ("dw", 11, 9, 48, 3, 1),
-                                   ("dw", 12, 12, 40, 5, 2), ("dw", 9, 10, 24, 7, 1)])
+                                   ("dw", 12, 12, 40, 5, 2), ("dw", 9, 10, 24, 7, 1), ("cv", 11, 12, 3, 16, 3, 2)])
 def test_specialized_call_matches_reference_in_qemu(shape, tmp_path):
     """With the shape as literal constants (how a generated kernel calls the header),
     gcc takes other paths (unrolled taps, folded tails): checked on its own."""
@@ -79,11 +85,12 @@ def test_specialized_call_matches_reference_in_qemu(shape, tmp_path):
         case = M.pw_case(rng, H, W, C, K)
         defines = (f"-DBENCH_P={H * W}", f"-DBENCH_C={C}", f"-DBENCH_K={K}")
     else:
-        _, H, W, C, K, S = shape
-        case = M.dw_case(rng, H, W, C, K, S)
+        case = M.dw_case(rng, *shape[1:]) if shape[0] == "dw" else M.cv_case(rng, *shape[1:])
         d = case.dims
         defines = tuple(f"-DBENCH_{k}={d[k]}" for k in ("H", "W", "C", "KH", "S", "OH", "OW")) + (
             f"-DBENCH_PT={d['pt']}", f"-DBENCH_PL={d['pl']}")
+        if shape[0] == "cv":
+            defines += (f"-DBENCH_K={d['K']}",)
     defines += (f"-DBENCH_MODE={case.ints['mode']}",)
     M.stage([case], tmp_path)
     (tmp_path / "mve_driver.c").unlink()

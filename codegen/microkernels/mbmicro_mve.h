@@ -361,4 +361,69 @@ static inline void mbmicro_mve_dw_row(const int8_t *x, int32_t H, int32_t W, int
     }
 }
 
+/* ---------------------------------------------------------------- conv2d (im2col) ---- */
+
+/* n bytes from src to dst (a patch row: KW*I contiguous input bytes). */
+static inline void mbmicro_mve_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+#ifdef MBMICRO_MVE_INTRINSICS
+    for (int32_t i = 0; i < n; i += 16) {
+        mve_pred16_t p = vctp8q((uint32_t)(n - i));
+        vstrbq_p_s8(dst + i, vldrbq_z_s8(src + i, p), p);
+    }
+#else
+    for (int32_t i = 0; i < n; ++i) {
+        dst[i] = src[i];
+    }
+#endif
+}
+
+/* The KH x KW x I patch of input position (ih0, iw0) into p, padded taps = x_zp. */
+static inline void mbmicro_mve_patch(const int8_t *x, int32_t H, int32_t W, int32_t I, int32_t KH, int32_t KW,
+                                     int32_t ih0, int32_t iw0, int32_t x_zp, int8_t *p)
+{
+    for (int32_t kh = 0; kh < KH; ++kh) {
+        int32_t ih = ih0 + kh;
+        int8_t *row = p + kh * KW * I;
+        if (ih >= 0 && ih < H && iw0 >= 0 && iw0 + KW <= W) {
+            mbmicro_mve_copy(row, x + (ih * W + iw0) * I, KW * I);
+            continue;
+        }
+        for (int32_t kw = 0; kw < KW; ++kw) {
+            int32_t iw = iw0 + kw;
+            int32_t ok = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            for (int32_t i = 0; i < I; ++i) {
+                row[kw * I + i] = ok ? x[(ih * W + iw) * I + i] : (int8_t)x_zp;
+            }
+        }
+    }
+}
+
+/*
+ * Output row oh of an ungrouped KH x KW conv2d (stride S, padding top pt / left pl) on the
+ * NHWC input x (H x W x I), K output channels: the patches of two output pixels are
+ * gathered (im2col, on the stack: 2 * KH*KW*I bytes) and multiplied by the GEMM tile, the
+ * weights (K x KH*KW*I) re-laid like pointwise ones.  y points at the row (OW x K).
+ */
+static inline void mbmicro_mve_conv_row(const int8_t *x, int32_t H, int32_t W, int32_t I, int32_t KH, int32_t KW,
+                                        int32_t S, int32_t pt, int32_t pl, int32_t oh, int32_t OW, const int8_t *w,
+                                        const int32_t *rq, int32_t K, int32_t x_zp, int32_t mode, int32_t y_zp,
+                                        int32_t lo, int32_t hi, int8_t *y)
+{
+    const int32_t n = KH * KW * I;
+    int8_t patch[2 * n];
+    for (int32_t ow = 0; ow < OW; ow += 2) {
+        int32_t np = OW - ow < 2 ? OW - ow : 2;
+        mbmicro_mve_patch(x, H, W, I, KH, KW, oh * S - pt, ow * S - pl, x_zp, patch);
+        if (np == 2) {
+            mbmicro_mve_patch(x, H, W, I, KH, KW, oh * S - pt, (ow + 1) * S - pl, x_zp, patch + n);
+        }
+        for (int32_t k = 0; k < K; k += 4) {
+            int32_t nk = K - k < 4 ? K - k : 4;
+            mbmicro_mve_pw_tile_2x4(patch, np, n, w + k * n, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + ow * K + k);
+        }
+    }
+}
+
 #endif /* MBMICRO_MVE_H */

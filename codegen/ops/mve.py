@@ -181,8 +181,9 @@ def dw_func(H: int, W: int, C: int, KH: int, KW: int, S: int, pad, mode: int):
 FAMILIES = ("cortex-m55", "host")
 
 
-def with_mve(plan, family: str, rule: str, build, args):
-    """``plan`` with "mve" added to its ``micro`` knob (created as ["none"] if absent).
+def with_mve(plan, family: str, rule: str, build, args, offered: bool = True):
+    """``plan`` with "mve" added to its ``micro`` knob (created as ["none"] if absent);
+    ``offered`` False: the shape has no MVE kernel, the knob only gets its key.
 
     With micro="mve" the kernel is ``build(knobs)`` with parameters ``args`` (its own
     weight and record layouts), includes the header, and its name's tag is "mve" (the
@@ -193,7 +194,7 @@ def with_mve(plan, family: str, rule: str, build, args):
     space.setdefault("micro", ["none"])
     defaults = dict(plan.defaults)
     defaults.setdefault("micro", space["micro"][0])
-    if family in FAMILIES and eligible(rule):
+    if offered and family in FAMILIES and eligible(rule):
         space["micro"] = [*space["micro"], "mve"]
         if family == "cortex-m55":
             defaults["micro"] = "mve"
@@ -205,3 +206,53 @@ def with_mve(plan, family: str, rule: str, build, args):
     plan.arg_layout = lambda kn: args if kn["micro"] == "mve" else (base_layout(kn) if base_layout else base_args)
     plan.headers = lambda kn: (HEADER,) if kn["micro"] == "mve" else base_headers(kn)
     return plan
+
+
+#: Largest im2col patch (KH*KW*I bytes, two of them on the stack) the conv2d kernel takes.
+PATCH_LIMIT = 512
+
+
+def cv_eligible(KH: int, KW: int, I: int, G: int) -> bool:
+    """Ungrouped convs whose two patches stay small on the stack (the stem: 27 bytes)."""
+    return G == 1 and KH * KW * I <= PATCH_LIMIT
+
+
+def cv_args(graph, node, weight: np.ndarray, pad) -> list:
+    """x, w (O x KH*KW*I re-laid as pointwise), rq, [x_zp], y_zp, act_min, act_max, y."""
+    args = pw_args(graph, node, weight.reshape(weight.shape[0], -1))
+    if any(pad):
+        from mbmicro.codegen.kernel_types import KernelArg
+        from mbmicro.codegen.ops import common as cm
+
+        args.insert(3, KernelArg("int", "x_zp", "int32_t", cm.zero_point(graph, node.inputs[0])))
+    return args
+
+
+def cv_func(H: int, W: int, I: int, O: int, KH: int, KW: int, S: int, pad, mode: int):
+    """PrimFunc (x, w, rq, [x_zp], y_zp, act_min, act_max, y): one im2col + GEMM call per row."""
+    from tvm.script import tirx as T
+
+    top, left, bottom, right = pad
+    OH, OW = (H + top + bottom - KH) // S + 1, (W + left + right - KW) // S + 1
+    NW, NR = -(-O // 4) * 4 * KH * KW * I, -(-O // 4) * 12
+
+    def row(x, w, rq, x_zp, y_zp, lo, hi, y, oh):
+        return T.call_extern("void", "mbmicro_mve_conv_row", T.address_of(x[0]), H, W, I, KH, KW, S, top, left,
+                             oh, OW, T.address_of(w[0]), T.address_of(rq[0]), O, x_zp, mode, y_zp, lo, hi,
+                             T.address_of(y[oh * OW * O]))
+
+    if any(pad):
+        @T.prim_func(s_tir=True)
+        def func(x: T.Buffer((H * W * I,), "int8"), w: T.Buffer((NW,), "int8"), rq: T.Buffer((NR,), "int32"),
+                 x_zp: T.int32, y_zp: T.int32, act_min: T.int32, act_max: T.int32,
+                 y: T.Buffer((OH * OW * O,), "int8")):
+            for oh in T.serial(OH):
+                T.evaluate(row(x, w, rq, x_zp, y_zp, act_min, act_max, y, oh))
+        return func
+
+    @T.prim_func(s_tir=True)
+    def func_nopad(x: T.Buffer((H * W * I,), "int8"), w: T.Buffer((NW,), "int8"), rq: T.Buffer((NR,), "int32"),
+                   y_zp: T.int32, act_min: T.int32, act_max: T.int32, y: T.Buffer((OH * OW * O,), "int8")):
+        for oh in T.serial(OH):
+            T.evaluate(row(x, w, rq, 0, y_zp, act_min, act_max, y, oh))
+    return func_nopad

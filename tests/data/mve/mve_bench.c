@@ -3,7 +3,7 @@
  * constants (as a generated kernel calls it): case 0 of mve_cases.c, run between the
  * profiling markers, then checked against the reference (exit status 1 if it differs).
  * Shape macros: PW: BENCH_P, BENCH_C, BENCH_K; DW: BENCH_H, BENCH_W, BENCH_C, BENCH_KH,
- * BENCH_S, BENCH_PT, BENCH_PL, BENCH_OH, BENCH_OW.  BENCH_MODE is the requant mode.
+ * BENCH_S, BENCH_PT, BENCH_PL, BENCH_OH, BENCH_OW; conv2d: those of DW plus BENCH_K.  BENCH_MODE is the requant mode.
  */
 #include <string.h>
 
@@ -23,6 +23,12 @@ __attribute__((noinline)) static void kernel(const mve_case *t)
 #ifdef BENCH_P
     mbmicro_mve_pw_s8(t->x, t->w, t->rq, BENCH_P, BENCH_C, BENCH_K, BENCH_MODE,
                       t->y_zp, t->lo, t->hi, out);
+#elif defined(BENCH_K)
+    for (int32_t oh = 0; oh < BENCH_OH; ++oh) {
+        mbmicro_mve_conv_row(t->x, BENCH_H, BENCH_W, BENCH_C, BENCH_KH, BENCH_KH, BENCH_S, BENCH_PT, BENCH_PL, oh,
+                             BENCH_OW, t->w, t->rq, BENCH_K, t->x_zp, BENCH_MODE, t->y_zp, t->lo, t->hi,
+                             out + oh * BENCH_OW * BENCH_K);
+    }
 #else
     for (int32_t oh = 0; oh < BENCH_OH; ++oh) {
         mbmicro_mve_dw_row(t->x, BENCH_H, BENCH_W, BENCH_C, t->w, BENCH_KH, BENCH_KH, BENCH_S, BENCH_PT,

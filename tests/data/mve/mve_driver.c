@@ -1,6 +1,6 @@
 /*
  * Runs every case of mve_cases.c (written by tests/mve_cases.py) through the Helium
- * micro-kernels of mbmicro_mve.h and compares the output with the reference's, byte for
+ * micro-kernels (pointwise, depthwise, conv2d) of mbmicro_mve.h and compares the output with the reference's, byte for
  * byte, plus 16 guard bytes after it that must stay untouched (no write past the end).
  *
  * Built twice: for the host (the portable twin) and for the Cortex-M55 (the MVE path,
@@ -30,6 +30,13 @@ static void run_case(const mve_case *t)
                           t->y_zp, t->lo, t->hi, out);
         return;
     }
+    if (t->kind == MVE_CV) {
+        for (int32_t oh = 0; oh < t->OH; ++oh) {
+            mbmicro_mve_conv_row(t->x, t->H, t->W, t->C, t->KH, t->KH, t->S, t->pt, t->pl, oh, t->OW, t->w, t->rq,
+                                 t->K, t->x_zp, t->mode, t->y_zp, t->lo, t->hi, out + oh * t->OW * t->K);
+        }
+        return;
+    }
     for (int32_t oh = 0; oh < t->OH; ++oh) {
         mbmicro_mve_dw_row(t->x, t->H, t->W, t->C, t->w, t->KH, t->KH, t->S, t->pt, t->pl, oh, t->OW,
                            t->rq, t->x_zp, t->mode, t->y_zp, t->lo, t->hi,
@@ -43,7 +50,8 @@ static int check_case(int index, const mve_case *t)
     run_case(t);
     for (int32_t i = 0; i < t->ny; ++i) {
         if (out[i] != t->ref[i]) {
-            printf("case %d (%s): byte %ld is %d, reference %d\n", index, t->kind == MVE_PW ? "pw" : "dw",
+            printf("case %d (%s): byte %ld is %d, reference %d\n", index,
+                   t->kind == MVE_PW ? "pw" : t->kind == MVE_DW ? "dw" : "cv",
                    (long)i, out[i], t->ref[i]);
             return 1;
         }
