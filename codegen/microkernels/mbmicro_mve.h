@@ -134,9 +134,32 @@ static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t 
                                            int32_t lo, int32_t hi, int8_t *y)
 {
 #ifdef MBMICRO_MVE_INTRINSICS
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
     const int8_t *x0 = x, *xb = np == 2 ? x + C : x;
-    int32_t c = 0;
+    int32_t a0, a1, a2, a3, b0, b1, b2, b3;
+    /* The first chunk starts the sums (VMLADAV, no zeroed accumulators to set up). */
+    {
+        int32_t r = C < 16 ? C : 16;
+        mve_pred16_t p = vctp8q((uint32_t)r);
+        int8x16_t u, v, w0, w1, w2, w3;
+        if (r == 16) {
+            u = vldrbq_s8(x0), v = vldrbq_s8(xb);
+            w0 = vldrbq_s8(wb), w1 = vldrbq_s8(wb + 16), w2 = vldrbq_s8(wb + 32), w3 = vldrbq_s8(wb + 48);
+        } else {
+            u = vldrbq_z_s8(x0, p), v = vldrbq_z_s8(xb, p);
+            w0 = vldrbq_z_s8(wb, p), w1 = vldrbq_z_s8(wb + r, p);
+            w2 = vldrbq_z_s8(wb + 2 * r, p), w3 = vldrbq_z_s8(wb + 3 * r, p);
+        }
+        a0 = vmladavq_s8(u, w0);
+        b0 = vmladavq_s8(v, w0);
+        a1 = vmladavq_s8(u, w1);
+        b1 = vmladavq_s8(v, w1);
+        a2 = vmladavq_s8(u, w2);
+        b2 = vmladavq_s8(v, w2);
+        a3 = vmladavq_s8(u, w3);
+        b3 = vmladavq_s8(v, w3);
+        MBMICRO_MVE_BARRIER();
+    }
+    int32_t c = 16;
     for (; c + 16 <= C; c += 16) {
         const int8_t *wc = wb + 4 * c;
         int8x16_t u = vldrbq_s8(x0 + c), v = vldrbq_s8(xb + c);
