@@ -115,3 +115,60 @@ def test_kernel_calls_the_micro_kernel():
 def test_kernel_equals_the_reference_on_the_host():
     rng = np.random.default_rng(10)
     run_cases([_kernel_case(rng) for _ in range(240)])
+
+
+def test_classifier_imports_with_softmax_last():
+    graph = import_tflite_file(CLASSIFIER)
+    assert [n.op for n in graph.nodes][-2:] == ["fully_connected", "softmax"]
+    assert (graph.output.scale, graph.output.zero_point) == (1 / 256, -128)
+
+
+def test_classifier_on_the_host_verifies(tmp_path, capsys):
+    from mbmicro.cli import main
+
+    out = tmp_path / "host"
+    assert main(["build", "--model", str(CLASSIFIER), "--target", "host", "-o", str(out)]) == 0
+    assert main(["verify", str(out), "--count", "2"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert (out / "mbmicro_softmax.h").is_file()
+
+
+def test_classifier_on_cortex_m4_equals_tflite_micro_byte_for_byte(tmp_path):
+    """The whole SOFTMAX-ended model built for cortex-m4, run in QEMU, against TFLM's interpreter."""
+    from mbmicro.cli import main
+    from mbmicro.sim.build_folder import load_build_folder
+    from mbmicro.sim.execute import run_build
+
+    data = CLASSIFIER.read_bytes()
+    assert main(["build", "--model", str(CLASSIFIER), "--target", "cortex-m4", "-o", str(tmp_path / "m4")]) == 0
+    folder = load_build_folder(tmp_path / "m4", need_graph=True)
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        x = rng.integers(-128, 128, folder.graph.input.shape).astype(np.int8)
+        y, _ = run_build(folder, x)
+        want = _tflm(data, x)
+        assert y.dtype == want.dtype == np.int8 and y.tobytes() == want.tobytes()
+        assert len(set(want.ravel().tolist())) > 1  # a real distribution, not one class at 1.0
+
+
+def test_softmax_with_other_output_qparams_is_refused():
+    m = make_tflite.ModelWriter("bad_softmax", 0)
+    x = m.act("logits", (1, 10), 0.1, 0)
+    y = m.act("probs", (1, 10), 1 / 128, 0)
+    m.op(make_tflite.Op.SOFTMAX, [x], [y], ("softmax", 1.0))
+    m.inputs, m.outputs = [x], [y]
+    with pytest.raises(UserError, match="SOFTMAX output 'probs' has qparams .*scale 1/256, zero point -128"):
+        import_tflite_bytes(m.finish(), "bad_softmax", "bad_softmax.tflite")
+
+
+def test_softmax_of_a_tiny_input_scale_is_refused():
+    with pytest.raises(UserError, match="SOFTMAX cannot be imported.*below 2\\*\\*-26"):
+        import_tflite_bytes(_softmax_model(10, 1e-9, 0, 1.0), "tiny", "tiny.tflite")
+
+
+def test_kernel_equals_the_reference_on_cortex_m4_in_qemu():
+    """The same micro-kernel compiled for the M4 (int64 division by a library call, ARM shifts)."""
+    from qemu_kernel_harness import run_cases_qemu
+
+    rng = np.random.default_rng(11)
+    run_cases_qemu([_kernel_case(rng) for _ in range(60)], "cortex-m4")
