@@ -8,7 +8,8 @@ reference stays within a step of the float softmax; the micro-kernel kernel
 equals the reference on the host on 240 random cases (one .so); the committed
 softmax_classifier.tflite built for the host and for cortex-m4 (QEMU) gives
 TFLM's bytes; a SOFTMAX whose output is not 1/256, -128 and ONNX Softmax stay
-refused with one line.
+refused with one line; a SOFTMAX without options (beta 0 in TFLM) is refused;
+SOFTMAX then DEQUANTIZE gives TFLM's float output.
 """
 
 from __future__ import annotations
@@ -172,3 +173,30 @@ def test_kernel_equals_the_reference_on_cortex_m4_in_qemu():
 
     rng = np.random.default_rng(11)
     run_cases_qemu([_kernel_case(rng) for _ in range(60)], "cortex-m4")
+
+
+def test_float_output_after_softmax_equals_tflite_micro():
+    """SOFTMAX -> DEQUANTIZE to float32 (the TFLiteConverter's default output type) is TFLM's float output."""
+    m = make_tflite.ModelWriter("softmax_float_out", 0)
+    make_tflite.softmax_only(m, 12, 0.07, 4, 1.0)
+    yf = m.tensor("probs_f", (1, 12), make_tflite.TensorType.FLOAT32)
+    m.op(make_tflite.Op.DEQUANTIZE, [m.outputs[0]], [yf])
+    m.outputs = [yf]
+    data = m.finish()
+    graph = import_tflite_bytes(data, "softmax_float_out")
+    assert graph.meta["float_output"] and [n.op for n in graph.nodes] == ["softmax"]
+    x = np.random.default_rng(2).integers(-128, 128, (1, 1, 1, 12)).astype(np.int8)
+    want = _tflm(data, x)
+    got = dequantize(run_int8(graph, x), graph.output.scale, graph.output.zero_point)
+    assert want.dtype == np.float32 and got.tobytes() == want.reshape(got.shape).tobytes()
+
+
+def test_softmax_without_options_is_refused_as_tflm_would_fail():
+    """No SoftmaxOptions: TFLM parses beta 0, which its Prepare cannot quantize."""
+    m = make_tflite.ModelWriter("no_options", 0)
+    x = m.act("logits", (1, 10), 0.1, 0)
+    y = m.act("probs", (1, 10), 1 / 256, -128)
+    m.op(make_tflite.Op.SOFTMAX, [x], [y])
+    m.inputs, m.outputs = [x], [y]
+    with pytest.raises(UserError, match="SOFTMAX cannot be imported: softmax beta \\* input scale = 0"):
+        import_tflite_bytes(m.finish(), "no_options", "no_options.tflite")

@@ -399,7 +399,7 @@ class _Builder:
         from tflite.SoftmaxOptions import SoftmaxOptions
 
         o = _options(op, SoftmaxOptions)
-        beta = float(o.Beta()) if o is not None else 1.0
+        beta = float(o.Beta()) if o is not None else 0.0  # TFLM's ParseSoftmax leaves beta 0 without options
         x = self.act(ins[0])
         if self._qparams(outs[0]) != SOFTMAX_OUTPUT_QPARAMS:
             raise UserError(f"{self.where}: SOFTMAX output {self.r.tensors[outs[0]].name!r} has qparams "
