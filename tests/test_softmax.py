@@ -3,13 +3,15 @@
 Checked: TFLM's Prepare numbers (multiplier, left shift, diff_min) for known
 scales; the integer reference equals the ``tflite-micro`` interpreter on
 random logits over many input scales, betas, zero points and class counts
-(SOFTMAX-only models written in memory by tests/data/make_tflite.py); the
-reference stays within a step of the float softmax; the micro-kernel kernel
-equals the reference on the host on 240 random cases (one .so); the committed
-softmax_classifier.tflite built for the host and for cortex-m4 (QEMU) gives
-TFLM's bytes; a SOFTMAX whose output is not 1/256, -128 and ONNX Softmax stay
-refused with one line; a SOFTMAX without options (beta 0 in TFLM) is refused;
-SOFTMAX then DEQUANTIZE gives TFLM's float output.
+(SOFTMAX-only models written in memory by tests/data/make_tflite.py), and
+after a DEQUANTIZE to float; the reference stays within 2.5 output steps of
+the float softmax; the micro-kernel kernel equals the reference on the host
+on 240 random cases (one .so) plus rows of 1000 tied classes (final shift
+above 31), and on cortex-m4 in QEMU on 60; the committed
+softmax_classifier.tflite built for the host verifies and built for cortex-m4
+gives TFLM's bytes; a SOFTMAX whose output is not 1/256, -128, one without
+options (beta 0 in TFLM) and a too small beta * scale are one UserError.
+(ONNX Softmax stays refused: tests/test_onnx_import.py.)
 """
 
 from __future__ import annotations
@@ -113,9 +115,20 @@ def test_kernel_calls_the_micro_kernel():
     assert k.source.startswith('#include <stdint.h>\n#include "mbmicro_softmax.h"\n')
 
 
+def _tied_case(classes: int, value: int):
+    """A row of ``classes`` equal logits: the sum of exps is classes * 2**19, the final shift 31 + more."""
+    m, left, diff_min = tflite_softmax_params(1.0, 0.05)
+    x_t, y_t = tensor("x", (1, 1, 1, classes), 0, 0.05), tensor("y", (1, 1, 1, classes), -128, 1 / 256)
+    graph, node = single_node_graph("softmax", [x_t], y_t, attrs=dict(
+        beta=1.0, input_multiplier=m, input_left_shift=left, diff_min=diff_min))
+    x = np.full(x_t.shape, value, np.int8)
+    x[..., 0] = min(127, value + 3)
+    return graph, node, {"x": x}, None, softmax(x, m, left, diff_min)
+
+
 def test_kernel_equals_the_reference_on_the_host():
     rng = np.random.default_rng(10)
-    run_cases([_kernel_case(rng) for _ in range(240)])
+    run_cases([_kernel_case(rng) for _ in range(240)] + [_tied_case(1000, 5), _tied_case(700, -128)])
 
 
 def test_classifier_imports_with_softmax_last():
@@ -200,3 +213,13 @@ def test_softmax_without_options_is_refused_as_tflm_would_fail():
     m.inputs, m.outputs = [x], [y]
     with pytest.raises(UserError, match="SOFTMAX cannot be imported: softmax beta \\* input scale = 0"):
         import_tflite_bytes(m.finish(), "no_options", "no_options.tflite")
+
+
+def test_tied_rows_past_a_31_bit_final_shift_equal_tflite_micro():
+    """520 classes tied one step below the maximum: the sum of exps needs a final shift of 32 bits."""
+    data = _softmax_model(520, 0.05, 0, 1.0)
+    graph = import_tflite_bytes(data, "ties")
+    x = np.full((1, 1, 1, 520), 5, np.int8)
+    x[..., 0] = 8
+    want = _tflm(data, x)
+    assert run_int8(graph, x).tobytes() == want.tobytes() and len(set(want.ravel().tolist())) == 2
