@@ -9,8 +9,11 @@ name), because what matters is the register file and SIMD width:
   SIMD only, so register tiles stay small (2x4 pointwise, 4-channel blocks);
 * ``cortex-m55``: Helium has 8 vector registers of 16 int8 lanes, but GCC
   12's MVE auto-vectorizer has no int8 widening (int8 -> int16/int32) at
-  all, so int8 MAC loops stay scalar; defaults are the measured-best
-  scalar schedules (small rolled depthwise blocks, 2x4 pointwise tiles);
+  all, so the int8 MAC loops TVM prints stay scalar; pointwise, fully
+  connected, depthwise and the stem therefore default to ``micro="mve"``,
+  hand-written Helium micro-kernels (codegen/microkernels/mbmicro_mve.h,
+  codegen/ops/mve.py); the scalar knobs keep the measured-best scalar
+  schedules for ``micro="none"``;
 * ``cortex-a53`` / ``host``: 31 (or 16) 128-bit registers, larger tiles.
 """
 

@@ -76,9 +76,11 @@ def test_defaults_differ_by_target_and_are_in_space(target, expected_block):
     rng = np.random.default_rng(5)
     graph, node, *_ = dw_case(rng, 12, 12, 64, 3, 1, knob_pick=False)
     space = knob_space(graph, node, target)
-    assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c"}
+    assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c", "micro"}
     # the first value of each list is the target default
     assert space["c_block"][0] == expected_block
+    # the Helium micro-kernel: the M55's default, offered on the host (its C twin), not elsewhere
+    assert space["micro"] == {"cortex-m55": ["mve", "none"], "host": ["none", "mve"]}.get(target, ["none"])
 
 
 def test_vec_c_keeps_a_rolled_channel_loop_and_is_sampled():

@@ -140,9 +140,8 @@ def test_dsp_is_the_default_on_m4_and_m7_only():
         assert lower_node(narrow, nnode, core).function.endswith("_t4x1dh")
     fc, fnode, *_ = fc_case(np.random.default_rng(16), 200, 10, knob_pick=False)
     assert lower_node(fc, fnode, "cortex-m4").function.endswith("_t1x4dh")
-    for core in ("cortex-m55", "host"):
-        assert lower_node(graph, node, core).knobs["micro"] == "none"
-    assert lower_node(graph, node, "cortex-a53").knobs["micro"] != "dsp"  # NEON's (tests/test_neon_pw.py)
+    for core in ("cortex-m55", "cortex-a53", "host"):  # Helium's and NEON's (test_kernels_mve, test_neon_pw)
+        assert lower_node(graph, node, core).knobs["micro"] != "dsp"
 
 
 def test_qemu_harness_reports_a_wrong_kernel():

@@ -91,10 +91,11 @@ def test_host_build_is_bit_exact(name, tmp_path, capsys):
 
 
 def _softmax_model() -> bytes:
+    """A SOFTMAX imports (tests/test_softmax.py), but only at TFLite's int8 output qparams 1/256, -128."""
     m = make_tflite.ModelWriter("softmax", 0)
     x = m.act("input", (1, 4, 4, 3), 0.02, 0)
     y, _ = m.conv(x, 0.02, (1, 4, 4, 3), 5, 1, 1, make_tflite.Padding.SAME, make_tflite.Act.NONE, 0.1, 0, "c")
-    p = m.act("prob", (1, 4, 4, 5), 1 / 256, -128)
+    p = m.act("prob", (1, 4, 4, 5), 1 / 128, 0)
     m.op(make_tflite.Op.SOFTMAX, [y], [p])
     m.inputs, m.outputs = [x], [p]
     return m.finish()
@@ -116,7 +117,7 @@ def _bad_files():
         "truncated": (good[: len(good) // 2], "truncated"),
         "not_tflite": (b"\x08\x01\x12\x04onnx and more bytes than eight", "not a TFLite model"),
         "float": (_float_model(), "float"),
-        "softmax": (_softmax_model(), "SOFTMAX"),
+        "softmax": (_softmax_model(), "SOFTMAX output 'prob' has qparams"),
     }
 
 

@@ -8,7 +8,7 @@ needs TensorFlow.
 
 Each model: ``keras.applications.MobileNetV2(input_shape=(96, 96, 3),
 alpha=ALPHA, weights=None, classes=10, classifier_activation=None)``
-(logits: mbmicro refuses a SOFTMAX), random init seeded with
+(logits, as first benchmarked; a final SOFTMAX now imports too), random init seeded with
 ``keras.utils.set_random_seed``.  Random init leaves every BatchNormalization
 at mean 0 / variance 1; one forward pass in training mode with momentum 0 on
 seeded uniform [-1, 1] images sets each one's moving statistics to those of

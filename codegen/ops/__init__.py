@@ -18,6 +18,7 @@ _MODULES = {
     "lut": "lut",
     "concat": "concat",
     "slice": "slice",
+    "softmax": "softmax",
 }
 
 

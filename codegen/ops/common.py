@@ -48,6 +48,13 @@ class OpPlan:
     doc: str = ""
     #: micro-kernel headers (codegen/microkernels) the source calls with these knobs
     headers: Callable[[dict], tuple[str, ...]] = lambda knobs: ()
+    #: the C parameters with these knobs, when a knob changes them (a micro-kernel that
+    #: reads its weights in its own layout); None: always ``args``
+    arg_layout: Callable[[dict], list[KernelArg]] | None = None
+
+    def args_for(self, knobs: dict) -> list[KernelArg]:
+        """The kernel's parameters for ``knobs`` (same names as the built PrimFunc's)."""
+        return self.arg_layout(knobs) if self.arg_layout else self.args
 
 
 def i64(expr):

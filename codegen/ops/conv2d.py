@@ -14,7 +14,9 @@ Each input value is loaded once per tile and reused tile_oc times.  The stem
 reduction is 27 taps, so unrolling all of it is cheap and removes the loop
 overhead that dominates 3-channel convolution.  Padding: out-of-image taps
 read zx (the folded bias cancels them), tested per tap only on padded sides.
-Knobs: tile_oc, unroll (0/1).
+Knobs: tile_oc, unroll (0/1), micro ("mve" for ungrouped convs with small
+patches, the stem above all: im2col of two output pixels + the Helium GEMM tile
+of codegen/microkernels/mbmicro_mve.h; the default on the Cortex-M55).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tvm import s_tir, te
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import mve
 from mbmicro.codegen.ops.depthwise import _in_bounds
 
 TILE_OC = [1, 2, 4, 8, 16]
@@ -99,9 +102,14 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     defaults = {key: pick(space[key], base[key]) for key in space}
     pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
     rule = cm.graph_rule(graph)
-    return cm.OpPlan(
+    plan = cm.OpPlan(
         prefix="cv", spec=f"h{H}w{W}c{I}o{O}k{KH}x{KW}s{S}g{G}{pads}{cm.rule_suffix(rule)}", args=args,
         space=space, defaults=defaults, build=lambda kn: conv_func(H, W, I, O, KH, KW, S, pad, G, kn, rule),
         tag=lambda kn: f"t{kn['tile_oc']}" + ("u" if kn["unroll"] else "r"),
         doc=f"int8 conv2d {KH}x{KW} stride {S} groups {G}: {H}x{W}x{I} -> {O}, SAME pad {pad}",
     )
+    if not mve.cv_eligible(KH, KW, I, G):
+        return mve.with_mve(plan, family, rule, None, [], offered=False)
+    mode = mve.requant_mode(node.params["shift"])
+    return mve.with_mve(plan, family, rule, lambda kn: mve.cv_func(H, W, I, O, KH, KW, S, pad, mode),
+                        mve.cv_args(graph, node, weight, pad))

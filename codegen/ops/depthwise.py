@@ -24,7 +24,10 @@ zx*w, cancelled by the bias).  Two exact ways, a knob:
 
 Channel counts that are not a multiple of c_block re-read the last channel
 in the tail block (results discarded), so the inner loops have no bounds
-tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1).
+tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1), micro
+("mve": the Helium row kernel of codegen/microkernels/mbmicro_mve.h, 16
+channels per step, see :mod:`mbmicro.codegen.ops.mve`; the default on the
+Cortex-M55, where the other knobs then do not apply).
 
 ``vec_c`` = 1 swaps the loop order inside a block to
 
@@ -51,6 +54,7 @@ from tvm import s_tir, te, tirx
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import mve
 
 C_BLOCK = [1, 2, 4, 8, 16]
 #: Keep the padded row tile of pad_mode "tile" below this many bytes.
@@ -195,10 +199,13 @@ def plan(graph, node, family: str) -> cm.OpPlan:
 
     rule = cm.graph_rule(graph)
     pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
-    return cm.OpPlan(
+    plan = cm.OpPlan(
         prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}{cm.rule_suffix(rule)}", args=args, space=space,
         defaults=defaults, build=build,
         tag=lambda kn: (f"b{kn['c_block']}{'u' if kn['unroll_taps'] else 'r'}{kn['pad_mode'][0]}"
                        + ("v" if kn["vec_c"] else "")),
         doc=f"int8 depthwise {KH}x{KW} stride {S} on {H}x{W}x{C}, SAME pad {pad}",
     )
+    mode = mve.requant_mode(node.params["shift"])
+    return mve.with_mve(plan, family, rule, lambda kn: mve.dw_func(H, W, C, KH, KW, S, pad, mode),
+                        mve.dw_args(graph, node, weight, pad))

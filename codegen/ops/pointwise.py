@@ -18,7 +18,7 @@ predicated, so the inner loop never tests bounds.
 
 The input zero point is folded into the bias offline (no padding here), so
 the kernel has no x_zp parameter.  Knobs: tile_p, tile_oc, unroll (0/1: the
-tile loops unrolled or left as loops for gcc), micro ("none" | "dsp").
+tile loops unrolled or left as loops for gcc), micro ("none" | "dsp" | "neon" | "neon_k" | "mve").
 
 ``micro="neon"`` / ``"neon_k"`` (Cortex-A53 family and host) use the NEON
 micro-kernels of codegen/microkernels/mbmicro_neon_pw.h, reducing along C or
@@ -37,6 +37,10 @@ folded bias initializes the accumulators, and bias, requantization and
 clamping stay in TIR (one rule).  Where a layer's shifts are 33..62 and
 acc + bias provably fits int32 the requantization is the equal 32-bit form
 (common.requantize_hi32; tag suffix "h"), otherwise the 64-bit one.
+
+``micro="mve"`` (Cortex-M55 default, and the host: its twin) is the Helium GEMM
+tile of codegen/microkernels/mbmicro_mve.h with its own weight and
+requantization-record layouts, see :mod:`mbmicro.codegen.ops.mve`.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from tvm.script import tirx as T
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import mve
 from mbmicro.codegen.ops import pointwise_neon as neon
 
 MICRO = ["none", "dsp"]
@@ -235,12 +240,15 @@ def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, wei
     rq, pair = neon.rq_mode(rule, node.params["shift"]), neon.pairs_ok(weight2d)
     bias = next(a.value for a in args if a.name == "bias")
     hi32 = rule == "single" and cm.hi32_applies(bias, node.params["shift"], C)
-    return cm.OpPlan(
+    plan = cm.OpPlan(
         prefix=prefix, spec=f"p{P}c{C}o{K}{cm.rule_suffix(rule)}", args=args, space=space, defaults=defaults,
         build=lambda kn: build_gemm(P, C, K, kn, rule, rq, pair, hi32), tag=lambda kn: gemm_tag(kn, rq, pair, hi32),
         headers=gemm_headers,
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
+    mode = mve.requant_mode(node.params["shift"])
+    return mve.with_mve(plan, family, rule, lambda kn: mve.pw_func(P, C, K, mode),
+                        mve.pw_args(graph, node, weight2d))
 
 
 def plan(graph, node, family: str) -> cm.OpPlan:

@@ -14,8 +14,9 @@ HARD_SWISH and LOGISTIC (int8 tables made with TFLite's integer algorithms),
 MEAN over H and W, AVERAGE_POOL_2D over the whole map, RESHAPE between
 (1, C) and (1, 1, 1, C), CONCATENATION on channels, PAD folded into the
 convolution that reads it, QUANTIZE at the input and DEQUANTIZE at the
-output.  Anything else (SOFTMAX included: mbmicro outputs logits) is refused
-with one line naming the operator.  The file is read with the ``tflite``
+output, and SOFTMAX over channels (TFLite's fixed-point int8 softmax, output
+scale 1/256, zero point -128).  Anything else is refused with one line naming
+the operator.  The file is read with the ``tflite``
 package's generated flatbuffer readers; TensorFlow is not needed.
 """
 
@@ -32,8 +33,8 @@ from mbmicro.errors import UserError
 from mbmicro.graph.files import FileFormatError, describe_os_error, open_regular
 from mbmicro.graph.ir import Graph, Node, Tensor, same_padding
 from mbmicro.models.options import file_model_name
-from mbmicro.reference.arith import (INT8_MAX, INT8_MIN, quantize_multiplier_tflite, tflite_mean_multiplier,
-                                     tflite_round)
+from mbmicro.reference.arith import (INT8_MAX, INT8_MIN, SOFTMAX_OUTPUT_QPARAMS, quantize_multiplier_tflite,
+                                     tflite_mean_multiplier, tflite_round, tflite_softmax_params)
 
 MAX_MODEL_BYTES = 1 << 30
 _FIX = "pass a full-integer int8 .tflite (TFLiteConverter with inference_input_type/output_type int8)"
@@ -392,6 +393,26 @@ class _Builder:
                             f"{self._qparams(outs[0])}; TFLite requires scale 1/256, zero point -128")
         self.node("lut", [x], outs[0], dict(func="sigmoid"), dict(table=tflite_logistic_table(sx, zx)))
 
+    def softmax(self, ins, outs, op) -> None:
+        """SOFTMAX over channels: TFLM's Prepare numbers (arith.tflite_softmax_params) from beta and the input
+        scale; the output must be scale 1/256, zero point -128 as TFLite requires for int8."""
+        from tflite.SoftmaxOptions import SoftmaxOptions
+
+        o = _options(op, SoftmaxOptions)
+        beta = float(o.Beta()) if o is not None else 0.0  # TFLM's ParseSoftmax leaves beta 0 without options
+        x = self.act(ins[0])
+        if self._qparams(outs[0]) != SOFTMAX_OUTPUT_QPARAMS:
+            raise UserError(f"{self.where}: SOFTMAX output {self.r.tensors[outs[0]].name!r} has qparams "
+                            f"{self._qparams(outs[0])}; TFLite requires scale 1/256, zero point -128")
+        try:
+            mult, left, diff_min = tflite_softmax_params(beta, self.tensors[x].scale)
+        except ValueError as exc:
+            raise UserError(f"{self.where}: SOFTMAX cannot be imported: {exc}; re-export with a larger input "
+                            "scale or beta") from None
+        self.node("softmax", [x], outs[0], dict(beta=beta, input_multiplier=mult, input_left_shift=left,
+                                                diff_min=diff_min), {})
+        self._check_shape(outs[0], self.tensors[x].shape, "SOFTMAX")
+
     def reshape(self, ins, outs, op) -> None:
         x = self.act(ins[0])
         src = self.tensors[x].shape
@@ -443,7 +464,7 @@ _HANDLERS = {
     "FULLY_CONNECTED": _Builder.fully_connected, "ADD": _Builder.add, "MUL": _Builder.mul,
     "MEAN": _Builder.mean, "AVERAGE_POOL_2D": _Builder.average_pool_2d, "RESHAPE": _Builder.reshape,
     "CONCATENATION": _Builder.concatenation, "PAD": _Builder.pad,
-    "HARD_SWISH": _Builder.hard_swish, "LOGISTIC": _Builder.logistic,
+    "HARD_SWISH": _Builder.hard_swish, "LOGISTIC": _Builder.logistic, "SOFTMAX": _Builder.softmax,
 }
 
 

@@ -33,6 +33,9 @@ Ops (``Node.op``) and their attributes / params
                 params table (256,) int8, indexed by ``x + 128``
 ``concat``      along channels; int8: all inputs share the output's qparams
 ``slice``       along channels: attrs begin, end; int8: same qparams as input
+``softmax``     over channels: attrs beta; int8 (TFLite's fixed-point softmax,
+                output scale 1/256, zero point -128) also input_multiplier,
+                input_left_shift, diff_min (arith.tflite_softmax_params)
 
 In the int8 graph, nodes additionally carry the requantization params
 described in :mod:`mbmicro.reference.arith` (``multiplier``/``shift`` arrays) and
@@ -59,6 +62,7 @@ OPS = (
     "lut",
     "concat",
     "slice",
+    "softmax",
 )
 
 ACTIVATION_FUNCS = ("none", "relu", "relu6", "hswish", "swish", "sigmoid", "hsigmoid")

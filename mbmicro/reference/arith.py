@@ -227,6 +227,10 @@ def _wrap_int32(x: np.ndarray) -> np.ndarray:
     return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
+#: Public name: the softmax reference (reference/int8.py) wraps its int32 sums with it.
+wrap_int32 = _wrap_int32
+
+
 def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """gemmlowp's SaturatingRoundingDoublingHighMul on int32 values (as int64).
 
@@ -306,3 +310,102 @@ def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """int8 -> float32."""
     return ((np.asarray(q, dtype=np.float32) - zero_point) * scale).astype(np.float32)
+
+
+# -- TFLite's int8 SOFTMAX (gemmlowp fixed point) ------------------------------
+
+#: Integer bits of the exp argument (Q5.26) and of the sum of exps (Q12.19) in
+#: TFLite's int8 softmax (reference_ops::Softmax, kScaledDiffIntegerBits and
+#: kAccumulationIntegerBits).
+SOFTMAX_DIFF_INTEGER_BITS = 5
+SOFTMAX_ACCUM_INTEGER_BITS = 12
+#: The only output quantization TFLite accepts for an int8 softmax.
+SOFTMAX_OUTPUT_QPARAMS = (1.0 / 256.0, -128)
+
+
+def tflite_softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
+    """(input_multiplier, input_left_shift, diff_min) as TFLite Micro's softmax Prepare computes them.
+
+    PreprocessSoftmaxScaling (double rounding build): real = min(beta * s *
+    2**26, 2**31 - 1) in double, then QuantizeMultiplierGreaterThanOne
+    (frexp, std::round, the exponent must be >= 0); CalculateInputRadius:
+    diff_min = -floor(31 * 2**26 / 2**left_shift).  Why here and not in the
+    importer: the kernel tests and the reference need the same three numbers.
+    """
+    real = min(float(beta) * float(input_scale) * float(1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)),
+               float((1 << 31) - 1))
+    if not real >= 1.0 or not math.isfinite(real):
+        raise ValueError(f"softmax beta * input scale = {float(beta) * float(input_scale):g} is below 2**-26 "
+                         "(TFLite's QuantizeMultiplierGreaterThanOne refuses it)")
+    frac, exp = math.frexp(real)
+    q = tflite_round(frac * (1 << 31))
+    if q == (1 << 31):
+        q //= 2
+        exp += 1
+    radius = math.floor(1.0 * ((1 << SOFTMAX_DIFF_INTEGER_BITS) - 1)
+                        * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)) / (1 << exp))
+    return q, exp, -radius
+
+
+def saturating_rounding_multiply_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingMultiplyByPOT on int32 values: a saturating left shift or a rounding right one."""
+    x = np.asarray(x, dtype=np.int64)
+    if exponent <= 0:
+        return rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (31 - exponent)) - 1
+    return np.where(x > threshold, (1 << 31) - 1, np.where(x < -threshold, -(1 << 31), x << exponent))
+
+
+def _fx_mul(a, b) -> np.ndarray:
+    """Product of two gemmlowp FixedPoint<int32> values (raw): SaturatingRoundingDoublingHighMul."""
+    a = np.asarray(a, dtype=np.int64)
+    return saturating_rounding_doubling_high_mul(a, np.broadcast_to(np.asarray(b, dtype=np.int64), a.shape))
+
+
+def _exp_on_quarter(a: np.ndarray) -> np.ndarray:
+    """gemmlowp exp_on_interval_between_negative_one_quarter_and_0_excl: Q0.31 in and out."""
+    c = 1895147668  # exp(-1/8) in Q0.31
+    x = _wrap_int32(a + (1 << 28))
+    x2 = _fx_mul(x, x)
+    x3 = _fx_mul(x2, x)
+    x4 = _fx_mul(x2, x2)
+    x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
+    poly = saturating_rounding_multiply_by_pot(
+        _wrap_int32(_fx_mul(_wrap_int32(x4_over_4 + x3), 715827883) + x2), -1)
+    return _wrap_int32(c + _fx_mul(np.full_like(x, c), _wrap_int32(x + poly)))
+
+
+#: gemmlowp's barrel shifter of exp_on_negative_values: exp(-2**e) in Q0.31 for e = -2 .. 4.
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535),
+               (3, 720401), (4, 242))
+
+
+def exp_on_negative_values(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """gemmlowp exp_on_negative_values of a Q(integer_bits).(31 - integer_bits) value <= 0; Q0.31 out.
+
+    Only integer_bits <= 5 (no -32 clamp) is implemented: softmax uses 5.
+    """
+    if not 0 < integer_bits <= 5:
+        raise ValueError(f"exp_on_negative_values: {integer_bits} integer bits not implemented (1..5)")
+    a = np.asarray(a, dtype=np.int64)
+    frac_bits = 31 - integer_bits
+    quarter = 1 << (frac_bits - 2)
+    mod_quarter = _wrap_int32((a & (quarter - 1)) - quarter)
+    result = _exp_on_quarter(saturating_rounding_multiply_by_pot(mod_quarter, integer_bits))
+    remainder = _wrap_int32(mod_quarter - a)
+    for e, mult in _EXP_BARREL:
+        if integer_bits > e:
+            result = np.where(remainder & (1 << (frac_bits + e)), _fx_mul(result, mult), result)
+    return np.where(a == 0, (1 << 31) - 1, result)
+
+
+def one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 in and out, Newton-Raphson in Q2.29."""
+    s = np.asarray(a, dtype=np.int64) + ((1 << 31) - 1)
+    num = s + np.where(s >= 0, 1, -1)
+    half = np.sign(num) * (np.abs(num) // 2)  # RoundingHalfSum(a, One): C division by 2
+    x = _wrap_int32(1515870810 + _fx_mul(half, -1010580540))
+    for _ in range(3):
+        one_minus = _wrap_int32((1 << 29) - _fx_mul(half, x))
+        x = _wrap_int32(x + saturating_rounding_multiply_by_pot(_fx_mul(x, one_minus), 2))
+    return saturating_rounding_multiply_by_pot(x, 1)

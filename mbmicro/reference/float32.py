@@ -169,6 +169,13 @@ def slice_channels(x: np.ndarray, begin: int, end: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(x, dtype=np.float32)[..., begin:end])
 
 
+def softmax(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """exp(beta * x) / sum(exp(beta * x)) over the last axis (channels), in float64 for the sum."""
+    z = np.asarray(x, dtype=np.float64) * float(beta)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 # --------------------------------------------------------------- the graph
 def run_node(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     """Evaluate one float node on its input arrays."""
@@ -189,6 +196,8 @@ def run_node(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
         return mul(inputs[0], inputs[1])
     if node.op == "act":
         return activation(inputs[0], a["func"])
+    if node.op == "softmax":
+        return softmax(inputs[0], a.get("beta", 1.0))
     if node.op == "concat":
         return concat(inputs)
     if node.op == "slice":

@@ -17,7 +17,10 @@ import numpy as np
 
 from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph, Node
-from mbmicro.reference.arith import ADD_LEFT_SHIFT, add_single, clamp_int8, divide_round_away, requant_rule, requantize_by
+from mbmicro.reference.arith import (ADD_LEFT_SHIFT, SOFTMAX_ACCUM_INTEGER_BITS, SOFTMAX_DIFF_INTEGER_BITS, add_single,
+                                     clamp_int8, divide_round_away, exp_on_negative_values,
+                                     one_over_one_plus_x_for_x_in_0_1, requant_rule, requantize_by,
+                                     rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap_int32)
 
 #: Largest dot-product length for which the float64 accumulation is exact.
 _EXACT_TERMS = 2**53 // (255 * 128)
@@ -169,6 +172,37 @@ def lut(x, table):
     return np.asarray(table, dtype=np.int8)[x.astype(np.int16) + 128]
 
 
+def softmax(x, multiplier: int, left_shift: int, diff_min: int):
+    """TFLite's int8 softmax over the last axis (reference_ops::Softmax, int8 in and out).
+
+    Output scale 1/256, zero point -128.  Per row: d = x - max(x); entries
+    with d < diff_min give -128; the others' exp(beta * s * d) is computed in
+    gemmlowp fixed point from d * 2**left_shift scaled by ``multiplier``
+    (Q5.26), summed in Q12.19, the sum's reciprocal taken with
+    one_over_one_plus_x (GetReciprocal), and each exp times the reciprocal
+    divided by 2**(bits over unit + 23), rounding half away from zero.  Why
+    arrays in int64 with explicit int32 wraps: the C kernel computes in int32
+    and must agree bit for bit.  The final shift may exceed 31 (512 or more
+    classes tied near the maximum); TFLite's C++ shift is then undefined,
+    here (and in the kernel) it is the exact rounding.
+    """
+    xs = np.asarray(x).astype(np.int64)
+    diff = xs - xs.max(axis=-1, keepdims=True)
+    keep = diff >= int(diff_min)
+    scaled = saturating_rounding_doubling_high_mul(wrap_int32(np.where(keep, diff, 0) << int(left_shift)),
+                                                   int(multiplier))
+    exps = exp_on_negative_values(scaled, SOFTMAX_DIFF_INTEGER_BITS)
+    terms = np.where(keep, rounding_divide_by_pot(exps, SOFTMAX_ACCUM_INTEGER_BITS), 0)
+    total = wrap_int32(terms.sum(axis=-1, keepdims=True))
+    headroom = np.vectorize(lambda v: 32 - int(v & 0xFFFFFFFF).bit_length(), otypes=[np.int64])(total)
+    bits_over_unit = SOFTMAX_ACCUM_INTEGER_BITS - headroom
+    shifted_minus_one = wrap_int32(((total & 0xFFFFFFFF) << headroom) - (1 << 31))
+    scale = one_over_one_plus_x_for_x_in_0_1(shifted_minus_one)
+    out = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(
+        np.broadcast_to(scale, exps.shape), exps), bits_over_unit + 31 - 8) - 128
+    return np.where(keep, np.clip(out, -128, 127), -128).astype(np.int8)
+
+
 def concat(xs):
     """Channel concatenation (inputs already share the output's qparams)."""
     return np.concatenate(list(xs), axis=3)
@@ -205,6 +239,8 @@ def run_node(graph: Graph, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
         return mul(inputs[0], inputs[1], p["multiplier"], p["shift"], x_zp=zp[0], gate_zp=zp[1], y_zp=y_zp, **clamp)
     if node.op == "lut":
         return lut(inputs[0], p["table"])
+    if node.op == "softmax":
+        return softmax(inputs[0], a["input_multiplier"], a["input_left_shift"], a["diff_min"])
     if node.op == "concat":
         return concat(inputs)
     if node.op == "slice":

@@ -56,6 +56,7 @@ from tflite.QuantizationParameters import (QuantizationParametersAddQuantizedDim
                                            QuantizationParametersEnd, QuantizationParametersStart)
 from tflite.ReducerOptions import ReducerOptionsAddKeepDims, ReducerOptionsEnd, ReducerOptionsStart
 from tflite.ReshapeOptions import ReshapeOptionsEnd, ReshapeOptionsStart
+from tflite.SoftmaxOptions import SoftmaxOptionsAddBeta, SoftmaxOptionsEnd, SoftmaxOptionsStart
 from tflite.SubGraph import (SubGraphAddInputs, SubGraphAddName, SubGraphAddOperators, SubGraphAddOutputs,
                              SubGraphAddTensors, SubGraphEnd, SubGraphStart)
 from tflite.Tensor import (TensorAddBuffer, TensorAddName, TensorAddQuantization, TensorAddShape, TensorAddType,
@@ -278,6 +279,10 @@ def _options(b, options):
     if kind == "reshape":
         ReshapeOptionsStart(b)
         return Opt.ReshapeOptions, ReshapeOptionsEnd(b)
+    if kind == "softmax":
+        SoftmaxOptionsStart(b)
+        SoftmaxOptionsAddBeta(b, options[1])
+        return Opt.SoftmaxOptions, SoftmaxOptionsEnd(b)
     raise ValueError(kind)
 
 
@@ -377,7 +382,32 @@ def se_concat(m: ModelWriter):
     m.inputs, m.outputs = [x], [y]
 
 
-MODELS = [conv_same, pad_depthwise, mean_fc, avgpool, quant_edges, mbconv_net, se_concat]
+def softmax_only(m: ModelWriter, classes: int, scale: float, zp: int, beta: float) -> None:
+    """(1, classes) int8 logits -> SOFTMAX(beta) -> (1, classes) at TFLite's fixed 1/256, -128
+    (tests build these in memory over many scales and betas)."""
+    x = m.act("logits", (1, classes), scale, zp)
+    y = m.act("probs", (1, classes), 1.0 / 256.0, -128)
+    m.op(Op.SOFTMAX, [x], [y], ("softmax", beta))
+    m.inputs, m.outputs = [x], [y]
+
+
+def softmax_classifier(m: ModelWriter):
+    """A classifier that ends as Keras exports do: stem conv, depthwise, 1x1, MEAN, FULLY_CONNECTED
+    to 10 logits, SOFTMAX (beta 1) at scale 1/256, zero point -128, at 16 px."""
+    x = m.act("input", (1, 16, 16, 3), 0.02, 0)
+    s, shape = m.conv(x, 0.02, (1, 16, 16, 3), 12, 3, 2, Padding.SAME, Act.RELU6, 0.025, -128, "stem")
+    d, dshape = m.depthwise(s, 0.025, shape, 3, 1, Padding.SAME, Act.RELU6, 0.021, -128, "dw")
+    h, hshape = m.conv(d, 0.021, dshape, 24, 1, 1, Padding.SAME, Act.RELU6, 0.024, -128, "head")
+    axes = m.tensor("pool/axes", (2,), TensorType.INT32, data=np.array([1, 2]))
+    g = m.act("pool", (1, 24), 0.012, -128)
+    m.op(Op.MEAN, [h, axes], [g], ("mean", False))
+    logits = m.fc(g, 0.012, 24, 10, Act.NONE, 0.08, 3, "classifier")
+    y = m.act("probs", (1, 10), 1.0 / 256.0, -128)
+    m.op(Op.SOFTMAX, [logits], [y], ("softmax", 1.0))
+    m.inputs, m.outputs = [x], [y]
+
+
+MODELS = [conv_same, pad_depthwise, mean_fc, avgpool, quant_edges, mbconv_net, se_concat, softmax_classifier]
 
 
 def build(index: int) -> tuple[str, bytes]:

@@ -1,0 +1,452 @@
+/*
+ * Cortex-M55 Helium (MVE) int8 micro-kernels: a pointwise/GEMM tile and a depthwise
+ * output row, each with a portable C99 twin under #else (hosts and host tests use it).
+ *
+ * Why hand-written intrinsics: GCC 12 does not vectorize int8 widening multiply-adds for
+ * MVE at all, so the C that TVM prints stays scalar on the M55.  These functions are
+ * `static inline`; a generated kernel calls them with its shape as literal constants,
+ * so gcc specializes (and unrolls) each call.
+ *
+ * Arithmetic contract (mbmicro.reference.arith.requantize, docs/INT8_SEMANTICS.md):
+ *   y = clamp(((acc * M + 2^(s-1)) >> s) + y_zp, lo, hi),  64-bit exact, ties to +inf.
+ * The vector requantization is bit-exact with it for s >= 31 (M in [2^30, 2^31)):
+ *   s == 31: VQRDMULH(acc, M) = (2*acc*M + 2^31) >> 32 = (acc*M + 2^30) >> 31;
+ *   s >= 32: write acc*M = H*2^31 + L with H = VQDMULH(acc, M) = floor(acc*M / 2^31) and
+ *            0 <= L < 2^31; then (acc*M + 2^(s-1)) >> s = (H + 2^(t-1)) >> t, t = s-31,
+ *            because the fraction L/2^31 < 1 cannot carry past a multiple of 2^t.  That is
+ *            VRSHL(H, -t), whose rounding add is exact (no intermediate overflow).
+ * VQDMULH/VQRDMULH saturate only for acc = M = INT32_MIN, impossible with M > 0.  A layer
+ * with any s < 31 (a real scale >= 1) uses the scalar rule: the caller passes `mode`
+ * (MBMICRO_MVE_S32: every s >= 32; MBMICRO_MVE_S31: some s == 31; MBMICRO_MVE_SCALAR),
+ * known when the kernel is generated.
+ *
+ * The input zero point is folded into the bias (bias' = bias - x_zp * sum w), so padded
+ * depthwise taps contribute x_zp * w exactly as the reference's padded image does.
+ *
+ * Per-channel values come as one int32 record array `rq`, made offline
+ * (mbmicro.codegen.ops.mve), zero past the last channel so no load needs a predicate:
+ *   pointwise, per block of 4 output channels, 12 values: bias'[4], M[4], (31 - s)[4];
+ *   depthwise, per block of 8 channels, 24 values: bias', M, (31 - s), each as the 4 even
+ *   channels (0, 2, 4, 6) then the 4 odd ones: the lane order VMULLB/VMULLT produce.
+ */
+#ifndef MBMICRO_MVE_H
+#define MBMICRO_MVE_H
+
+#include <stdint.h>
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+#define MBMICRO_MVE_INTRINSICS 1
+#endif
+
+#ifdef MBMICRO_MVE_INTRINSICS
+/* A compiler-only fence, one per depthwise tap or GEMM step: gcc's pre-allocation scheduler otherwise
+ * hoists the loads of every tap (step) to the top of the unrolled body, and the 8 vector registers
+ * spill.  (-fno-schedule-insns does the same for the whole file but costs the scalar
+ * kernels 10% on the M55.)  No instruction is emitted. */
+#define MBMICRO_MVE_BARRIER() __asm__ volatile("" ::: "memory")
+#endif
+
+#define MBMICRO_MVE_S32 0
+#define MBMICRO_MVE_S31 1
+#define MBMICRO_MVE_SCALAR 2
+
+/* The one rounding rule, scalar: the twin, the scalar mode and the reference agree. */
+static inline int8_t mbmicro_mve_requant1(int32_t acc, int32_t m, int32_t s, int32_t zp,
+                                          int32_t lo, int32_t hi)
+{
+    int64_t v = ((int64_t)acc * m + ((int64_t)1 << (s - 1))) >> s;
+    v += zp;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
+
+/*
+ * Pointwise weights, re-laid offline (mbmicro.codegen.ops.mve_layout.pw_weights): output
+ * channels in blocks of 4 (the last block padded with zero rows), each block holding the
+ * input channels in chunks of 16 (the last chunk r = C % 16 long), the 4 rows of a chunk
+ * back to back.  So one pointer walks a block with constant offsets, and the block of
+ * output channels kb starts at w + kb * 4 * C.
+ */
+static inline int32_t mbmicro_mve_pw_w_index(int32_t C, int32_t q, int32_t c)
+{
+    int32_t chunk = c - c % 16;
+    int32_t len = C - chunk < 16 ? C - chunk : 16;
+    return 4 * chunk + q * len + c % 16;
+}
+
+#ifdef MBMICRO_MVE_INTRINSICS
+
+/* nsh = 31 - s (<= 0): the exact rule above for s >= 31. */
+static inline int32x4_t mbmicro_mve_requant_v(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode,
+                                              int32_t zp, int32_t lo, int32_t hi)
+{
+    int32x4_t r = vrshlq_s32(vqdmulhq_s32(acc, m), nsh);
+    if (mode == MBMICRO_MVE_S31) {
+        r = vpselq_s32(vqrdmulhq_s32(acc, m), r, vcmpeqq_s32(nsh, vdupq_n_s32(0)));
+    }
+    r = vaddq_n_s32(r, zp);
+    r = vmaxq_s32(r, vdupq_n_s32(lo));
+    return vminq_s32(r, vdupq_n_s32(hi));
+}
+
+/* acc + bias' for nk (1..4) output channels (rq: their 12-value record), requantized, to y. */
+static inline void mbmicro_mve_pw_store(int32x4_t acc, const int32_t *rq, int32_t nk, int32_t mode, int32_t zp,
+                                        int32_t lo, int32_t hi, int8_t *y)
+{
+    acc = vaddq_s32(acc, vldrwq_s32(rq));
+    if (mode == MBMICRO_MVE_SCALAR) {
+        int32_t a[4];
+        vst1q_s32(a, acc);
+        for (int32_t q = 0; q < nk; ++q) {
+            y[q] = mbmicro_mve_requant1(a[q], rq[4 + q], 31 - rq[8 + q], zp, lo, hi);
+        }
+        return;
+    }
+    int32x4_t r = mbmicro_mve_requant_v(acc, vldrwq_s32(rq + 4), vldrwq_s32(rq + 8), mode, zp, lo, hi);
+    if (nk == 4) {
+        vstrbq_s32(y, r);
+    } else {
+        vstrbq_p_s32(y, r, vctp32q((uint32_t)nk));
+    }
+}
+
+static inline int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
+{
+    int32x4_t v = vdupq_n_s32(a0);
+    v = vsetq_lane_s32(a1, v, 1);
+    v = vsetq_lane_s32(a2, v, 2);
+    return vsetq_lane_s32(a3, v, 3);
+}
+
+#endif /* MBMICRO_MVE_INTRINSICS */
+
+/*
+ * Outputs [0, nk) (nk in 1..4) of output-channel block kb for np (1 or 2) pixels: x points
+ * at the first pixel's C inputs (the second follows), y at its outputs (rows K apart);
+ * wb = the weight block (w + kb*4*C), rq = its record (rq + kb*12).
+ * MVE: per 16 input channels 2 pixel loads + 4 weight loads feed 8 VMLADAVA (128 MACs);
+ * the input-channel tail is predicated (zeroing loads), so C need not be a multiple of 16.
+ */
+static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
+                                           const int32_t *rq, int32_t nk, int32_t K, int32_t mode, int32_t y_zp,
+                                           int32_t lo, int32_t hi, int8_t *y)
+{
+#ifdef MBMICRO_MVE_INTRINSICS
+    const int8_t *x0 = x, *xb = np == 2 ? x + C : x;
+    int32_t a0, a1, a2, a3, b0, b1, b2, b3;
+    /* The first chunk starts the sums (VMLADAV, no zeroed accumulators to set up). */
+    {
+        int32_t r = C < 16 ? C : 16;
+        mve_pred16_t p = vctp8q((uint32_t)r);
+        int8x16_t u, v, w0, w1, w2, w3;
+        if (r == 16) {
+            u = vldrbq_s8(x0), v = vldrbq_s8(xb);
+            w0 = vldrbq_s8(wb), w1 = vldrbq_s8(wb + 16), w2 = vldrbq_s8(wb + 32), w3 = vldrbq_s8(wb + 48);
+        } else {
+            u = vldrbq_z_s8(x0, p), v = vldrbq_z_s8(xb, p);
+            w0 = vldrbq_z_s8(wb, p), w1 = vldrbq_z_s8(wb + r, p);
+            w2 = vldrbq_z_s8(wb + 2 * r, p), w3 = vldrbq_z_s8(wb + 3 * r, p);
+        }
+        a0 = vmladavq_s8(u, w0);
+        b0 = vmladavq_s8(v, w0);
+        a1 = vmladavq_s8(u, w1);
+        b1 = vmladavq_s8(v, w1);
+        a2 = vmladavq_s8(u, w2);
+        b2 = vmladavq_s8(v, w2);
+        a3 = vmladavq_s8(u, w3);
+        b3 = vmladavq_s8(v, w3);
+        MBMICRO_MVE_BARRIER();
+    }
+    int32_t c = 16;
+    for (; c + 16 <= C; c += 16) {
+        const int8_t *wc = wb + 4 * c;
+        int8x16_t u = vldrbq_s8(x0 + c), v = vldrbq_s8(xb + c);
+        int8x16_t w = vldrbq_s8(wc);
+        a0 = vmladavaq_s8(a0, u, w);
+        b0 = vmladavaq_s8(b0, v, w);
+        w = vldrbq_s8(wc + 16);
+        a1 = vmladavaq_s8(a1, u, w);
+        b1 = vmladavaq_s8(b1, v, w);
+        w = vldrbq_s8(wc + 32);
+        a2 = vmladavaq_s8(a2, u, w);
+        b2 = vmladavaq_s8(b2, v, w);
+        w = vldrbq_s8(wc + 48);
+        a3 = vmladavaq_s8(a3, u, w);
+        b3 = vmladavaq_s8(b3, v, w);
+        MBMICRO_MVE_BARRIER();
+    }
+    if (c < C) {
+        int32_t r = C - c;
+        mve_pred16_t p = vctp8q((uint32_t)r);
+        const int8_t *wc = wb + 4 * c;
+        int8x16_t u = vldrbq_z_s8(x0 + c, p), v = vldrbq_z_s8(xb + c, p);
+        int8x16_t w = vldrbq_z_s8(wc, p);
+        a0 = vmladavaq_s8(a0, u, w);
+        b0 = vmladavaq_s8(b0, v, w);
+        w = vldrbq_z_s8(wc + r, p);
+        a1 = vmladavaq_s8(a1, u, w);
+        b1 = vmladavaq_s8(b1, v, w);
+        w = vldrbq_z_s8(wc + 2 * r, p);
+        a2 = vmladavaq_s8(a2, u, w);
+        b2 = vmladavaq_s8(b2, v, w);
+        w = vldrbq_z_s8(wc + 3 * r, p);
+        a3 = vmladavaq_s8(a3, u, w);
+        b3 = vmladavaq_s8(b3, v, w);
+    }
+    mbmicro_mve_pw_store(mbmicro_mve_lanes4(a0, a1, a2, a3), rq, nk, mode, y_zp, lo, hi, y);
+    if (np == 2) {
+        mbmicro_mve_pw_store(mbmicro_mve_lanes4(b0, b1, b2, b3), rq, nk, mode, y_zp, lo, hi, y + K);
+    }
+#else
+    (void)mode;
+    for (int32_t i = 0; i < np; ++i) {
+        for (int32_t q = 0; q < nk; ++q) {
+            int32_t a = rq[q];
+            for (int32_t c = 0; c < C; ++c) {
+                a += x[i * C + c] * wb[mbmicro_mve_pw_w_index(C, q, c)];
+            }
+            y[i * K + q] = mbmicro_mve_requant1(a, rq[4 + q], 31 - rq[8 + q], y_zp, lo, hi);
+        }
+    }
+#endif
+}
+
+/*
+ * A whole pointwise layer / GEMM y[P][K] = requant(x[P][C] w[K][C]^T + bias): pixel pairs
+ * times output-channel blocks of 4 (odd P: the last tile has one pixel).  Generated
+ * kernels run this loop nest in TIR; the tests call it directly.
+ */
+static inline void mbmicro_mve_pw_s8(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t P, int32_t C,
+                                     int32_t K, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
+{
+    for (int32_t p = 0; p < P; p += 2) {
+        int32_t np = P - p < 2 ? P - p : 2;
+        for (int32_t k = 0; k < K; k += 4) {
+            int32_t nk = K - k < 4 ? K - k : 4;
+            mbmicro_mve_pw_tile_2x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + p * K + k);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- depthwise ------------ */
+
+/* Index of lane l (0..7) of a depthwise 8-channel block in its record's 8-value groups. */
+static inline int32_t mbmicro_mve_eo(int32_t l)
+{
+    return l % 2 ? 4 + l / 2 : l / 2;
+}
+
+#ifdef MBMICRO_MVE_INTRINSICS
+
+/* Requantize + store n (1..8) channels held as even/odd int32 lanes (rq: the block record). */
+static inline void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32_t *rq, int32_t n, int32_t mode,
+                                         int32_t zp, int32_t lo, int32_t hi, int8_t *y)
+{
+    if (mode == MBMICRO_MVE_SCALAR) {
+        int32_t a[8];
+        vst1q_s32(a, ev);
+        vst1q_s32(a + 4, od);
+        for (int32_t q = 0; q < n; ++q) {
+            int32_t i = mbmicro_mve_eo(q);
+            y[q] = mbmicro_mve_requant1(a[i], rq[8 + i], 31 - rq[16 + i], zp, lo, hi);
+        }
+        return;
+    }
+    int32x4_t re = mbmicro_mve_requant_v(ev, vldrwq_s32(rq + 8), vldrwq_s32(rq + 16), mode, zp, lo, hi);
+    int32x4_t ro = mbmicro_mve_requant_v(od, vldrwq_s32(rq + 12), vldrwq_s32(rq + 20), mode, zp, lo, hi);
+    int16x8_t out = vmovntq_s32(vreinterpretq_s16_s32(re), ro);
+    if (n == 8) {
+        vstrbq_s16(y, out);
+    } else {
+        vstrbq_p_s16(y, out, vctp16q((uint32_t)n));
+    }
+}
+
+/* acc += x * w for 8 channels (int16 lanes): VMULLB/VMULLT widen to even/odd int32 lanes.
+ * VQADD, not VADD: gcc reassociates plain vector adds into a tree that keeps every
+ * product live (spills); the saturating add is never reached by an int32 accumulator
+ * that does not overflow, which every int8 kernel here already requires. */
+#define MBMICRO_MVE_MAC8(ev, od, xa, wa)                      \
+    do {                                                     \
+        (ev) = vqaddq_s32((ev), vmullbq_int_s16((xa), (wa))); \
+        (od) = vqaddq_s32((od), vmulltq_int_s16((xa), (wa))); \
+    } while (0)
+
+/* The common case, kept free of predicates and tests: 16 channels, every tap inside. */
+static inline void mbmicro_mve_dw_pixel16(const int8_t *xp, int32_t W, int32_t C, const int8_t *w, int32_t KH,
+                                          int32_t KW, const int32_t *rq, int32_t mode, int32_t y_zp, int32_t lo,
+                                          int32_t hi, int8_t *y)
+{
+    int32x4_t e0 = vldrwq_s32(rq), o0 = vldrwq_s32(rq + 4);
+    int32x4_t e1 = vldrwq_s32(rq + 24), o1 = vldrwq_s32(rq + 28);
+    for (int32_t kh = 0; kh < KH; ++kh) {
+        const int8_t *xr = xp + kh * W * C;
+        const int8_t *wr = w + kh * KW * C;
+        for (int32_t kw = 0; kw < KW; ++kw) {
+            int16x8_t xa = vldrbq_s16(xr + kw * C), wa = vldrbq_s16(wr + kw * C);
+            MBMICRO_MVE_MAC8(e0, o0, xa, wa);
+            MBMICRO_MVE_BARRIER();
+            xa = vldrbq_s16(xr + kw * C + 8);
+            wa = vldrbq_s16(wr + kw * C + 8);
+            MBMICRO_MVE_MAC8(e1, o1, xa, wa);
+            MBMICRO_MVE_BARRIER();
+        }
+    }
+    mbmicro_mve_dw_store8(e0, o0, rq, 8, mode, y_zp, lo, hi, y);
+    mbmicro_mve_dw_store8(e1, o1, rq + 24, 8, mode, y_zp, lo, hi, y + 8);
+}
+
+/* n (1..8) channels at any position: predicated loads, padded taps read x_zp. */
+static inline void mbmicro_mve_dw_pixel8(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
+                                         int32_t KH, int32_t KW, int32_t ih0, int32_t iw0, int32_t n,
+                                         const int32_t *rq, int32_t x_zp, int32_t mode, int32_t y_zp, int32_t lo,
+                                         int32_t hi, int8_t *y)
+{
+    mve_pred16_t p = vctp16q((uint32_t)n);
+    int32x4_t ev = vldrwq_s32(rq), od = vldrwq_s32(rq + 4);
+    const int16x8_t zp16 = vdupq_n_s16((int16_t)x_zp);
+    for (int32_t kh = 0; kh < KH; ++kh) {
+        int32_t ih = ih0 + kh;
+        for (int32_t kw = 0; kw < KW; ++kw) {
+            int32_t iw = iw0 + kw;
+            int16x8_t wa = vldrbq_z_s16(w + (kh * KW + kw) * C, p), xa = zp16;
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+                xa = vldrbq_z_s16(x + (ih * W + iw) * C, p);
+            }
+            MBMICRO_MVE_MAC8(ev, od, xa, wa);
+        }
+    }
+    mbmicro_mve_dw_store8(ev, od, rq, n, mode, y_zp, lo, hi, y);
+}
+
+#endif /* MBMICRO_MVE_INTRINSICS */
+
+/*
+ * One output pixel of a depthwise layer, channels [c, c+n) with n <= 16 and c a multiple
+ * of 8: taps of kernel KH x KW over the NHWC input x (H x W x C) at top-left input position
+ * (ih0, iw0), which may lie in the padding (those taps read x_zp).  w is KH x KW x C, rq
+ * the layer's record array, y points at channel c.  MVE: 8 channels per int16 vector,
+ * products widened by VMULLB/VMULLT into even/odd int32 accumulators (4 vector registers
+ * for 16 channels).
+ */
+static inline void mbmicro_mve_dw_pixel(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
+                                        int32_t KH, int32_t KW, int32_t ih0, int32_t iw0, int32_t c, int32_t n,
+                                        const int32_t *rq, int32_t x_zp, int32_t mode, int32_t y_zp, int32_t lo,
+                                        int32_t hi, int8_t *y)
+{
+    int32_t inside = ih0 >= 0 && iw0 >= 0 && ih0 + KH <= H && iw0 + KW <= W;
+#ifdef MBMICRO_MVE_INTRINSICS
+    if (inside && n == 16) {
+        mbmicro_mve_dw_pixel16(x + (ih0 * W + iw0) * C + c, W, C, w + c, KH, KW, rq + 3 * c, mode, y_zp, lo, hi, y);
+        return;
+    }
+    for (int32_t c8 = 0; c8 < n; c8 += 8) {
+        mbmicro_mve_dw_pixel8(x + c + c8, H, W, C, w + c + c8, KH, KW, ih0, iw0, n - c8 < 8 ? n - c8 : 8,
+                              rq + 3 * (c + c8), x_zp, mode, y_zp, lo, hi, y + c8);
+    }
+#else
+    (void)mode;
+    for (int32_t q = 0; q < n; ++q) {
+        const int32_t *r = rq + 3 * ((c + q) - (c + q) % 8);
+        int32_t i = mbmicro_mve_eo((c + q) % 8);
+        int32_t a = r[i];
+        for (int32_t kh = 0; kh < KH; ++kh) {
+            for (int32_t kw = 0; kw < KW; ++kw) {
+                int32_t ih = ih0 + kh, iw = iw0 + kw;
+                int32_t ok = inside || (ih >= 0 && ih < H && iw >= 0 && iw < W);
+                int32_t xv = ok ? x[(ih * W + iw) * C + c + q] : x_zp;
+                a += xv * w[(kh * KW + kw) * C + c + q];
+            }
+        }
+        y[q] = mbmicro_mve_requant1(a, r[8 + i], 31 - r[16 + i], y_zp, lo, hi);
+    }
+#endif
+}
+
+/*
+ * Output row oh of a depthwise layer (stride S, padding top pt / left pl), all C channels
+ * in blocks of 16; y points at the row (OW x C).
+ */
+static inline void mbmicro_mve_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
+                                      int32_t KH, int32_t KW, int32_t S, int32_t pt, int32_t pl, int32_t oh,
+                                      int32_t OW, const int32_t *rq, int32_t x_zp, int32_t mode, int32_t y_zp,
+                                      int32_t lo, int32_t hi, int8_t *y)
+{
+    for (int32_t ow = 0; ow < OW; ++ow) {
+        for (int32_t c = 0; c < C; c += 16) {
+            int32_t n = C - c < 16 ? C - c : 16;
+            mbmicro_mve_dw_pixel(x, H, W, C, w, KH, KW, oh * S - pt, ow * S - pl, c, n, rq, x_zp, mode, y_zp,
+                                 lo, hi, y + ow * C + c);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- conv2d (im2col) ---- */
+
+/* n bytes from src to dst (a patch row: KW*I contiguous input bytes). */
+static inline void mbmicro_mve_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+#ifdef MBMICRO_MVE_INTRINSICS
+    for (int32_t i = 0; i < n; i += 16) {
+        mve_pred16_t p = vctp8q((uint32_t)(n - i));
+        vstrbq_p_s8(dst + i, vldrbq_z_s8(src + i, p), p);
+    }
+#else
+    for (int32_t i = 0; i < n; ++i) {
+        dst[i] = src[i];
+    }
+#endif
+}
+
+/* The KH x KW x I patch of input position (ih0, iw0) into p, padded taps = x_zp. */
+static inline void mbmicro_mve_patch(const int8_t *x, int32_t H, int32_t W, int32_t I, int32_t KH, int32_t KW,
+                                     int32_t ih0, int32_t iw0, int32_t x_zp, int8_t *p)
+{
+    for (int32_t kh = 0; kh < KH; ++kh) {
+        int32_t ih = ih0 + kh;
+        int8_t *row = p + kh * KW * I;
+        if (ih >= 0 && ih < H && iw0 >= 0 && iw0 + KW <= W) {
+            mbmicro_mve_copy(row, x + (ih * W + iw0) * I, KW * I);
+            continue;
+        }
+        for (int32_t kw = 0; kw < KW; ++kw) {
+            int32_t iw = iw0 + kw;
+            int32_t ok = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            for (int32_t i = 0; i < I; ++i) {
+                row[kw * I + i] = ok ? x[(ih * W + iw) * I + i] : (int8_t)x_zp;
+            }
+        }
+    }
+}
+
+/*
+ * Output row oh of an ungrouped KH x KW conv2d (stride S, padding top pt / left pl) on the
+ * NHWC input x (H x W x I), K output channels: the patches of two output pixels are
+ * gathered (im2col, on the stack: 2 * KH*KW*I bytes) and multiplied by the GEMM tile, the
+ * weights (K x KH*KW*I) re-laid like pointwise ones.  y points at the row (OW x K).
+ */
+static inline void mbmicro_mve_conv_row(const int8_t *x, int32_t H, int32_t W, int32_t I, int32_t KH, int32_t KW,
+                                        int32_t S, int32_t pt, int32_t pl, int32_t oh, int32_t OW, const int8_t *w,
+                                        const int32_t *rq, int32_t K, int32_t x_zp, int32_t mode, int32_t y_zp,
+                                        int32_t lo, int32_t hi, int8_t *y)
+{
+    const int32_t n = KH * KW * I;
+    int8_t patch[2 * n];
+    for (int32_t ow = 0; ow < OW; ow += 2) {
+        int32_t np = OW - ow < 2 ? OW - ow : 2;
+        mbmicro_mve_patch(x, H, W, I, KH, KW, oh * S - pt, ow * S - pl, x_zp, patch);
+        if (np == 2) {
+            mbmicro_mve_patch(x, H, W, I, KH, KW, oh * S - pt, (ow + 1) * S - pl, x_zp, patch + n);
+        }
+        for (int32_t k = 0; k < K; k += 4) {
+            int32_t nk = K - k < 4 ? K - k : 4;
+            mbmicro_mve_pw_tile_2x4(patch, np, n, w + k * n, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + ow * K + k);
+        }
+    }
+}
+
+#endif /* MBMICRO_MVE_H */
