@@ -49,7 +49,7 @@ def _lower_source(plan, name: str, knobs: dict) -> tuple[str, int]:
     if hit is not None:
         return hit
     raw = build_raw_c(plan.build(knobs), name)
-    params = [CParam(a.name, a.ctype) for a in plan.args]
+    params = [CParam(a.name, a.ctype) for a in plan.args_for(knobs)]
     result = standalone_c(raw, name, params, restrict=not plan.inplace, doc=plan.doc)
     with _LOCK:
         _CACHE[name] = result
@@ -63,7 +63,7 @@ def lower_node(graph, node, target, knobs: dict | None = None) -> NodeKernel:
     used = resolve(plan.space, plan.defaults, knobs)
     name = kernel_name(plan.prefix, plan.spec, plan.tag(used))
     source, scratch = _lower_source(plan, name, used)
-    return NodeKernel(node=node.name, function=name, source=source, args=list(plan.args),
+    return NodeKernel(node=node.name, function=name, source=source, args=list(plan.args_for(used)),
                       knobs=used, scratch_bytes=scratch)
 
 

@@ -33,7 +33,8 @@ class OpPlan:
     """What an op template knows about one node before choosing knobs.
 
     ``build(knobs)`` returns a scheduled PrimFunc whose parameters are, in
-    order, exactly ``args`` (same names).  ``spec`` must encode everything
+    order, exactly ``args_for(knobs)`` (same names: ``args`` unless a knob
+    re-lays a constant, e.g. the DSP depthwise kernel's int16 weights).  ``spec`` must encode everything
     the generated source depends on besides the knobs.
     """
 
@@ -46,6 +47,14 @@ class OpPlan:
     tag: Callable[[dict], str]
     inplace: bool = False  # out may alias an input: no ``restrict``
     doc: str = ""
+    #: micro-kernel headers (codegen/microkernels) the source calls with these knobs
+    headers: Callable[[dict], tuple[str, ...]] = lambda knobs: ()
+    #: the args for given knobs when a knob changes a constant's layout (default: ``args``)
+    knob_args: Callable[[dict], list[KernelArg]] | None = None
+
+    def args_for(self, knobs: dict) -> list[KernelArg]:
+        """The C parameters of the kernel built with ``knobs`` (a micro-kernel may re-lay weights)."""
+        return self.args if self.knob_args is None else self.knob_args(knobs)
 
 
 def i64(expr):
@@ -59,6 +68,32 @@ def requantize(acc, mult, shift):
     s = i64(shift)
     one = tirx.const(1, "int64")
     return tirx.shift_right(i64(acc) * i64(mult) + tirx.shift_left(one, s - one), s)
+
+
+def requantize_high_word(acc32, mult, shift):
+    """The rule of :func:`requantize` as int32, for an int32 ``acc32`` and ``32 <= shift <= 63``.
+
+    ``(acc*M + 2**(s-1)) >> s`` equals ``((acc*M + 2**(s-1)) >> 32) >> (s - 32)`` (floor
+    divisions compose), and with ``s >= 32`` the first shift is the high word of the
+    64-bit sum: one SMLAL and one ASR on 32-bit cores instead of a 64-bit variable
+    shift.  The caller checks the preconditions at plan time
+    (:func:`high_word_requant_ok`); the result then fits int32 (|acc*M| < 2**62).
+    """
+    p = i64(acc32) * i64(mult) + tirx.shift_left(tirx.const(1, "int64"), i64(shift) - tirx.const(1, "int64"))
+    high = tirx.shift_right(p, tirx.const(32, "int64")).astype("int32")
+    return tirx.shift_right(high, shift - 32)
+
+
+def high_word_requant_ok(shift: np.ndarray, acc_bound: np.ndarray) -> bool:
+    """Whether :func:`requantize_high_word` is exact: every shift in [32, 63] and every
+    accumulator (bias included; ``acc_bound`` is its largest magnitude per channel) fits int32."""
+    s = np.asarray(shift, np.int64)
+    return bool(s.size and s.min() >= 32 and s.max() <= 63 and np.max(acc_bound) < (1 << 31) - 1)
+
+
+def clamp_i8_32(value32, zp, lo, hi):
+    """int8(clamp(value + zp, lo, hi)) in int32 arithmetic (exact when value is a requantized int32)."""
+    return tirx.max(tirx.min(value32 + zp, hi), lo).astype("int8")
 
 
 def requantize_tflite(acc, mult, shift):
