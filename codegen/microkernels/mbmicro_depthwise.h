@@ -7,7 +7,8 @@
  * zero-point-padded input (the schedule in codegen/ops/depthwise.py, "micro" = "dsp",
  * copies a band of rows of one channel and does bias, requantization and clamping
  * itself, so the rounding rule stays written once, in TIR); w is the channel's
- * K x KP int16 weights, re-laid offline with w[kh * KP + K] = 0 for odd K.  The zero
+ * K x KP int16 weights (expanded per channel on the stack) with w[kh * KP + K] = 0 for
+ * odd K.  The zero
  * tap pairs the K-th input value (which must be readable: the band is one column
  * wider) with nothing, so every row is KP / 2 whole tap pairs.
  *

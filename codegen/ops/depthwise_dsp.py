@@ -7,23 +7,30 @@ copy of one channel, two horizontally adjacent taps are one 32-bit word.  So:
 
     for c in C:                                # one channel at a time
       for band in OH / R:                      # R output rows per band
-        xq[(R-1)*S + K][XW] = int16 rows of x[., ., c], x_zp outside the image
+        wq[K][KP] = int16 weights of channel c, a zero after each row
+        xq[(R-1)*S + K][XW] = int16 rows of x[., ., c] - x_zp, 0 outside the image
         for i in R:
           acc[OW] = 0
-          mbmicro_dw_dsp_row(acc, &xq[i*S][0], XW, &w[c][0][0], OW, K, S)  # tensorize
-          for j in OW: y[oh, j, c] = clamp(requantize(acc[j] + bias'[c]) + zy)
+          mbmicro_dw_dsp_row(acc, &xq[i*S][0], XW, wq, OW, K, S)  # tensorize
+          for j in OW: y[oh, j, c] = clamp(requantize(acc[j] + bias[c]) + zy)
 
-The weights are re-laid offline as int16, channel-major, each row of K taps padded to
-KP = K + 1 (even) with a zero weight: ``w[c][kh][kw]``.  That doubles the depthwise
-weights in flash (C * K * (K + 1) * 2 bytes instead of C * K * K: 8.9 KiB instead of
-3.4 KiB for a 3x3 layer of 960 channels) -- depthwise weights are a small part of a
-model (see the report's weights line).  The zero tap reads one more input column,
-so the band is XW = (OW - 1) * S + KP columns wide.  The input zero point is folded
-into the bias as in the scalar schedule, so out-of-image taps read x_zp.
+The micro-kernel wants each channel's weights as int16 tap pairs, each row of K taps
+padded to KP = K + 1 (even) with a zero weight.  They are expanded per channel into a
+K x KP int16 stack array (at most 90 values, about 4 instructions each, once per channel)
+rather than re-laid offline, so flash keeps the scalar schedule's int8 weights: offline
+int16 pairs would have cost K * KP * 2 / (K * K) = 2.4-2.7x the depthwise weights
+(+36 KiB on MobileNetV2 0.35/96, +56 KiB on MnasNet-A1, measured), which could push a
+model over a board's flash.  The zero tap reads one more input column, so the band is
+XW = (OW - 1) * S + KP columns wide.  The band holds x - x_zp (0 outside the image),
+so the bias is NOT folded for this kernel (sum (x - zx) * w + bias is the same integer).
 
 The band height R is the largest divisor of OH whose band fits BAND_LIMIT bytes of
-stack: each input row is copied about (R - 1 + K/S) / R times.  Requantization and
-clamping stay the TIR expression of :mod:`.common` (one rounding rule).
+stack: each input row is copied about (R - 1 + K/S) / R times.  ``decompose_padding``
+splits the band copy into a zero fill and a copy without per-element tests (that needs
+the constant 0 as the pad value, hence x - x_zp).  Requantization and clamping stay TIR
+expressions of :mod:`.common` (one rounding rule): ``requantize_high_word`` (one SMLAL
+and one ASR) when the layer's constants make it exact, else the rule's int64 form;
+the kernel name's tag says which ("dsph" / "dsp").
 """
 
 from __future__ import annotations
@@ -63,16 +70,6 @@ def fits(ow: int, k: int, s: int, limit: int = BAND_LIMIT) -> bool:
     outputs or more (TVM drops the unit output loop the tensorized block needs); otherwise the
     scalar schedule runs."""
     return ow >= 2 and k * band_cols(ow, k, s) * 2 <= limit
-
-
-def relaid_weights(weight):
-    """(KH, KW, C) int8 -> (C, K, KP) int16 with a zero last tap per row when K is odd."""
-    import numpy as np
-
-    kh, kw, c = weight.shape
-    out = np.zeros((c, kh, tap_pairs(kw)), np.int16)
-    out[:, :, :kw] = np.transpose(weight, (2, 0, 1))
-    return out
 
 
 def _intrin(n: int, k: int, s: int, xs: int) -> str:
@@ -139,15 +136,15 @@ def _output(rule: str, high_word: bool, acc, mult, shift, y_zp, lo, hi):
 
 def kernel_args(graph, node, weight) -> tuple[list, bool]:
     """(C parameters, high_word) of the band kernel for a depthwise node with int8 ``weight``
-    (KH, KW, C): relaid int16 weights, the bias NOT folded (the band holds x - x_zp), x_zp
-    always; high_word when the rule is the default one and its 32-bit form is exact."""
+    (KH, KW, C): the bias NOT folded (the band holds x - x_zp), x_zp always; high_word when
+    the rule is the default one and its 32-bit form is exact."""
     import numpy as np
 
     c = weight.shape[2]
     bias = cm.as_i32(node.params["bias"], "bias")
     x_zp = cm.zero_point(graph, node.inputs[0])
     args = [cm.io_arg("input", "x", node.inputs[0]),
-            KernelArg("const", "w", "const int16_t *", relaid_weights(weight)),
+            KernelArg("const", "w", "const int8_t *", np.array(weight, dtype=np.int8)),
             KernelArg("const", "bias", "const int32_t *", bias),
             *cm.requant_args(node, c),
             KernelArg("int", "x_zp", "int32_t", x_zp),
@@ -168,7 +165,7 @@ def _unroll_copy(sch, loop) -> None:
 
 
 def dw_dsp_func(H, W, C, K, S, pad, rule="single", high_word=False):
-    """TE + schedule of the band kernel: parameters x, w (relaid), bias (not folded), mult, shift,
+    """TE + schedule of the band kernel: parameters x, w (K, K, C), bias (not folded), mult, shift,
     x_zp, y_zp, act_min, act_max, y; ``high_word``: requantize with
     common.requantize_high_word (the caller checked it is exact)."""
     top, left, bottom, right = pad
@@ -177,7 +174,11 @@ def dw_dsp_func(H, W, C, K, S, pad, rule="single", high_word=False):
     HP = (OH - 1) * S + K
     R = band_rows(OH, K, S, XW)
     x = te.placeholder((H, W, C), "int8", name="x")
-    w = te.placeholder((C, K, KP), "int16", name="w")
+    w = te.placeholder((K, K, C), "int8", name="w")
+    # the channel's weights as int16 tap pairs, a zero after each row of odd K: one small
+    # stack copy per channel, so flash keeps the int8 weights of the scalar schedule
+    wq = te.compute((C, K, KP), lambda c, kh, kw: tirx.if_then_else(
+        kw < K, w[kh, tirx.min(kw, K - 1), c].astype("int16"), tirx.const(0, "int16")), name="wq")
     bias = te.placeholder((C,), "int32", name="bias")
     mult = te.placeholder((C,), "int32", name="mult")
     shift = te.placeholder((C,), "int32", name="shift")
@@ -188,7 +189,7 @@ def dw_dsp_func(H, W, C, K, S, pad, rule="single", high_word=False):
     kh, kw = te.reduce_axis((0, K), name="kh"), te.reduce_axis((0, KP), name="kw")
     acc = te.compute(
         (C, OH, OW),
-        lambda c, i, j: te.sum(xq[c, i * S + kh, j * S + kw].astype("int32") * w[c, kh, kw].astype("int32"),
+        lambda c, i, j: te.sum(xq[c, i * S + kh, j * S + kw].astype("int32") * wq[c, kh, kw].astype("int32"),
                                axis=[kh, kw]),
         name="acc")
     # acc + bias as an int32 stage of its own: inside one expression TVM's simplifier would widen
@@ -207,6 +208,10 @@ def dw_dsp_func(H, W, C, K, S, pad, rule="single", high_word=False):
     sch.compute_at(sch.get_sblock("accb"), j)
     sch.compute_at(ab, ii, preserve_unit_loops=True)
     sch.compute_at(qb, ib)
+    wb = sch.get_sblock("wq")
+    sch.compute_at(wb, c)
+    if KP > K:
+        sch.decompose_padding(wb, sch.get_loops(wb)[-2])
     if any(pad) or XW - left > W:
         # x_zp into the whole band, then the in-image values: no per-element test
         sch.decompose_padding(qb, sch.get_loops(qb)[-2])
