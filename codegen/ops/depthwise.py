@@ -197,7 +197,7 @@ def plan(graph, node, family: str) -> cm.OpPlan:
         defaults["unroll_taps"] = 0
 
     space["micro"] = ["none"]
-    if KH == KW and KH <= dsp.MAX_K and dsp.fits((W + pad[1] + pad[3] - KW) // S + 1, KH, S):
+    if dsp.applies(graph, node, weight, (W + pad[1] + pad[3] - KW) // S + 1, KH, S):
         space["micro"].append("dsp")
     defaults["micro"] = pick(space["micro"], MICRO_DEFAULTS.get(family, "none"))
     dsp_args, high_word = dsp.kernel_args(graph, node, weight) if "dsp" in space["micro"] else (None, False)

@@ -134,6 +134,23 @@ def _output(rule: str, high_word: bool, acc, mult, shift, y_zp, lo, hi):
     return cm.clamp_i8(cm.requantize_by(rule, acc, mult, shift), y_zp, lo, hi)
 
 
+def acc_bound(node, weight):
+    """Largest |sum (x - x_zp) * w + bias| per channel: |x - x_zp| <= 255."""
+    import numpy as np
+
+    c = weight.shape[2]
+    bias = np.abs(np.asarray(node.params["bias"], np.int64))
+    return bias + 255 * np.abs(weight.astype(np.int64)).reshape(-1, c).sum(axis=0)
+
+
+def applies(graph, node, weight, ow: int, k: int, s: int) -> bool:
+    """Whether the band kernel can run this node exactly: square kernel up to MAX_K, a band
+    within the stack budget (:func:`fits`), and accumulator + bias within int32 (the
+    kernel adds them in int32; the reference in int64)."""
+    square = weight.shape[0] == weight.shape[1] == k
+    return square and k <= MAX_K and fits(ow, k, s) and bool(acc_bound(node, weight).max() < (1 << 31) - 1)
+
+
 def kernel_args(graph, node, weight) -> tuple[list, bool]:
     """(C parameters, high_word) of the band kernel for a depthwise node with int8 ``weight``
     (KH, KW, C): the bias NOT folded (the band holds x - x_zp), x_zp always; high_word when
@@ -149,9 +166,8 @@ def kernel_args(graph, node, weight) -> tuple[list, bool]:
             *cm.requant_args(node, c),
             KernelArg("int", "x_zp", "int32_t", x_zp),
             *cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
-    bound = np.abs(bias.astype(np.int64)) + 255 * np.abs(weight.astype(np.int64)).reshape(-1, c).sum(axis=0)
     shift = next(a.value for a in args if a.name == "shift")
-    high = cm.graph_rule(graph) == "single" and cm.high_word_requant_ok(shift, bound)
+    high = cm.graph_rule(graph) == "single" and cm.high_word_requant_ok(shift, acc_bound(node, weight))
     return args, high
 
 
