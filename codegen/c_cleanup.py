@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mbmicro.codegen.microkernels import include_lines
+
 #: Tokens that must not survive: TVM runtime, heap, workspaces.
 _FORBIDDEN = re.compile(r"tvm|TVM|malloc|free\(|Workspace|__builtin_assume|bool\b|math\.h")
 _LOCAL_ARRAY = re.compile(r"^\s+(u?int(?:8|16|32|64))_t\s+\w+\[(\d+)\];", re.M)
@@ -67,11 +69,13 @@ def scratch_bytes(body: str) -> int:
 
 
 def standalone_c(raw: str, name: str, params: list[CParam], *, restrict: bool = True,
-                 doc: str = "") -> tuple[str, int]:
+                 doc: str = "", headers: tuple[str, ...] = ()) -> tuple[str, int]:
     """Cut ``name`` out of TVM's C text; return (C99 source, scratch bytes).
 
     ``restrict`` is put on every pointer unless the kernel may run in place
     (then ``out`` legitimately aliases an input and ``restrict`` would be UB).
+    ``headers`` are the micro-kernel headers (codegen/microkernels) whose
+    functions the body calls: each is included after ``<stdint.h>``.
     """
     raw_params, body = _extract(raw, name)
     _check_params(raw_params, params)
@@ -79,7 +83,7 @@ def standalone_c(raw: str, name: str, params: list[CParam], *, restrict: bool = 
     if bad:
         raise ValueError(f"{name}: TVM output still uses {bad.group(0)!r}")
     comment = "".join(f" * {line}".rstrip() + "\n" for line in doc.splitlines())
-    header = "#include <stdint.h>\n\n"
+    header = "#include <stdint.h>\n" + include_lines(headers) + "\n"
     if comment:
         header += "/*\n" + comment + " */\n"
     source = header + _signature(name, params, restrict) + " {\n" + body + "}\n"

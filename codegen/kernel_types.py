@@ -32,7 +32,8 @@ class NodeKernel:
 
     node: str              # graph node name
     function: str          # C function name (same name => same source)
-    source: str            # standalone C99 text, starting with #include <stdint.h>
+    source: str            # standalone C99 text, starting with #include <stdint.h> (+ headers)
     args: list[KernelArg]  # in C call order
     knobs: dict            # schedule knob values used
     scratch_bytes: int     # stack scratch the kernel uses (0 if none)
+    headers: tuple[str, ...] = ()  # micro-kernel headers the source includes (codegen/microkernels)

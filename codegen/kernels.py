@@ -50,7 +50,8 @@ def _lower_source(plan, name: str, knobs: dict) -> tuple[str, int]:
         return hit
     raw = build_raw_c(plan.build(knobs), name)
     params = [CParam(a.name, a.ctype) for a in plan.args_for(knobs)]
-    result = standalone_c(raw, name, params, restrict=not plan.inplace, doc=plan.doc)
+    result = standalone_c(raw, name, params, restrict=not plan.inplace, doc=plan.doc,
+                          headers=tuple(plan.headers(knobs)))
     with _LOCK:
         _CACHE[name] = result
     return result
@@ -64,7 +65,7 @@ def lower_node(graph, node, target, knobs: dict | None = None) -> NodeKernel:
     name = kernel_name(plan.prefix, plan.spec, plan.tag(used))
     source, scratch = _lower_source(plan, name, used)
     return NodeKernel(node=node.name, function=name, source=source, args=list(plan.args_for(used)),
-                      knobs=used, scratch_bytes=scratch)
+                      knobs=used, scratch_bytes=scratch, headers=tuple(sorted(set(plan.headers(used)))))
 
 
 def clear_cache() -> None:

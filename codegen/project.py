@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from mbmicro.targets import budgets
-from mbmicro.codegen import link_script
+from mbmicro.codegen import link_script, microkernels
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.processes import deferred_interrupts
@@ -224,6 +224,7 @@ def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
         (folder / name).write_text(text)
     for name in RUNTIME_FILES:
         shutil.copyfile(_package_file("runtime", name), folder / name)
+    headers = microkernels.copy_headers(kernel_headers(program), folder)
     target_files = [str(f) for f in program.target.extra.get("files", [])]
     for name in target_files:
         src = program.target.folder / name
@@ -238,7 +239,15 @@ def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
     sources += [n for n in local if n.endswith(_COMPILED)]
     deps = [n for n in local if not n.endswith(_COMPILED)]
     (folder / "Makefile").write_text(render_makefile(program.target, p, sources, deps))
-    return sorted([*files, *RUNTIME_FILES, *local, "Makefile"])
+    return sorted([*files, *RUNTIME_FILES, *headers, *local, "Makefile"])
+
+
+def kernel_headers(program) -> list[str]:
+    """The micro-kernel headers (codegen/microkernels) the program's kernel sources include.
+
+    Read from the sources themselves, so the copy matches what the compiler will look for.
+    """
+    return sorted({h for k in program.kernels for h in microkernels.headers_included(k.source)})
 
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,

@@ -16,6 +16,7 @@ import tempfile
 
 import numpy as np
 
+from mbmicro.codegen import microkernels
 from mbmicro.codegen.kernels import NodeKernel, lower_node
 from mbmicro.graph.ir import Graph, Node, Tensor
 from mbmicro.reference.arith import quantize_multiplier
@@ -80,7 +81,8 @@ class Batch:
         with open(src, "w") as f:
             f.write("\n".join(self.sources[name] for name in sorted(self.sources)))
         lib = os.path.join(self._tmp.name, "kernels.so")
-        res = subprocess.run(["gcc", *CFLAGS, src, "-o", lib], capture_output=True, text=True)
+        cmd = ["gcc", *CFLAGS, "-I", str(microkernels.folder()), src, "-o", lib]
+        res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode:
             raise AssertionError("gcc failed:\n" + res.stderr[:4000])
         self._lib = ctypes.CDLL(lib)

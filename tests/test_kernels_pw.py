@@ -64,7 +64,7 @@ def test_pointwise_register_tile_in_source():
     graph, node, *_ = pw_case(np.random.default_rng(1), 12, 12, 32, 192, knob_pick=False)
     k = lower_node(graph, node, "host")
     assert k.function == "mbk_pw_h12w12c32o192_t4x8"
-    assert k.knobs == {"tile_p": 4, "tile_oc": 8, "unroll": 1}
+    assert k.knobs == {"tile_p": 4, "tile_oc": 8, "unroll": 1, "micro": "none"}
     assert "int32_t acc_ptr[32];" in k.source and k.scratch_bytes == 128
     m4 = lower_node(graph, node, "cortex-m4")
     assert m4.knobs["tile_p"] * m4.knobs["tile_oc"] <= 8
