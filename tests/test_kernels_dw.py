@@ -64,7 +64,7 @@ def test_tile_mode_uses_bounded_scratch():
     rng = np.random.default_rng(3)
     case = dw_case(rng, 40, 40, 32, 3, 1, knob_pick=False)
     from mbmicro.codegen.kernels import lower_node
-    k = lower_node(case[0], case[1], "cortex-m4", {"pad_mode": "tile", "c_block": 8})
+    k = lower_node(case[0], case[1], "cortex-m4", {"pad_mode": "tile", "c_block": 8, "micro": "none"})
     assert 0 < k.scratch_bytes <= 4096
     assert "xpad" in k.source
     run_cases([case[:3] + ({"pad_mode": "tile", "c_block": 8}, case[4])])
@@ -76,7 +76,7 @@ def test_defaults_differ_by_target_and_are_in_space(target, expected_block):
     rng = np.random.default_rng(5)
     graph, node, *_ = dw_case(rng, 12, 12, 64, 3, 1, knob_pick=False)
     space = knob_space(graph, node, target)
-    assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c"}
+    assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c", "micro"}
     # the first value of each list is the target default
     assert space["c_block"][0] == expected_block
 

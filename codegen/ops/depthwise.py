@@ -79,7 +79,7 @@ _LARGE_KERNEL_C_BLOCK = {"cortex-a53": 8}
 
 #: Micro-kernel default per target family ("none": the scalar schedule above;
 #: "dsp": codegen/ops/depthwise_dsp.py, SMLAD on an int16 channel band).
-MICRO_DEFAULTS: dict[str, str] = {}
+MICRO_DEFAULTS = {"cortex-m4": "dsp", "cortex-m7": "dsp"}
 
 
 def _in_bounds(h, w, H: int, W: int, pad):

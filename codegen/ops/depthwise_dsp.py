@@ -39,6 +39,7 @@ from tvm import s_tir, te, tirx
 from tvm.script import tirx as T
 
 from mbmicro.codegen.kernel_types import KernelArg
+from mbmicro.codegen.microkernels import intrin
 from mbmicro.codegen.ops import common as cm
 
 #: Stack bytes the int16 band may take (the targets' stack is 8 KiB).
@@ -74,9 +75,10 @@ def fits(ow: int, k: int, s: int, limit: int = BAND_LIMIT) -> bool:
 
 def _intrin(n: int, k: int, s: int, xs: int) -> str:
     """TensorIntrin ``acc[j] += sum x[kh][j*s + kw] * w[kh][kw]`` (j < n, kh < k, kw < KP)."""
-    name = f"{FUNCTION}_n{n}k{k}s{s}xs{xs}"
-    if s_tir.TensorIntrin.get(name, allow_missing=True) is not None:
-        return name
+    return intrin.ensure(f"{FUNCTION}_n{n}k{k}s{s}xs{xs}", lambda: _intrin_pair(n, k, s, xs))
+
+
+def _intrin_pair(n: int, k: int, s: int, xs: int):
     kp, xw = tap_pairs(k), band_cols(n, k, s)
 
     @T.prim_func(s_tir=True)
@@ -103,12 +105,7 @@ def _intrin(n: int, k: int, s: int, xs: int) -> str:
             T.evaluate(T.call_extern("void", FUNCTION, A.access_ptr("rw"), X.access_ptr("r"), xs,
                                      Wt.access_ptr("r"), n, k, s))
 
-    try:
-        s_tir.TensorIntrin.register(name, desc, impl)
-    except Exception:  # registered meanwhile by another thread: same name, same intrinsic
-        if s_tir.TensorIntrin.get(name, allow_missing=True) is None:
-            raise
-    return name
+    return desc, impl
 
 
 def _band_value(x, x_zp, h, v, H: int, W: int, top: int, left: int, rows: int, cols: int, c):
