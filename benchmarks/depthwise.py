@@ -4,12 +4,13 @@ Why a script of its own: the DSP depthwise micro-kernel (issue 9) is judged per 
 shape (3x3 / 5x5 / 7x7, stride 1 and 2, 8 to 960 channels) against CMSIS-NN's figures
 of /work/shared/notes/simulators.md, and before/after a schedule change.  Each shape is
 a one-layer int8 graph (benchmarks/targets.py's recipe, kernel size as a parameter),
-built with the default knobs of ``mbmicro build`` (or ``--knobs`` as JSON), verified
-bit-exact against the NumPy reference on one seeded input and profiled (executed
-instructions of the layer, QEMU plugin).
+built twice -- with the scalar schedule (knob micro = none) and with the default knobs
+of ``mbmicro build`` -- verified bit-exact against the NumPy reference on one seeded
+input and profiled (executed instructions of the layer, QEMU plugin).
 
-Usage: ``python benchmarks/depthwise.py [--cores cortex-m4,cortex-m7] [--knobs JSON]
-[--out results/depthwise.json]``; prints one line per layer.
+Usage: ``python benchmarks/depthwise.py [--cores cortex-m4,cortex-m7] [--shapes 0,1]``;
+prints one line per layer; a full run (all shapes, M4 and M7) writes
+results/depthwise.md and results/depthwise.json.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+RESULT_MD = HERE / "results" / "depthwise.md"
+RESULT_JSON = HERE / "results" / "depthwise.json"
 #: (kernel, input size, channels, stride); the first two are the CMSIS-NN shapes of simulators.md
 SHAPES = [(3, 24, 96, 1), (3, 48, 96, 2), (3, 48, 8, 1), (3, 6, 960, 1), (3, 12, 240, 2),
           (5, 12, 240, 1), (5, 24, 72, 2), (5, 6, 480, 1), (7, 12, 120, 1), (7, 24, 48, 2), (7, 6, 960, 1)]
@@ -78,28 +81,52 @@ def measure(shape, core: str, knobs: dict | None) -> dict:
             "instructions_per_mac": layer["instructions_per_mac"]}
 
 
+def _ratio(value: float, ref: float | None) -> str:
+    return f"{value / ref:.2f}" if ref else "-"
+
+
+def render(rows: list[dict]) -> str:
+    """The markdown section: scalar schedule (micro none) beside the default kernel, per core and shape."""
+    out = ["## Depthwise layers on the Cortex-M4 / M7", "",
+           "Written by `benchmarks/depthwise.py`. One-layer int8 graphs (random He weights, seeded calibration, "
+           "ReLU6, TF SAME padding), built by mbmicro, verified bit-exact against the NumPy reference on one "
+           "seeded input, profiled in QEMU (executed instructions per MAC of the layer). `scalar`: the "
+           "channel-blocked schedule (knob micro = none, the default before issue 9); `default`: what "
+           "`mbmicro build` picks (on M4/M7 the SMLAD band kernel, micro = dsp). CMSIS-NN v7 figures from "
+           "the shared simulator notes where measured.", "",
+           "| core | layer | scalar instr/MAC | default instr/MAC | default / scalar | verified | CMSIS-NN | "
+           "default / CMSIS-NN |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ref, ours = r["cmsis_nn"], r["instructions_per_mac"]
+        out.append(f"| {r['core']} | {r['kernel']}x{r['kernel']} s{r['stride']} {r['size']}x{r['size']}x"
+                   f"{r['channels']} | {r['scalar']:.2f} | {ours:.2f} | {ours / r['scalar']:.2f} | "
+                   f"{'yes' if r['verified'] and r['scalar_verified'] else 'NO'} | "
+                   f"{f'{ref:.2f}' if ref else '-'} | {_ratio(ours, ref)} |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cores", default="cortex-m4,cortex-m7")
-    p.add_argument("--knobs", default="", help="JSON knobs for the layer (default: the target's defaults)")
     p.add_argument("--shapes", default="", help="indices into SHAPES, comma-separated (default: all)")
-    p.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = p.parse_args(argv)
-    knobs = json.loads(args.knobs) if args.knobs else None
     shapes = [SHAPES[int(i)] for i in args.shapes.split(",")] if args.shapes else SHAPES
     rows = []
     for core in args.cores.split(","):
         for shape in shapes:
-            r = measure(shape, core, knobs)
-            ref = CMSIS.get(shape, (None, None))[["cortex-m4", "cortex-m7"].index(core)] if core in (
-                "cortex-m4", "cortex-m7") else None
-            r["cmsis_nn"] = ref
+            scalar = measure(shape, core, {"micro": "none"})
+            r = measure(shape, core, None)
+            r.update(scalar=scalar["instructions_per_mac"], scalar_verified=scalar["verified"],
+                     cmsis_nn=CMSIS.get(shape, (None, None))[0 if core == "cortex-m4" else 1])
             rows.append(r)
-            ratio = f" ratio {r['instructions_per_mac'] / ref:.2f}" if ref else ""
             print(f"{core} dw{shape[0]}x{shape[0]} s{shape[3]} {shape[1]}x{shape[1]}x{shape[2]}: "
-                  f"{r['instructions_per_mac']:.2f} instr/MAC verified={r['verified']}{ratio}", flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+                  f"{r['scalar']:.2f} -> {r['instructions_per_mac']:.2f} instr/MAC "
+                  f"verified={r['verified'] and r['scalar_verified']} ratio {_ratio(r['instructions_per_mac'], r['cmsis_nn'])}",
+                  flush=True)
+    if not args.shapes and args.cores == "cortex-m4,cortex-m7":
+        RESULT_JSON.write_text(json.dumps(rows, indent=1) + "\n")
+        RESULT_MD.write_text(render(rows))
+        print(f"wrote {RESULT_MD} and {RESULT_JSON}")
     return 0
 
 
