@@ -83,6 +83,7 @@ def measure(graph, target, folder: Path, name: str, options: dict) -> dict:
     layers = [dict(row, kind=kinds.get(row["name"])) for row in prof["layers"]]
     return {"verified": verified, "verify_output": said.getvalue().strip(),
             "instructions": prof["total"]["instructions"], "macs": prof["total"]["macs"],
+            "estimated_cycles": prof["total"].get("estimated_cycles"),
             "instructions_per_mac": prof["total"]["instructions_per_mac"],
             "arena_bytes": rep["arena_bytes"], "weights_bytes": rep["weights_bytes"],
             "code_bytes": rep["code_bytes"], "memory": rep["memory"],
@@ -106,6 +107,8 @@ def model_job(model: str, core: str) -> dict:
             result = measure(graph, load_target(core), Path(tmp) / "b", model, options)
         except UserError as exc:  # e.g. does not fit the board
             result = {"error": str(exc)}
+    for layer in result.get("layers", []):
+        layer.pop("mix", None)  # per-layer class counts: 11 x 4 x ~60 of them would swamp targets.json
     result.update(model=model, core=core, config=list(CONFIGS[model]),
                   job_time_s=round(time.perf_counter() - started, 1))
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -113,18 +116,22 @@ def model_job(model: str, core: str) -> dict:
     return result
 
 
-def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int):
-    """A one-layer int8 graph (random He weights, quantized with seeded random calibration)."""
+def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int, kernel: int = 3):
+    """A one-layer int8 graph (random He weights, quantized with seeded random calibration).
+
+    ``kernel``: the depthwise kernel size (pointwise layers are 1x1); benchmarks/cmsis_nn.py
+    measures 3x3, 5x5 and 7x7."""
     from mbmicro.graph.ir import Graph, Node, Tensor, conv_out_size, same_padding
     from mbmicro.quant.ptq import quantize_graph
 
     rng = np.random.default_rng(0)
     out = conv_out_size(size, stride)
     if kind == "depthwise":
-        pt, pb = same_padding(size, 3, stride)
+        pt, pb = same_padding(size, kernel, stride)
         node = Node("layer", "depthwise", ["x"], ["y"],
-                    {"kernel": (3, 3), "stride": stride, "pad": (pt, pt, pb, pb), "act": "relu6"},
-                    {"weight": (rng.standard_normal((3, 3, c_in)) * np.sqrt(2 / 9)).astype(np.float32),
+                    {"kernel": (kernel, kernel), "stride": stride, "pad": (pt, pt, pb, pb), "act": "relu6"},
+                    {"weight": (rng.standard_normal((kernel, kernel, c_in)) * np.sqrt(2 / kernel ** 2))
+                     .astype(np.float32),
                      "bias": (0.1 * rng.standard_normal(c_in)).astype(np.float32)})
     else:
         node = Node("layer", "conv2d", ["x"], ["y"],
@@ -157,6 +164,11 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.0f} KiB"
 
 
+def _count(n: int | None) -> str:
+    """A count with thousands separators; '-' for results measured before the estimate existed."""
+    return "-" if n is None else f"{n:,}"
+
+
 def _stats(values: list[float]) -> str:
     if not values:
         return "-"
@@ -168,22 +180,25 @@ def render(models: list[dict], layers: list[dict], wall_s: float, jobs: int) -> 
            "Written by `benchmarks/targets.py`. Every model is built with `mbmicro build`, run in QEMU, compared "
            "bit for bit with the NumPy int8 reference on one seeded input (verified), and profiled: executed "
            "instructions (QEMU TCG plugin, all-zero input; instructions, not cycles: QEMU has no timing model). "
+           "Est. cycles is an **estimate**, not a measurement: the plugin's instruction mix priced with "
+           "`targets/<core>/cycles.json` (cycles per instruction class from the core's technical reference manual, "
+           "approximations listed there). "
            "Flash is weights + model code (without the ~36-40 KiB of newlib/harness). Configs (width / resolution / "
            "classes), the same on every core: " + ", ".join(
                f"{m} {w:g}/{r}/{c}" for m, (w, r, c) in CONFIGS.items() if (w, r, c) != (0.35, 96, 10))
            + f", all others 0.35/96/10 (the largest that fit the Cortex-M4's 256 KiB SRAM / 1 MiB flash). "
              f"Wall time {wall_s / 60:.0f} min with {jobs} parallel jobs.", "",
-           "| model | core | verified | instructions | MACs | instr/MAC | arena | flash (weights + code) | "
+           "| model | core | verified | instructions | est. cycles | MACs | instr/MAC | arena | flash (weights + code) | "
            "build s | depthwise instr/MAC min/med/max | pointwise instr/MAC min/med/max |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in models:
         if "error" in r:
-            out.append(f"| {r['model']} | {r['core']} | no: {r['error']} | | | | | | | | |")
+            out.append(f"| {r['model']} | {r['core']} | no: {r['error']} | | | | | | | | | |")
             continue
         dw = [x["instructions_per_mac"] for x in r["layers"] if x["kind"] == "depthwise"]
         pw = [x["instructions_per_mac"] for x in r["layers"] if x["kind"] == "pointwise"]
         out.append(f"| {r['model']} | {r['core']} | {'yes' if r['verified'] else 'NO'} | {r['instructions']:,} | "
-                   f"{r['macs']:,} | {r['instructions_per_mac']:.2f} | {_kib(r['arena_bytes'])} | "
+                   f"{_count(r.get('estimated_cycles'))} | {r['macs']:,} | {r['instructions_per_mac']:.2f} | {_kib(r['arena_bytes'])} | "
                    f"{_kib(r['weights_bytes'] + r['code_bytes'])} ({_kib(r['weights_bytes'])} + "
                    f"{_kib(r['code_bytes'])}) | {r['build_time_s']:.0f} | {_stats(dw)} | {_stats(pw)} |")
     out += ["", "### Per layer type and core (all models)", "",
@@ -195,14 +210,20 @@ def render(models: list[dict], layers: list[dict], wall_s: float, jobs: int) -> 
                    f"{_stats([x['instructions_per_mac'] for x in rows if x['kind'] == 'pointwise'])} |")
     out += ["", "### Against CMSIS-NN on the same layer shapes", "",
             "CMSIS-NN v7 figures from the shared simulator notes (GCC 12.2 -Ofast); ours: one-layer int8 graphs of "
-            "the same shapes built by mbmicro, verified bit-exact, executed instructions per MAC of the layer.", "",
-            "| layer | core | CMSIS-NN instr/MAC | mbmicro instr/MAC | verified | ratio (mbmicro / CMSIS-NN) |",
-            "|---|---|---|---|---|---|"]
+            "the same shapes built by mbmicro, verified bit-exact, executed instructions per MAC of the layer. "
+            "CMSIS-NN measured here, on 21 shapes of the 11 models, is the section 'Against CMSIS-NN, layer by "
+            "layer' (benchmarks/cmsis_nn.py).", "",
+            "| layer | core | CMSIS-NN instr/MAC | mbmicro instr/MAC | verified | ratio (mbmicro / CMSIS-NN) | "
+            "mbmicro est. cycles/MAC |",
+            "|---|---|---|---|---|---|---|"]
     for r in layers:
         ref = CMSIS[r["label"]][5][M_CORES.index(r["core"])]
-        ours = r["layers"][0]["instructions_per_mac"]
+        layer = r["layers"][0]
+        ours = layer["instructions_per_mac"]
+        est = layer.get("estimated_cycles")
+        est_per_mac = "-" if est is None else f"{est / layer['macs']:.2f}"
         out.append(f"| {r['label']} | {r['core']} | {ref:.2f} | {ours:.2f} | {'yes' if r['verified'] else 'NO'} | "
-                   f"{ours / ref:.2f} |")
+                   f"{ours / ref:.2f} | {est_per_mac} |")
     out.append("")
     return "\n".join(out)
 

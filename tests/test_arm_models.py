@@ -130,6 +130,8 @@ def test_profile_repeats_exactly(core_build):
     assert len(first["layers"]) == len(json.loads((folder / "report.json").read_text())["layers"])
     assert all(r["instructions"] > 0 for r in first["layers"])
     assert first["program_instructions"] > first["total"]["instructions"]
+    # the estimated cycles repeat too: they come from the same exactly repeatable mix
+    assert first["total"]["estimated_cycles"] == sum(r["estimated_cycles"] for r in first["layers"]) > 0
 
 
 def test_oversize_model_is_refused_before_writing(tmp_path, capsys):

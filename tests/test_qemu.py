@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mbmicro.sim import qemu
+from mbmicro.sim import cycles, qemu
 from mbmicro.cli import main as cli_main
 from mbmicro.codegen.project import executable_names
 from mbmicro.errors import UserError
@@ -46,6 +46,22 @@ def test_counts_are_repeatable_and_linear(count_loop):
     assert first.total > sum(r)
 
 
+def test_mix_sums_to_the_count_and_is_linear(count_loop):
+    """The classes of every region add up to its instruction count, on every core."""
+    target, exe = count_loop
+    first = qemu.count_instructions(target, exe, ["1000"], cwd=exe.parent)
+    assert len(first.mix) == len(first.regions) == 3
+    for mix, count in zip(first.mix, first.regions):
+        assert cycles.instructions(mix) == count
+        assert set(mix) == set(cycles.load_table(target)["cycles"]) | {cycles.EXTRA}
+    # the extra 1000 iterations of each region are all loop body: x = x * a + b is a multiply
+    step = {c: first.mix[1][c] - first.mix[0][c] for c in first.mix[0]}
+    assert step == {c: first.mix[2][c] - first.mix[1][c] for c in first.mix[0]}
+    assert step["mul"] >= 1000 and step["branch"] >= 1000 // 8
+    table = cycles.load_table(target)
+    assert 0 < cycles.estimate(first.mix[0], table) < 20 * first.regions[0]
+
+
 def test_run_without_plugin_matches(count_loop):
     target, exe = count_loop
     result = qemu.run(target, exe, ["1000"], cwd=exe.parent)
@@ -65,6 +81,11 @@ def test_marker_errors(count_loop, tmp_path):
 
 def test_parse_counts_reports_misuse():
     assert qemu.parse_counts("region 0 5\nregion 1 7\ntotal 99\n") == qemu.InstructionCounts([5, 7], 99)
+    report = "region 0 5\nregion 1 7\nclasses alu load extra_registers\nmix 0 4 1 0\nmix 1 5 2 3\ntotal 99\n"
+    assert qemu.parse_counts(report).mix == [{"alu": 4, "load": 1, "extra_registers": 0},
+                                             {"alu": 5, "load": 2, "extra_registers": 3}]
+    with pytest.raises(RuntimeError, match="1 mix lines for 2 regions"):
+        qemu.parse_counts("region 0 5\nregion 1 7\nclasses alu extra_registers\nmix 0 5 0\ntotal 9\n")
     with pytest.raises(UserError, match="begin but no end"):
         qemu.parse_counts("total 9\nerror region 0 has a begin but no end\n")
 
@@ -107,10 +128,18 @@ def test_profile_command(name, tmp_path, capsys):
     for x in layers:
         assert x["instructions_per_mac"] == pytest.approx(x["instructions"] / x["macs"])
     assert result["total"]["instructions"] == sum(ins) and result["total"]["macs"] == 1536
+    table = cycles.load_table(load_target(name))
+    for x in layers:  # the estimate is the layer's own mix priced by the core's table
+        assert cycles.instructions(x["mix"]) == x["instructions"]
+        assert x["estimated_cycles"] == cycles.estimate(x["mix"], table) > 0
+    assert result["total"]["estimated_cycles"] == sum(x["estimated_cycles"] for x in layers)
+    assert result["cycles_table"] == f"targets/{name}/cycles.json"
 
     assert cli_main(["profile", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "dot2" in text and "total (layers)" in text and f"{sum(ins):,}" in text
+    assert "est. cycles*" in text and "an ESTIMATE, not a measurement" in text
+    assert f"{result['total']['estimated_cycles']:,}" in text
 
 
 def test_profile_layer_mismatch_is_a_user_error(tmp_path, capsys):

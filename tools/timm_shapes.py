@@ -56,8 +56,9 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "timm_sha
 
 
 def _effnet(gen, variant: str):
-    """A timm EfficientNet-builder family: its private generator takes channel_multiplier."""
-    return lambda w: gen(variant, channel_multiplier=w, pretrained=False)
+    """A timm EfficientNet-builder family: its private generator takes channel_multiplier
+    (``kwargs`` such as num_classes go to the model, for tools/timm_export.py)."""
+    return lambda w, **kwargs: gen(variant, channel_multiplier=w, pretrained=False, **kwargs)
 
 
 def _table_a_arch(model: str) -> list[list[str]]:
@@ -79,10 +80,10 @@ def _table_a_arch(model: str) -> list[list[str]]:
 
 def _table_a_with_timm(model: str, stem: int, head: int, head_rule):
     """Table A's ``model`` built by timm's EfficientNet builder at width w."""
-    def build(w: float):
+    def build(w: float, **kwargs):
         return tefn.EfficientNet(
             block_args=decode_arch_def(_table_a_arch(model)), stem_size=stem,
-            num_features=head_rule(head, w), round_chs_fn=partial(round_channels, multiplier=w))
+            num_features=head_rule(head, w), round_chs_fn=partial(round_channels, multiplier=w), **kwargs)
     return build
 
 
@@ -113,7 +114,7 @@ FAMILIES = {
     "mixnet-m": ("timm mixnet_m (timm.models.efficientnet._gen_mixnet_m)",
                  _effnet(tefn._gen_mixnet_m, "mixnet_m")),
     "rexnet": ("timm rexnet_100 (timm.create_model('rexnet_100', width_mult=w))",
-               lambda w: timm.create_model("rexnet_100", pretrained=False, width_mult=w)),
+               lambda w, **kwargs: timm.create_model("rexnet_100", pretrained=False, width_mult=w, **kwargs)),
 }
 
 #: timm's own multiplier variants, checked against the generator at the same width

@@ -10,6 +10,10 @@ in mbmicro_layer_begin/end calls), run it
 on an all-zero input under the counting plugin, and pair region i with layer i of
 DIR/report.json. The input values do not change the instruction count of the kernels
 (no data-dependent branches besides clamping), and zero makes the run reproducible.
+
+Beside the instructions: estimated cycles per layer (mbmicro.sim.cycles), the plugin's
+instruction mix weighted by the core's cycles per class (targets/<core>/cycles.json). It is
+shown as an estimate, never as a measurement: QEMU has no timing model.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from mbmicro.sim import qemu
+from mbmicro.sim import cycles, qemu
 from mbmicro.errors import UserError
 from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.sim.execute import make
 
-HELP = "count executed instructions per layer of a build folder in QEMU (instructions per MAC)"
+HELP = ("count executed instructions per layer of a build folder in QEMU (instructions per MAC), "
+        "with an estimated cycle count from the instruction mix")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,34 +63,51 @@ def profile(folder: Path) -> dict:
         raise UserError(f"the profiling run marked {len(counts.regions)} layers but report.json lists "
                         f"{len(layers)}: rebuild the folder ('mbmicro build') so both come from one model")
 
+    table = cycles.load_table(target)
     rows = []
-    for layer, instructions in zip(layers, counts.regions):
+    for i, (layer, instructions) in enumerate(zip(layers, counts.regions)):
         macs = layer["macs"]
-        rows.append({"name": layer["name"], "instructions": instructions, "macs": macs,
-                     "instructions_per_mac": instructions / macs if macs else None})
+        row = {"name": layer["name"], "instructions": instructions, "macs": macs,
+               "instructions_per_mac": instructions / macs if macs else None}
+        if table is not None and counts.mix:
+            row["estimated_cycles"] = cycles.estimate(counts.mix[i], table)
+            row["mix"] = counts.mix[i]
+        rows.append(row)
     total_insns = sum(counts.regions)
     total_macs = sum(r["macs"] for r in rows)
-    return {"target": target.name, "exe": exe.name, "layers": rows,
-            "total": {"instructions": total_insns, "macs": total_macs,
-                      "instructions_per_mac": total_insns / total_macs if total_macs else None},
-            "program_instructions": counts.total}
+    total = {"instructions": total_insns, "macs": total_macs,
+             "instructions_per_mac": total_insns / total_macs if total_macs else None}
+    if rows and all("estimated_cycles" in r for r in rows):
+        total["estimated_cycles"] = sum(r["estimated_cycles"] for r in rows)
+    result = {"target": target.name, "exe": exe.name, "layers": rows, "total": total,
+              "program_instructions": counts.total}
+    if "estimated_cycles" in total:
+        result["cycles_table"] = f"targets/{target.name}/{cycles.TABLE_FILE}"
+    return result
 
 
 def format_table(result: dict) -> str:
     def ratio(x: float | None) -> str:
         return "-" if x is None else f"{x:.2f}"
 
-    header = ["#", "layer", "instructions", "MACs", "instr/MAC"]
-    lines = [[str(i), r["name"], f"{r['instructions']:,}", f"{r['macs']:,}", ratio(r["instructions_per_mac"])]
-             for i, r in enumerate(result["layers"])]
-    t = result["total"]
-    lines.append(["", "total (layers)", f"{t['instructions']:,}", f"{t['macs']:,}", ratio(t["instructions_per_mac"])])
+    estimated = "estimated_cycles" in result["total"]
+    header = ["#", "layer", "instructions", "MACs", "instr/MAC"] + (["est. cycles*"] if estimated else [])
+
+    def cells(index: str, name: str, r: dict) -> list[str]:
+        row = [index, name, f"{r['instructions']:,}", f"{r['macs']:,}", ratio(r["instructions_per_mac"])]
+        return row + ([f"{r['estimated_cycles']:,}"] if estimated else [])
+
+    lines = [cells(str(i), r["name"], r) for i, r in enumerate(result["layers"])]
+    lines.append(cells("", "total (layers)", result["total"]))
     widths = [max(len(x) for x in col) for col in zip(header, *lines)]
-    right = {0, 2, 3, 4}
     out = [f"{result['target']}: {result['exe']}, executed instructions per layer (QEMU, all-zero input)"]
     for line in [header, *lines]:
-        out.append("  ".join(x.rjust(w) if i in right else x.ljust(w) for i, (x, w) in enumerate(zip(line, widths))))
+        out.append("  ".join(x.ljust(w) if i == 1 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths))))
     out.append(f"whole program (start-up, file I/O, layers): {result['program_instructions']:,} instructions")
+    if estimated:
+        out.append(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
+                   f"instruction mix times the cycles per class in {result['cycles_table']} (from the core's "
+                   "technical reference manual; its approximations are listed there)")
     return "\n".join(out)
 
 

@@ -12,7 +12,9 @@ Two kinds of simulator are described by ``target.json`` "simulator":
 
 Counting uses the TCG plugin ``targets/common/qemu_insn_count.c``: built once with the host
 gcc into ``~/.cache/mbmicro`` (keyed by a hash of its source), given the addresses of
-``mbmicro_layer_begin`` / ``mbmicro_layer_end`` (read with the target's ``nm``).
+``mbmicro_layer_begin`` / ``mbmicro_layer_end`` (read with the target's ``nm``). Besides
+the count, each region's instruction mix (classes of ``targets/common/insn_class.h``)
+comes back, which mbmicro.sim.cycles turns into an estimated cycle count.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbmicro.errors import UserError
@@ -31,7 +33,7 @@ from mbmicro.targets.target import Target, load_target, target_names, targets_ro
 
 BEGIN_SYMBOL = "mbmicro_layer_begin"
 END_SYMBOL = "mbmicro_layer_end"
-_PLUGIN_SOURCES = ("qemu_insn_count.c", "qemu_plugin_api.h")
+_PLUGIN_SOURCES = ("qemu_insn_count.c", "qemu_plugin_api.h", "insn_class.c", "insn_class.h")
 # qemu-user hands its own environment to the guest, whose stack layout (and so a few
 # instructions of libc start-up) depends on it: always pass this one.
 _USER_MODE_ENV = {"LC_ALL": "C"}
@@ -39,10 +41,14 @@ _USER_MODE_ENV = {"LC_ALL": "C"}
 
 @dataclass(frozen=True)
 class InstructionCounts:
-    """Executed instructions: one entry per begin/end region, in order, and the program total."""
+    """Executed instructions: one entry per begin/end region, in order, and the program total.
+
+    ``mix[i]``: region i's instructions per class (names from the plugin's "classes" line,
+    targets/common/insn_class.h) plus "extra_registers"; empty when the report has none."""
 
     regions: list[int]
     total: int
+    mix: list[dict[str, int]] = field(default_factory=list)
 
 
 _SIMULATOR_KINDS = ("qemu-system", "qemu-user")
@@ -150,7 +156,7 @@ def plugin_path() -> Path:
         part = Path(tmp) / lib.name
         cmd = [_tool("gcc"), "-std=c11", "-shared", "-fPIC", "-O2", "-fvisibility=hidden",
                "-Wall", "-Wextra", "-Werror", "-I", str(folder), "-o", str(part),
-               str(folder / "qemu_insn_count.c")]
+               str(folder / "qemu_insn_count.c"), str(folder / "insn_class.c")]
         result = run_child(cmd, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"building the QEMU plugin failed:\n{' '.join(cmd)}\n{result.stderr}")
@@ -159,8 +165,10 @@ def plugin_path() -> Path:
 
 
 def parse_counts(text: str) -> InstructionCounts:
-    """Read the plugin's report ("region I N" lines, "total N", "error ..." lines)."""
+    """Read the plugin's report ("region I N", "classes ...", "mix I N...", "total N", "error ..." lines)."""
     regions: list[int] = []
+    names: list[str] = []
+    mix: list[dict[str, int]] = []
     total = None
     errors = []
     for line in text.splitlines():
@@ -170,6 +178,13 @@ def parse_counts(text: str) -> InstructionCounts:
             if int(index) != len(regions):
                 raise RuntimeError(f"plugin report out of order: {line!r}")
             regions.append(int(count))
+        elif word == "classes":
+            names = rest.split()
+        elif word == "mix":
+            index, *values = rest.split()
+            if int(index) != len(mix) or len(values) != len(names):
+                raise RuntimeError(f"plugin report: mix line out of order or without classes: {line!r}")
+            mix.append(dict(zip(names, map(int, values))))
         elif word == "total":
             total = int(rest)
         elif word == "error":
@@ -178,7 +193,9 @@ def parse_counts(text: str) -> InstructionCounts:
         raise UserError(f"profiling markers misused: {'; '.join(errors)}")
     if total is None:
         raise RuntimeError(f"plugin report has no total line:\n{text}")
-    return InstructionCounts(regions=regions, total=total)
+    if mix and len(mix) != len(regions):
+        raise RuntimeError(f"plugin report has {len(mix)} mix lines for {len(regions)} regions")
+    return InstructionCounts(regions=regions, total=total, mix=mix)
 
 
 def count_instructions(target: Target, exe: Path, args: list[str], cwd: Path,

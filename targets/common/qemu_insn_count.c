@@ -13,9 +13,16 @@
  * marker": the layer's instructions plus the constant few of the call/return of the
  * markers. QEMU models no caches or pipeline, so the counts are exactly repeatable.
  *
- * At exit one line per region ("region I COUNT"), "total COUNT" (all instructions of the
- * program) and, if the markers were misused, "error TEXT" lines are written to PATH, or
- * without out= through qemu_plugin_outs (QEMU's log: visible with -d plugin).
+ * The instruction mix: at translation time each instruction is also put in a class
+ * (insn_class.c, from qemu_plugin_insn_disas) and a second inline op adds 1 to that
+ * class's counter; multi-register transfers add their extra registers to one more
+ * counter. mbmicro/sim/cycles.py weights the classes with targets/<core>/cycles.json
+ * into an estimated cycle count. The classes of a region sum to its instruction count.
+ *
+ * At exit one line per region ("region I COUNT"), "classes NAME..." (the class names, then
+ * "extra_registers"), one "mix I N..." line per region in that order, "total COUNT" (all
+ * instructions of the program) and, if the markers were misused, "error TEXT" lines are
+ * written to PATH, or without out= through qemu_plugin_outs (QEMU's log: -d plugin).
  */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 
@@ -24,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "insn_class.h"
 #include "qemu_plugin_api.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = MBMICRO_QEMU_PLUGIN_API_VERSION;
@@ -32,11 +40,23 @@ static uint64_t begin_addr;
 static uint64_t end_addr;
 static const char *out_path;
 
+/* counters[0..INSN_CLASSES-1]: per class; then the extra registers of multi-register transfers */
+#define N_COUNTERS (INSN_CLASSES + 1)
+#define EXTRA_REGISTERS INSN_CLASSES
+
+/* One region's instructions and its mix. */
+struct region {
+    uint64_t executed;
+    uint64_t counters[N_COUNTERS];
+};
+
 /* Only one vCPU runs the model (M-profile boards and single-threaded user mode). */
 static uint64_t executed;
-static uint64_t region_start;
+static uint64_t counters[N_COUNTERS];
+static struct region start;
 static int in_region;
-static uint64_t *regions;
+static int guest_a64;
+static struct region *regions;
 static size_t n_regions;
 static size_t cap_regions;
 static unsigned long nested_begins;
@@ -50,7 +70,8 @@ static void on_begin(unsigned int vcpu_index, void *userdata)
         nested_begins++; /* begin without end: restart the region, but report it */
     }
     in_region = 1;
-    region_start = executed;
+    start.executed = executed;
+    memcpy(start.counters, counters, sizeof counters);
 }
 
 static void on_end(unsigned int vcpu_index, void *userdata)
@@ -64,7 +85,7 @@ static void on_end(unsigned int vcpu_index, void *userdata)
     in_region = 0;
     if (n_regions == cap_regions) {
         size_t cap = cap_regions ? 2 * cap_regions : 256;
-        uint64_t *grown = realloc(regions, cap * sizeof *grown);
+        struct region *grown = realloc(regions, cap * sizeof *grown);
         if (grown == NULL) {
             qemu_plugin_outs("qemu_insn_count: out of memory\n");
             exit(1);
@@ -72,7 +93,25 @@ static void on_end(unsigned int vcpu_index, void *userdata)
         regions = grown;
         cap_regions = cap;
     }
-    regions[n_regions++] = executed - region_start;
+    struct region *r = &regions[n_regions++];
+    r->executed = executed - start.executed;
+    for (size_t k = 0; k < N_COUNTERS; k++) {
+        r->counters[k] = counters[k] - start.counters[k];
+    }
+}
+
+/* Class and extra registers of one instruction, from its disassembly (and bytes for Helium). */
+static void count_class(struct qemu_plugin_insn *insn)
+{
+    char *text = qemu_plugin_insn_disas(insn);
+    enum insn_class cls = insn_classify(text, qemu_plugin_insn_data(insn), qemu_plugin_insn_size(insn), guest_a64);
+    unsigned extra = insn_extra_registers(text, guest_a64);
+    free(text);
+    qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &counters[cls], 1);
+    if (extra) {
+        qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &counters[EXTRA_REGISTERS],
+                                                   extra);
+    }
 }
 
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -83,6 +122,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &executed, 1);
+        count_class(insn);
         if (vaddr == begin_addr) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_begin, QEMU_PLUGIN_CB_NO_REGS, NULL);
         } else if (vaddr == end_addr) {
@@ -94,7 +134,19 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 static void write_report(FILE *f)
 {
     for (size_t i = 0; i < n_regions; i++) {
-        fprintf(f, "region %zu %" PRIu64 "\n", i, regions[i]);
+        fprintf(f, "region %zu %" PRIu64 "\n", i, regions[i].executed);
+    }
+    fprintf(f, "classes");
+    for (size_t k = 0; k < INSN_CLASSES; k++) {
+        fprintf(f, " %s", insn_class_names[k]);
+    }
+    fprintf(f, " extra_registers\n");
+    for (size_t i = 0; i < n_regions; i++) {
+        fprintf(f, "mix %zu", i);
+        for (size_t k = 0; k < N_COUNTERS; k++) {
+            fprintf(f, " %" PRIu64, regions[i].counters[k]);
+        }
+        fprintf(f, "\n");
     }
     fprintf(f, "total %" PRIu64 "\n", executed);
     if (in_region) {
@@ -174,6 +226,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         qemu_plugin_outs("qemu_insn_count: need begin=ADDR and end=ADDR, two different addresses\n");
         return 1;
     }
+    guest_a64 = info->target_name != NULL && strcmp(info->target_name, "aarch64") == 0;
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
     qemu_plugin_register_atexit_cb(id, on_exit_report, NULL);
     return 0;
