@@ -23,7 +23,7 @@ from mbmicro.codegen.kernel_types import KernelArg, NodeKernel
 from mbmicro.codegen.project import build_project
 from mbmicro.graph.ir import Graph, Node, Tensor
 from mbmicro.graph.serialize import load_graph
-from mbmicro.reference.arith import ADD_LEFT_SHIFT, quantize_multiplier
+from mbmicro.reference.arith import add_multipliers
 from mbmicro.reference.int8 import run_int8
 from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.sim.execute import run_build
@@ -38,15 +38,11 @@ void test_lut(const int8_t *x, int8_t *y, const int8_t *table, int32_t n) {
 """
 
 ADD_C = """#include <stdint.h>
-static int64_t rq(int64_t acc, int32_t m, int32_t s) {
-    return (acc * m + ((int64_t)1 << (s - 1))) >> s;
-}
 void test_add(const int8_t *a, const int8_t *b, int8_t *y, const int32_t *m, const int32_t *s,
               int32_t za, int32_t zb, int32_t zy, int32_t n) {
     for (int32_t i = 0; i < n; ++i) {
-        int64_t va = rq((int64_t)(a[i] - za) * (1 << 20), m[0], s[0]);
-        int64_t vb = rq((int64_t)(b[i] - zb) * (1 << 20), m[1], s[1]);
-        int64_t v = rq(va + vb, m[2], s[2]) + zy;
+        int64_t sum = (int64_t)(a[i] - za) * m[0] + (int64_t)(b[i] - zb) * m[1];
+        int64_t v = ((sum + ((int64_t)1 << (s[0] - 1))) >> s[0]) + zy;
         y[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
     }
 }
@@ -87,11 +83,9 @@ def toy_graph(seed: int = 0) -> Graph:
                     {"table": rng.integers(-128, 128, 256).astype(np.int8)})
 
     def add(name, a, b, y):
-        sa, sb, sy = (tensors[v].scale for v in (a, b, y))
-        reals = [sa / (2 * max(sa, sb)), sb / (2 * max(sa, sb)), 2 * max(sa, sb) / (2**ADD_LEFT_SHIFT * sy)]
-        m, s = zip(*(quantize_multiplier(r) for r in reals))
+        m, s = add_multipliers(*(tensors[v].scale for v in (a, b, y)))
         return Node(name, "add", [a, b], [y], {"act": "none", "act_min": -128, "act_max": 127},
-                    {"multiplier": np.array(m, np.int32), "shift": np.array(s, np.int32)})
+                    {"multiplier": m, "shift": s})
 
     nodes = [lut("n0", "x", "a"), lut("n1", "a", "b"), add("n2", "b", "x", "c"), lut("n3", "c", "d"),
              add("n4", "d", "a", "e"), lut("n5", "e", "y")]

@@ -7,14 +7,34 @@ import re
 
 import numpy as np
 
-from kernel_harness import Batch, random_act, random_int8, random_requant, single_node_graph, tensor
+from kernel_harness import Batch, random_act, random_int8, random_knobs, random_requant, single_node_graph, tensor
 from mbmicro.reference import int8 as R
 from mbmicro.codegen import kernels
 from mbmicro.codegen.knobs import MAX_NAME, kernel_name
+from mbmicro.reference.arith import add_multipliers
 
 
 def _zp(rng):
     return int(rng.integers(-128, 128))
+
+
+def add_case(rng, H, W, C, Cb, zps, act, ratios=None, extreme=False):
+    """A default-rule add node with random scales (ratios sa/sy, sb/sy drawn over four decades
+    unless given), its inputs (all +-128/127 when ``extreme``) and the reference output."""
+    az, bz, yz = zps
+    ra, rb = ratios or np.exp(rng.uniform(np.log(0.01), np.log(100.0), size=2))
+    sy = 0.05
+    m, s = add_multipliers(ra * sy, rb * sy, sy)
+    a, b, y = tensor("a", (1, H, W, C), az), tensor("b", (1, H, W, Cb), bz), tensor("y", (1, H, W, C), yz)
+    g, n = single_node_graph("add", [a, b], y, attrs=dict(act_min=act[0], act_max=act[1]),
+                             params=dict(multiplier=m, shift=s))
+    if extreme:
+        av = rng.choice(np.array([-128, 127], np.int8), size=a.shape)
+        bv = rng.choice(np.array([-128, 127], np.int8), size=b.shape)
+    else:
+        av, bv = random_int8(rng, a.shape), random_int8(rng, b.shape)
+    ref = R.add(av, bv, m, s, a_zp=az, b_zp=bz, y_zp=yz, act_min=act[0], act_max=act[1])
+    return g, n, {"a": av, "b": bv}, ref
 
 
 def misc_cases(rng, H, W, C):
@@ -23,25 +43,22 @@ def misc_cases(rng, H, W, C):
     Cb = C if rng.integers(0, 2) else int(rng.integers(1, C + 1))
     az, bz, yz = _zp(rng), _zp(rng), _zp(rng)
     lo, hi = random_act(rng, yz)
-    m, s = random_requant(rng, 3, 0.01, 0.6)
-    a, b, y = tensor("a", (1, H, W, C), az), tensor("b", (1, H, W, Cb), bz), tensor("y", (1, H, W, C), yz)
-    g, n = single_node_graph("add", [a, b], y, attrs=dict(act_min=lo, act_max=hi), params=dict(multiplier=m, shift=s))
-    av, bv = random_int8(rng, a.shape), random_int8(rng, b.shape)
-    out.append((g, n, {"a": av, "b": bv}, {"unroll": int(rng.choice([1, 2, 4]))},
-                R.add(av, bv, m, s, a_zp=az, b_zp=bz, y_zp=yz, act_min=lo, act_max=hi), "a"))
+    g, n, feeds, ref = add_case(rng, H, W, C, Cb, (az, bz, yz), (lo, hi))
+    out.append((g, n, feeds, random_knobs(rng, g, n), ref, "a"))
+    y = tensor("y", (1, H, W, C), yz)
     xz, gz = _zp(rng), _zp(rng)
     x, gate = tensor("x", (1, H, W, C), xz), tensor("g", (1, 1, 1, C), gz)
     m, s = random_requant(rng, 1, 1e-4, 0.02)
     g, n = single_node_graph("mul", [x, gate], y, attrs=dict(act_min=lo, act_max=hi), params=dict(multiplier=m, shift=s))
     xv, gv = random_int8(rng, x.shape), random_int8(rng, gate.shape)
-    out.append((g, n, {"x": xv, "g": gv}, {"unroll": int(rng.choice([1, 2, 4]))},
+    out.append((g, n, {"x": xv, "g": gv}, random_knobs(rng, g, n),
                 R.mul(xv, gv, m, s, x_zp=xz, gate_zp=gz, y_zp=yz, act_min=lo, act_max=hi), "x"))
     m, s = random_requant(rng, 1, 1e-3, 2.0)
     g, n = single_node_graph("global_avg_pool", [x], tensor("y", (1, 1, 1, C), yz), params=dict(multiplier=m, shift=s))
     out.append((g, n, {"x": xv}, None, R.global_avg_pool(xv, m, s, x_zp=xz, y_zp=yz), None))
     table = random_int8(rng, (256,))
     g, n = single_node_graph("lut", [x], y, params=dict(table=table))
-    out.append((g, n, {"x": xv}, {"unroll": int(rng.choice([1, 2, 4]))}, R.lut(xv, table), "x"))
+    out.append((g, n, {"x": xv}, random_knobs(rng, g, n), R.lut(xv, table), "x"))
     chans = [int(c) for c in rng.integers(1, 12, int(rng.integers(1, 4)))]
     ins = [tensor(f"i{j}", (1, H, W, c), 0) for j, c in enumerate(chans)]
     g, n = single_node_graph("concat", ins, tensor("y", (1, H, W, sum(chans)), 0))

@@ -37,7 +37,7 @@ from mbmicro.quant.lut import FIXED_OUTPUT_QPARAMS, make_table
 from mbmicro.formats.onnx_float import node_graph, tensor_names
 from mbmicro.formats.onnx_oracle import session
 from mbmicro.formats.onnx_qdq import export_qdq
-from mbmicro.reference.arith import ADD_LEFT_SHIFT, activation_bounds, dequantize, quantize, quantize_multipliers
+from mbmicro.reference.arith import activation_bounds, add_multipliers, dequantize, quantize, quantize_multipliers
 from mbmicro.reference.int8 import run_int8, run_node
 from mbmicro.models.specs import MODEL_NAMES
 
@@ -102,8 +102,7 @@ def hand_int8_graph(seed: int = 0, hw: int = 15, c: int = 16, classes: int = 10)
     def add(name, a, b, act="none"):
         sa, sb = tensors[a].scale, tensors[b].scale
         y = tensor(name + ":0", tensors[a].shape, max(sa, sb) * 74 * 1.4 / 40)
-        big = 2 * max(sa, sb)
-        mult, shift = quantize_multipliers(np.array([sa / big, sb / big, big / ((1 << ADD_LEFT_SHIFT) * y.scale)]))
+        mult, shift = add_multipliers(sa, sb, y.scale)
         return finish(Node(name, "add", [a, b], [y.name], {}, {"multiplier": mult, "shift": shift}), act)
 
     def gap(name, x):

@@ -209,7 +209,7 @@ def test_int8_graph_structure(tiny):
             src = qg.tensors[qn.inputs[0]]
             assert (src.scale, src.zero_point) == (out.scale, out.zero_point)
         if qn.op == "add":
-            assert qn.params["multiplier"].shape == (3,)
+            assert qn.params["multiplier"].shape == (2,) and qn.params["shift"].shape == (1,)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

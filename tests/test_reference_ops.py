@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mbmicro.reference import int8 as ref
 from mbmicro.graph.ir import same_padding
-from mbmicro.reference.arith import ADD_LEFT_SHIFT, quantize_multiplier
+from mbmicro.reference.arith import add_multipliers, quantize_multiplier
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIE_MULTIPLIERS = [(1 << 30, 31), (1 << 30, 32), (3 << 29, 33)]
@@ -177,13 +177,6 @@ def test_fully_connected_matches_exact_math(data):
 
 # ---------------------------------------------------------------- element-wise ops
 
-def add_multipliers(sa, sb, sy):
-    big = 2 * max(sa, sb)
-    pairs = [quantize_multiplier(sa / big), quantize_multiplier(sb / big),
-             quantize_multiplier(big / ((1 << ADD_LEFT_SHIFT) * sy))]
-    return np.array([p[0] for p in pairs], np.int32), np.array([p[1] for p in pairs], np.int32)
-
-
 @SETTINGS
 @given(st.data())
 def test_add_matches_exact_math_and_float(data):
@@ -199,10 +192,12 @@ def test_add_matches_exact_math_and_float(data):
     mult, shift = add_multipliers(sa, sb, sy)
     got = ref.add(a, b, mult, shift, a_zp=a_zp, b_zp=b_zp, y_zp=y_zp, act_min=lo, act_max=hi)
 
-    a1 = exact_requantize((a.astype(np.int64) - a_zp) * (1 << ADD_LEFT_SHIFT), mult[0], shift[0])
-    b1 = exact_requantize((b.astype(np.int64) - b_zp) * (1 << ADD_LEFT_SHIFT), mult[1], shift[1])
-    a1[..., :cb] += b1
-    np.testing.assert_array_equal(got, finish(a1, mult[2], shift[2], y_zp, lo, hi))
+    # One rounding of the integer sum, in Python integers: ((a-za) Ma + (b-zb) Mb + 2**(f-1)) // 2**f.
+    f = int(shift[0])
+    total = (a.astype(object) - a_zp) * int(mult[0])
+    total[..., :cb] += (b.astype(object) - b_zp) * int(mult[1])
+    rounded = np.vectorize(lambda v: (v + (1 << (f - 1))) // (1 << f), otypes=[object])(total)
+    np.testing.assert_array_equal(got, np.clip(rounded.astype(np.int64) + y_zp, lo, hi).astype(np.int8))
 
     # And the integer pipeline stays within one step of the real-valued sum.
     real = sa * (a.astype(np.float64) - a_zp)
@@ -294,18 +289,13 @@ def test_mul_and_pool_negative_ties():
     np.testing.assert_array_equal(ref.global_avg_pool(x, *HALF, x_zp=0, y_zp=10), [[[[8, 13, 9]]]])
 
 
-def test_add_negative_tie_in_output_stage():
-    """Inputs halved exactly (a' = a * 2**19), output stage divides by 2**21: a + b = -6 gives -1.5 -> -1."""
-    mult = np.array([1 << 30, 1 << 30, 1 << 30], np.int32)
-    shift = np.array([31, 31, 31 + ADD_LEFT_SHIFT], np.int32)  # a/2, b/2, then / 2**21
+def test_add_negative_tie_rounds_up():
+    """Ma = Mb = 2**20, f = 21 (both inputs halved): a + b = -3 gives -1.5 -> -1, +1 gives 0.5 -> 1."""
+    mult, shift = np.array([1 << 20, 1 << 20], np.int32), np.array([21], np.int32)
     a = np.array([[[[-2]]]], np.int8)
-    b = np.array([[[[-1]]]], np.int8)  # sum = -3 * 2**19 = -0.75 * 2**21 -> -1
-    got = ref.add(a, b, mult, shift, a_zp=0, b_zp=0, y_zp=0, act_min=-128, act_max=127)
-    assert int(got[0, 0, 0, 0]) == -1
-    b = np.array([[[[-4]]]], np.int8)  # sum = -6 * 2**19 = -1.5 * 2**21 -> tie -> -1
-    assert int(ref.add(a, b, mult, shift, a_zp=0, b_zp=0, y_zp=0, act_min=-128, act_max=127)[0, 0, 0, 0]) == -1
-    b = np.array([[[[4]]]], np.int8)  # sum = +2 * 2**19 = 0.5 * 2**21 -> tie -> +1
-    assert int(ref.add(a, b, mult, shift, a_zp=0, b_zp=0, y_zp=0, act_min=-128, act_max=127)[0, 0, 0, 0]) == 1
+    for bv, want in ((-1, -1), (-4, -3), (3, 1), (0, -1)):  # -1.5, -3, 0.5, -1
+        b = np.array([[[[bv]]]], np.int8)
+        assert int(ref.add(a, b, mult, shift, a_zp=0, b_zp=0, y_zp=0, act_min=-128, act_max=127)[0, 0, 0, 0]) == want
 
 
 def test_saturation_and_fused_clamp():

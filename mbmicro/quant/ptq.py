@@ -34,7 +34,7 @@ from mbmicro.graph.images import CalibrationFolder, Preprocess, load_image_folde
 from mbmicro.reference.float32 import run_float
 from mbmicro.graph.ir import Graph, Node
 from mbmicro.quant.lut import FIXED_OUTPUT_QPARAMS, make_table
-from mbmicro.reference.arith import ADD_LEFT_SHIFT, activation_bounds, quantize_multipliers
+from mbmicro.reference.arith import activation_bounds, add_multipliers, mul_multiplier, quantize_multipliers
 
 #: Smallest activation scale: a tensor whose range is below 255 * MIN_SCALE
 #: is treated as constant 0 (and requantization ratios stay far below 2**30).
@@ -207,9 +207,7 @@ def quantize_node(graph: Graph, node: Node, qp: dict[str, tuple[float, int]],
         params = {"weight": wq, "bias": bq, "multiplier": mult, "shift": shift, "weight_scale": ws}
         attrs.update(_clamp_attrs(node, (sy, zy)))
     elif op == "add":
-        sb = qp[node.inputs[1]][0]
-        big = 2.0 * max(sx, sb)
-        mult, shift = quantize_multipliers(np.array([sx / big, sb / big, big / ((1 << ADD_LEFT_SHIFT) * sy)]))
+        mult, shift = add_multipliers(sx, qp[node.inputs[1]][0], sy)
         params = {"multiplier": mult, "shift": shift}
         attrs.update(_clamp_attrs(node, (sy, zy)))
     elif op == "global_avg_pool":
@@ -217,7 +215,7 @@ def quantize_node(graph: Graph, node: Node, qp: dict[str, tuple[float, int]],
         params = dict(zip(("multiplier", "shift"), quantize_multipliers(np.array([sx / (sy * h * w)]))))
     elif op == "mul":
         sg = qp[node.inputs[1]][0]
-        params = dict(zip(("multiplier", "shift"), quantize_multipliers(np.array([sx * sg / sy]))))
+        params = dict(zip(("multiplier", "shift"), mul_multiplier(sx * sg / sy)))
         attrs.update(_clamp_attrs(node, (sy, zy)))
     elif op == "act":
         op, attrs = "lut", {"func": node.attrs["func"]}

@@ -36,10 +36,17 @@ import numpy as np
 
 INT8_MIN, INT8_MAX = -128, 127
 
-#: Inputs of ``add`` are shifted left by this many bits before rescaling to a
-#: common scale, as TFLite does, so that their rescaling keeps 20 bits of
-#: fraction.
+#: Inputs of a TFLite-rule ``add`` are shifted left by this many bits before
+#: rescaling to a common scale, as TFLite does, so that their rescaling keeps
+#: 20 bits of fraction.
 ADD_LEFT_SHIFT = 20
+
+#: Bound of the single-rule add's int32 arithmetic: ``Ma + Mb + 2**f`` stays at or
+#: below it.  A kernel folds every zero point and the rounding term into one constant
+#: K (|K| <= 255.5 * 2**f + 128 * (Ma + Mb)) and computes ``K + a*Ma + b*Mb`` on the raw
+#: int8 values; the sum of the magnitudes is then below 256 * (Ma + Mb + 2**f) <= 2**31,
+#: so no partial sum leaves int32, in any order of the additions.
+ADD_INT32_BOUND = 1 << 23
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -118,6 +125,81 @@ def tflite_mean_multiplier(real: float, count: int) -> tuple[int, int]:
     exp = 31 - s
     sh = min(int(count).bit_length() - 1, 32, 31 + exp)
     return (m << sh) // int(count), 31 - (exp - sh)
+
+
+def add_multipliers(sa: float, sb: float, sy: float) -> tuple[np.ndarray, np.ndarray]:
+    """The single-rule add's (multiplier (2,) = [Ma, Mb], shift (1,) = [f]).
+
+    The add is one rounding of the exact sum, ``((a - za) Ma + (b - zb) Mb + 2**(f-1)) >> f``,
+    with ``Ma = round(sa / sy * 2**f)``, ``Mb = round(sb / sy * 2**f)``: the intermediate
+    scale is ``sy * 2**-f``, so the final requantization is a rounding shift and no
+    multiply (docs/INT8_SEMANTICS.md).  Why this and not TFLite's three requantizations:
+    a kernel computes it in 32-bit with two multiply-accumulates, one shift and a
+    saturation per element (no 64-bit work, no runtime shift), and it is closer to the
+    real-valued sum (one rounding instead of three).
+
+    ``f`` is the largest value in [1, 30] with ``Ma + Mb + 2**f <= ADD_INT32_BOUND``: the
+    most fraction bits the int32 kernel can carry (f ~ 21 for sa ~ sb ~ sy, i.e. about
+    20-bit multipliers; the error of the integer sum against the real one is below
+    ``510 / 2**(f+1)`` output steps).
+    """
+    ra, rb = float(sa) / float(sy), float(sb) / float(sy)
+    for v in (ra, rb):
+        if not v > 0 or not math.isfinite(v):
+            raise ValueError(f"add: scale ratios must be positive and finite, got {ra}, {rb}")
+    for f in range(30, 0, -1):
+        ma, mb = int(round(ra * (1 << f))), int(round(rb * (1 << f)))
+        if ma + mb + (1 << f) <= ADD_INT32_BOUND:
+            return np.array([ma, mb], np.int32), np.array([f], np.int32)
+    raise ValueError(f"add: input scales {sa:g}, {sb:g} are too large for the output scale {sy:g} "
+                     f"(ratio above {ADD_INT32_BOUND // 4})")
+
+
+#: |x - zx| and |g - zg| of the SE multiply are at most 255.
+_MUL_SPAN = 255
+
+
+def mul_fits_int32(multiplier: int, shift: int) -> bool:
+    """Whether a mul's (M, s) lets a kernel requantize in int32 (``255 M + 2**s <= ADD_INT32_BOUND``).
+
+    The kernel then folds the per-channel gate ``G = (g - zg) M`` (|G| <= 255 M), the
+    zero points and the rounding into ``K + x*G`` on the raw int8 x, whose magnitudes add
+    up to less than 256 (255 M + 2**s) <= 2**31 (the argument of ADD_INT32_BOUND).
+    """
+    return 1 <= int(shift) and _MUL_SPAN * int(multiplier) + (1 << int(shift)) <= ADD_INT32_BOUND
+
+
+def mul_multiplier(real: float) -> tuple[np.ndarray, np.ndarray]:
+    """The SE multiply's (multiplier (1,), shift (1,)) for ``real = sx sg / sy``.
+
+    The same rounding rule as every op (:func:`requantize` of ``(x - zx)(g - zg)``), with
+    the largest shift for which :func:`mul_fits_int32` holds instead of a multiplier in
+    [2**30, 2**31): the kernel then needs no 64-bit product.  The price is precision:
+    for ``real ~ 1/256`` (a sigmoid gate) M has 14 bits, and the integer result is off
+    the real product by at most ``255 * 255 / 2**(s+1)`` (< 0.008) output steps.  A real
+    too large for a shift >= 1 falls back to :func:`quantize_multiplier` (the kernel then
+    takes its 64-bit path).
+    """
+    if not real > 0 or not math.isfinite(real):
+        raise ValueError(f"requantization scale must be positive and finite, got {real}")
+    for s in range(23, 0, -1):
+        m = int(round(real * (1 << s)))
+        if mul_fits_int32(m, s):
+            return np.array([m], np.int32), np.array([s], np.int32)
+    m, s = quantize_multiplier(real)
+    return np.array([m], np.int32), np.array([s], np.int32)
+
+
+def add_single(a: np.ndarray, b: np.ndarray, multiplier, shift) -> np.ndarray:
+    """The single-rule add before the zero point and clamp, on centred inputs; returns int64.
+
+    ``a`` and ``b`` are ``x - zx`` (broadcast against each other), ``multiplier`` = [Ma, Mb],
+    ``shift`` = [f] (:func:`add_multipliers`): ``(a*Ma + b*Mb + 2**(f-1)) >> f``.
+    """
+    m = np.asarray(multiplier, dtype=np.int64).reshape(-1)
+    f = np.int64(np.asarray(shift).reshape(-1)[0])
+    total = np.asarray(a, dtype=np.int64) * m[0] + np.asarray(b, dtype=np.int64) * m[1]
+    return (total + (np.int64(1) << (f - 1))) >> f
 
 
 def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

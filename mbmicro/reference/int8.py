@@ -17,7 +17,7 @@ import numpy as np
 
 from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph, Node
-from mbmicro.reference.arith import ADD_LEFT_SHIFT, clamp_int8, divide_round_away, requant_rule, requantize_by
+from mbmicro.reference.arith import ADD_LEFT_SHIFT, add_single, clamp_int8, divide_round_away, requant_rule, requantize_by
 
 #: Largest dot-product length for which the float64 accumulation is exact.
 _EXACT_TERMS = 2**53 // (255 * 128)
@@ -108,11 +108,26 @@ def fully_connected(x, weight, bias, multiplier, shift, *, x_zp, y_zp, act_min, 
 
 
 def add(a, b, multiplier, shift, *, a_zp, b_zp, y_zp, act_min, act_max, rule="single"):
-    """a + b rescaled to a common scale; b may cover only the first channels of a."""
+    """a + b rescaled to the output scale; b may cover only the first channels of a.
+
+    The default rule rounds once (:func:`mbmicro.reference.arith.add_single`,
+    multiplier [Ma, Mb], shift [f]); the "tflite" rule is TFLite's: both inputs
+    shifted left by 20 and requantized to a common scale, then the sum requantized
+    (multiplier and shift of 3 values each).
+    """
     cb = b.shape[3]
     if a.shape[:3] != b.shape[:3] or cb > a.shape[3]:
         raise ValueError(f"add: shapes {a.shape} and {b.shape} cannot be added")
     m, s = np.asarray(multiplier).reshape(-1), np.asarray(shift).reshape(-1)
+    if rule == "single":
+        if m.size != 2 or s.size != 1:
+            raise UserError(f"add has {m.size} multipliers and {s.size} shifts, the default rule's add takes "
+                            "2 and 1 (a graph quantized before mbmicro's one-rounding add): rebuild it "
+                            "with 'mbmicro build'")
+        b1 = np.zeros(a.shape, np.int64)
+        b1[..., :cb] = b.astype(np.int64) - int(b_zp)
+        total = add_single(a.astype(np.int64) - int(a_zp), b1, m, s)
+        return clamp_int8(total + int(y_zp), int(act_min), int(act_max))
     a1 = requantize_by(rule, (a.astype(np.int64) - int(a_zp)) << ADD_LEFT_SHIFT, m[0], s[0])
     b1 = requantize_by(rule, (b.astype(np.int64) - int(b_zp)) << ADD_LEFT_SHIFT, m[1], s[1])
     a1[..., :cb] += b1
