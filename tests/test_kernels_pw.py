@@ -10,12 +10,12 @@ from mbmicro.reference import int8 as R
 from mbmicro.codegen.kernels import lower_node
 
 
-def pw_case(rng, H, W, C, K, knob_pick=True):
+def pw_case(rng, H, W, C, K, knob_pick=True, scales=(1e-4, 0.05)):
     xzp, yzp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
     x, y = tensor("x", (1, H, W, C), xzp), tensor("y", (1, H, W, K), yzp)
     w = random_int8(rng, (K, 1, 1, C), -127, 127)
     bias = rng.integers(-20000, 20000, K).astype(np.int32)
-    m, s = random_requant(rng, K, 1e-4, 0.05)
+    m, s = random_requant(rng, K, *scales)
     lo, hi = random_act(rng, yzp)
     graph, node = single_node_graph("conv2d", [x], y, attrs=dict(kernel=(1, 1), stride=1, pad=(0, 0, 0, 0),
                                     groups=1, act_min=lo, act_max=hi),

@@ -110,12 +110,13 @@ mbmicro_gemm_tile(int32_t *acc, const int8_t *x, const int8_t *w, int32_t C, int
     }
 }
 
-/* One entry point per tile shape (the TensorIntrin names them mbmicro_gemm_dsp_<TP>x<TO>). */
-#define MBMICRO_GEMM_TILE_FN(TP, TO)                                                              \
-    static inline void mbmicro_gemm_dsp_##TP##x##TO(int32_t *acc, const int8_t *x, const int8_t *w, \
-                                                    int32_t C, int32_t xs, int32_t ws)             \
-    {                                                                                             \
-        mbmicro_gemm_tile(acc, x, w, C, xs, ws, TP, TO);                                           \
+/* One entry point per tile shape (the TensorIntrin names them mbmicro_gemm_dsp_<TP>x<TO>).
+ * always_inline: a call would keep the accumulators in memory (GCC did not inline it). */
+#define MBMICRO_GEMM_TILE_FN(TP, TO)                                                      \
+    static inline __attribute__((always_inline)) void mbmicro_gemm_dsp_##TP##x##TO(        \
+        int32_t *acc, const int8_t *x, const int8_t *w, int32_t C, int32_t xs, int32_t ws) \
+    {                                                                                     \
+        mbmicro_gemm_tile(acc, x, w, C, xs, ws, TP, TO);                                   \
     }
 MBMICRO_GEMM_TILE_FN(1, 1)
 MBMICRO_GEMM_TILE_FN(1, 2)

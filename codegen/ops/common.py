@@ -125,6 +125,42 @@ def requantize_by(rule: str, acc, mult, shift):
     raise ValueError(f"unknown requantization rule {rule!r}")
 
 
+#: The shifts for which :func:`requantize_hi32` equals :func:`requantize`.
+HI32_SHIFTS = (33, 62)
+#: |x * w| of one int8 product is at most 128 * 127 < 2**14.
+_MAX_PRODUCT = 1 << 14
+
+
+def hi32_applies(bias, shift, C: int) -> bool:
+    """Whether every channel of a GEMM with reduction length ``C`` may use requantize_hi32:
+    each shift in HI32_SHIFTS and acc + bias provably inside int32."""
+    s = np.asarray(shift, dtype=np.int64)
+    b = np.abs(np.asarray(bias, dtype=np.int64))
+    lo, hi = HI32_SHIFTS
+    return bool(s.size and s.min() >= lo and s.max() <= hi
+                and int(b.max(initial=0)) + C * _MAX_PRODUCT < (1 << 31))
+
+
+def requantize_hi32(acc32, mult, shift):
+    """:func:`requantize` of an int32 value with 32-bit work only, for shifts 33..62.
+
+    ``floor((a*M + 2**(s-1)) / 2**s)`` is ``floor(floor((a*M + 2**(s-1)) / 2**32) / 2**(s-32))``
+    (nested floor division), and for s >= 33 the rounding term is a multiple of 2**32, so the
+    inner floor is ``hi32(a*M) + 2**(s-33)`` with ``hi32(a*M) = (a*M) >> 32`` (SMMUL / SMULL high
+    word).  |a*M| < 2**62 keeps that sum and the result inside int32.  Same value as
+    :func:`requantize` bit for bit; the callers check the preconditions with :func:`hi32_applies`.
+    """
+    s = shift
+    hi = tirx.shift_right(i64(acc32) * i64(mult), tirx.const(32, "int64")).astype("int32")
+    one = tirx.const(1, "int32")
+    return tirx.shift_right(hi + tirx.shift_left(one, s - tirx.const(33, "int32")), s - tirx.const(32, "int32"))
+
+
+def clamp_i8_32(value32, zp, lo, hi):
+    """int8(clamp(value + zp, lo, hi)) in int32 (for values known to fit int32)."""
+    return tirx.max(tirx.min(value32 + zp, hi), lo).astype("int8")
+
+
 def divide_round_away(value64, n: int):
     """``v > 0 ? (v + n/2) / n : (v - n/2) / n`` with C truncation (TFLite's MEAN / AVERAGE_POOL_2D)."""
     half = tirx.const(int(n) // 2, "int64")

@@ -26,7 +26,12 @@ SMLAD, 4 channels per word on Cortex-M4/M7, a portable twin elsewhere).  A
 tensorized region must be a rectangle, so that schedule pads no index:
 the last tile of each axis *overlaps* the one before it (it starts at
 ``P - tp`` / ``K - to``), recomputing and re-storing a few outputs with the
-same values.  Bias, requantization and clamping stay in TIR (one rule).
+same values.  Channel tiles are the outer loop (a tile's weights and
+requantization constants stay in registers while the pixels stream by), the
+folded bias initializes the accumulators, and bias, requantization and
+clamping stay in TIR (one rule).  Where a layer's shifts are 33..62 and
+acc + bias provably fits int32 the requantization is the equal 32-bit form
+(common.requantize_hi32; tag suffix "h"), otherwise the 64-bit one.
 """
 
 from __future__ import annotations
@@ -44,8 +49,6 @@ TILE_P = [1, 2, 4, 8]
 TILE_OC = [1, 2, 4, 8, 16]
 
 _DEFAULTS = {
-    "cortex-m4": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
-    "cortex-m7": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
     # measured (QEMU): 2x4 beats 4x4 on the M55 (2.40 vs 3.41 instr/MAC on
     # 24x24x96->24); GCC 12 does not vectorize int8 widening MACs for MVE
     "cortex-m55": {"tile_p": 2, "tile_oc": 4, "unroll": 1, "micro": "none"},
@@ -91,12 +94,38 @@ def gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
     return sch.mod["main"]
 
 
-def tiles_func(P: int, C: int, K: int, tp: int, to: int, rule: str):
-    """The GEMM as TIR with overlapping edge tiles: every tile is a full tp x to rectangle."""
+#: cores whose default is the SXTB16/SMLAD micro-kernel (measured: it wins on every shape)
+DSP_FAMILIES = ("cortex-m4", "cortex-m7")
+
+
+def dsp_defaults(P: int, C: int) -> dict:
+    """The measured-best DSP tile (QEMU, M4, instructions per MAC; PR notes / BENCHMARKS.md).
+
+    2x2 keeps the 13 usable core registers spill-free in the reduction (1.375 instr/MAC
+    there); with few input channels the per-output work (requantization, clamp, store)
+    dominates and taller tiles share each weight word over 4 pixels: 4x2 up to 32 channels
+    (12x12x32->192: 2.17 against 2.66 for 2x2), 4x1 up to 24 (24x24x24->144: 2.58 against
+    2.81 for 4x2; 24x24x8->48: 3.88 against 4.10 for 2x2); one pixel (fully connected)
+    takes 4 channels per step.  The M7 ranks the tiles the same way.
+    """
+    if P == 1:
+        return {"tile_p": 1, "tile_oc": 4, "unroll": 1, "micro": "dsp"}
+    if C <= 24:
+        return {"tile_p": 4, "tile_oc": 1, "unroll": 1, "micro": "dsp"}
+    return {"tile_p": 4 if C <= 32 else 2, "tile_oc": 2, "unroll": 1, "micro": "dsp"}
+
+
+def tiles_func(P: int, C: int, K: int, tp: int, to: int, rule: str, hi32: bool = False):
+    """The GEMM as TIR with overlapping edge tiles: every tile is a full tp x to rectangle.
+
+    ``hi32``: requantize with 32-bit work (common.requantize_hi32, the same values; the plan
+    checked its preconditions on this layer's bias and shifts)."""
     NP, NK = -(-P // tp), -(-K // to)
 
-    def out(acc, b, m, s, zp, lo, hi):
-        return cm.clamp_i8(cm.requantize_by(rule, acc + b, m, s), zp, lo, hi)
+    def out(acc, m, s, zp, lo, hi):
+        if hi32:
+            return cm.clamp_i8_32(cm.requantize_hi32(acc, m, s), zp, lo, hi)
+        return cm.clamp_i8(cm.requantize_by(rule, acc, m, s), zp, lo, hi)
 
     @T.prim_func(s_tir=True)
     def func(x: T.Buffer((P, C), "int8"), w: T.Buffer((K, C), "int8"), bias: T.Buffer((K,), "int32"),
@@ -104,61 +133,68 @@ def tiles_func(P: int, C: int, K: int, tp: int, to: int, rule: str):
              act_min: T.int32, act_max: T.int32, y: T.Buffer((P, K), "int8")):
         acc = T.alloc_buffer((tp, to), "int32")
         for po, ko in T.grid(NP, NK):
+            for i, j in T.grid(tp, to):
+                with T.sblock("acc_init"):  # the (folded) bias starts the sum: one int32, no add
+                    vpo, vko, vi, vj = T.axis.remap("SSSS", [po, ko, i, j])
+                    acc[vi, vj] = bias[T.min(vko * to, K - to) + vj]
             for i, j, c in T.grid(tp, to, C):
                 with T.sblock("acc"):
                     vpo, vko, vi, vj, vc = T.axis.remap("SSSSR", [po, ko, i, j, c])
-                    with T.init():
-                        acc[vi, vj] = 0
                     acc[vi, vj] = acc[vi, vj] + (T.Cast("int32", x[T.min(vpo * tp, P - tp) + vi, vc])
                                                  * T.Cast("int32", w[T.min(vko * to, K - to) + vj, vc]))
             for i, j in T.grid(tp, to):
                 with T.sblock("y"):
                     vpo, vko, vi, vj = T.axis.remap("SSSS", [po, ko, i, j])
                     y[T.min(vpo * tp, P - tp) + vi, T.min(vko * to, K - to) + vj] = out(
-                        acc[vi, vj], bias[T.min(vko * to, K - to) + vj], mult[T.min(vko * to, K - to) + vj],
-                        shift[T.min(vko * to, K - to) + vj], y_zp, act_min, act_max)
+                        acc[vi, vj], mult[T.min(vko * to, K - to) + vj], shift[T.min(vko * to, K - to) + vj],
+                        y_zp, act_min, act_max)
     return func
 
 
-def micro_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
+def micro_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single", hi32: bool = False):
     """Scheduled PrimFunc (same parameters as gemm_func) whose tile reduction is the
     ``mbmicro_gemm_<micro>_<tp>x<to>`` micro-kernel."""
     from mbmicro.codegen.microkernels import intrin
 
     tp, to = knobs["tile_p"], knobs["tile_oc"]
-    sch = s_tir.Schedule(tiles_func(P, C, K, tp, to, rule))
-    ab, yb = sch.get_sblock("acc"), sch.get_sblock("y")
-    loops = sch.get_loops(ab)
-    init = sch.decompose_reduction(ab, loops[2])
-    sch.tensorize(loops[2], intrin.gemm(knobs["micro"], tp, to, C, C, C))
+    sch = s_tir.Schedule(tiles_func(P, C, K, tp, to, rule, hi32))
+    ab, yb, init = sch.get_sblock("acc"), sch.get_sblock("y"), sch.get_sblock("acc_init")
+    sch.tensorize(sch.get_loops(ab)[2], intrin.gemm(knobs["micro"], tp, to, C, C, C))
+    po, ko = sch.get_loops(yb)[:2]
+    sch.reorder(ko, po)  # channel tiles outermost: a tile's weights, bias and multipliers stay put
     if knobs["unroll"]:
         cm.unroll_all(sch, list(sch.get_loops(init)[-2:]) + list(sch.get_loops(yb)[-2:]))
     return sch.mod["main"]
 
 
-def build_gemm(P: int, C: int, K: int, knobs: dict, rule: str):
-    """The kernel of ``knobs``: the plain register tile or a micro-kernel."""
+def build_gemm(P: int, C: int, K: int, knobs: dict, rule: str, hi32: bool = False):
+    """The kernel of ``knobs``: the plain register tile or a micro-kernel (which requantizes
+    with 32-bit work when ``hi32``)."""
     if knobs.get("micro", "none") == "none":
         return gemm_func(P, C, K, knobs, rule)
-    return micro_gemm_func(P, C, K, knobs, rule)
+    return micro_gemm_func(P, C, K, knobs, rule, hi32)
 
 
-def gemm_tag(knobs: dict) -> str:
-    """Kernel-name tag: tile, "r" when rolled, "d" for the DSP micro-kernel."""
+def gemm_tag(knobs: dict, hi32: bool = False) -> str:
+    """Kernel-name tag: tile, "r" when rolled, "d" for the DSP micro-kernel, "h" when it
+    requantizes in 32 bits."""
     micro = {"none": "", "dsp": "d"}[knobs.get("micro", "none")]
-    return f"t{knobs['tile_p']}x{knobs['tile_oc']}" + ("" if knobs["unroll"] else "r") + micro
+    tag = f"t{knobs['tile_p']}x{knobs['tile_oc']}" + ("" if knobs["unroll"] else "r") + micro
+    return tag + ("h" if micro and hi32 else "")
 
 
 def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):
     """Shared by pointwise and fully_connected: weight2d is (K, C)."""
     args = cm.weighted_args(graph, node, weight2d, weight2d, K)
     space = {"tile_p": fit(TILE_P, P), "tile_oc": fit(TILE_OC, K), "unroll": [1, 0], "micro": MICRO}
-    base = _DEFAULTS.get(family, _DEFAULTS["host"])
+    base = dsp_defaults(P, C) if family in DSP_FAMILIES else _DEFAULTS.get(family, _DEFAULTS["host"])
     defaults = {key: pick(space[key], base[key]) for key in space}
     rule = cm.graph_rule(graph)
+    bias = next(a.value for a in args if a.name == "bias")
+    hi32 = rule == "single" and cm.hi32_applies(bias, node.params["shift"], C)
     return cm.OpPlan(
         prefix=prefix, spec=f"p{P}c{C}o{K}{cm.rule_suffix(rule)}", args=args, space=space, defaults=defaults,
-        build=lambda kn: build_gemm(P, C, K, kn, rule), tag=gemm_tag,
+        build=lambda kn: build_gemm(P, C, K, kn, rule, hi32), tag=lambda kn: gemm_tag(kn, hi32),
         headers=lambda kn: () if kn["micro"] == "none" else (GEMM_HEADER,),
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
