@@ -70,32 +70,6 @@ def requantize(acc, mult, shift):
     return tirx.shift_right(i64(acc) * i64(mult) + tirx.shift_left(one, s - one), s)
 
 
-def requantize_high_word(acc32, mult, shift):
-    """The rule of :func:`requantize` as int32, for an int32 ``acc32`` and ``32 <= shift <= 63``.
-
-    ``(acc*M + 2**(s-1)) >> s`` equals ``((acc*M + 2**(s-1)) >> 32) >> (s - 32)`` (floor
-    divisions compose), and with ``s >= 32`` the first shift is the high word of the
-    64-bit sum: one SMLAL and one ASR on 32-bit cores instead of a 64-bit variable
-    shift.  The caller checks the preconditions at plan time
-    (:func:`high_word_requant_ok`); the result then fits int32 (|acc*M| < 2**62).
-    """
-    p = i64(acc32) * i64(mult) + tirx.shift_left(tirx.const(1, "int64"), i64(shift) - tirx.const(1, "int64"))
-    high = tirx.shift_right(p, tirx.const(32, "int64")).astype("int32")
-    return tirx.shift_right(high, shift - 32)
-
-
-def high_word_requant_ok(shift: np.ndarray, acc_bound: np.ndarray) -> bool:
-    """Whether :func:`requantize_high_word` is exact: every shift in [32, 63] and every
-    accumulator (bias included; ``acc_bound`` is its largest magnitude per channel) fits int32."""
-    s = np.asarray(shift, np.int64)
-    return bool(s.size and s.min() >= 32 and s.max() <= 63 and np.max(acc_bound) < (1 << 31) - 1)
-
-
-def clamp_i8_32(value32, zp, lo, hi):
-    """int8(clamp(value + zp, lo, hi)) in int32 arithmetic (exact when value is a requantized int32)."""
-    return tirx.max(tirx.min(value32 + zp, hi), lo).astype("int8")
-
-
 def requantize_tflite(acc, mult, shift):
     """TFLite's MultiplyByQuantizedMultiplier(acc, M, 31 - s) in int64 arithmetic.
 

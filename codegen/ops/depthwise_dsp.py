@@ -28,8 +28,8 @@ The band height R is the largest divisor of OH whose band fits BAND_LIMIT bytes 
 stack: each input row is copied about (R - 1 + K/S) / R times.  ``decompose_padding``
 splits the band copy into a zero fill and a copy without per-element tests (that needs
 the constant 0 as the pad value, hence x - x_zp).  Requantization and clamping stay TIR
-expressions of :mod:`.common` (one rounding rule): ``requantize_high_word`` (one SMLAL
-and one ASR) when the layer's constants make it exact, else the rule's int64 form;
+expressions of :mod:`.common` (one rounding rule): ``requantize_hi32`` (SMMUL, ADD, ASR;
+shared with the pointwise GEMM) when the layer's constants make it exact, else the rule's int64 form;
 the kernel name's tag says which ("dsph" / "dsp").
 """
 
@@ -127,7 +127,7 @@ def _band_value(x, x_zp, h, v, H: int, W: int, top: int, left: int, rows: int, c
 def _output(rule: str, high_word: bool, acc, mult, shift, y_zp, lo, hi):
     """Requantized, clamped int8 output: 32-bit when exact, else the rule's int64 expression."""
     if high_word:
-        return cm.clamp_i8_32(cm.requantize_high_word(acc, mult, shift), y_zp, lo, hi)
+        return cm.clamp_i8_32(cm.requantize_hi32(acc, mult, shift), y_zp, lo, hi)
     return cm.clamp_i8(cm.requantize_by(rule, acc, mult, shift), y_zp, lo, hi)
 
 
@@ -164,7 +164,8 @@ def kernel_args(graph, node, weight) -> tuple[list, bool]:
             KernelArg("int", "x_zp", "int32_t", x_zp),
             *cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
     shift = next(a.value for a in args if a.name == "shift")
-    high = cm.graph_rule(graph) == "single" and cm.high_word_requant_ok(shift, acc_bound(node, weight))
+    lo, hi = cm.HI32_SHIFTS  # acc + bias fits int32: applies() checked it
+    high = cm.graph_rule(graph) == "single" and bool(shift.size and shift.min() >= lo and shift.max() <= hi)
     return args, high
 
 
@@ -180,7 +181,7 @@ def _unroll_copy(sch, loop) -> None:
 def dw_dsp_func(H, W, C, K, S, pad, rule="single", high_word=False):
     """TE + schedule of the band kernel: parameters x, w (K, K, C), bias (not folded), mult, shift,
     x_zp, y_zp, act_min, act_max, y; ``high_word``: requantize with
-    common.requantize_high_word (the caller checked it is exact)."""
+    common.requantize_hi32 (the caller checked it is exact)."""
     top, left, bottom, right = pad
     OH, OW = (H + top + bottom - K) // S + 1, (W + left + right - K) // S + 1
     KP, XW = tap_pairs(K), band_cols(OW, K, S)
