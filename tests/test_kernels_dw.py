@@ -64,7 +64,7 @@ def test_tile_mode_uses_bounded_scratch():
     rng = np.random.default_rng(3)
     case = dw_case(rng, 40, 40, 32, 3, 1, knob_pick=False)
     from mbmicro.codegen.kernels import lower_node
-    k = lower_node(case[0], case[1], "cortex-m4", {"pad_mode": "tile", "c_block": 8})
+    k = lower_node(case[0], case[1], "cortex-m4", {"pad_mode": "tile", "c_block": 8, "micro": "none"})
     assert 0 < k.scratch_bytes <= 4096
     assert "xpad" in k.source
     run_cases([case[:3] + ({"pad_mode": "tile", "c_block": 8}, case[4])])

@@ -33,7 +33,8 @@ class OpPlan:
     """What an op template knows about one node before choosing knobs.
 
     ``build(knobs)`` returns a scheduled PrimFunc whose parameters are, in
-    order, exactly ``args`` (same names).  ``spec`` must encode everything
+    order, exactly ``args_for(knobs)`` (same names: ``args`` unless a knob
+    re-lays a constant, e.g. the DSP depthwise kernel's int16 weights).  ``spec`` must encode everything
     the generated source depends on besides the knobs.
     """
 

@@ -24,10 +24,13 @@ zx*w, cancelled by the bias).  Two exact ways, a knob:
 
 Channel counts that are not a multiple of c_block re-read the last channel
 in the tail block (results discarded), so the inner loops have no bounds
-tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1), micro
-("mve": the Helium row kernel of codegen/microkernels/mbmicro_mve.h, 16
-channels per step, see :mod:`mbmicro.codegen.ops.mve`; the default on the
-Cortex-M55, where the other knobs then do not apply).
+tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1), and micro:
+"none" (this scalar schedule), "dsp" (:mod:`.depthwise_dsp`: an int16 channel
+band and the SMLAD row micro-kernel of codegen/microkernels/mbmicro_depthwise.h;
+the default on the Cortex-M4/M7) or "mve" (the Helium row kernel of
+codegen/microkernels/mbmicro_mve.h, 16 channels per step, see
+:mod:`mbmicro.codegen.ops.mve`; the default on the Cortex-M55).  The other
+knobs do not apply to the micro-kernels.
 
 ``vec_c`` = 1 swaps the loop order inside a block to
 
@@ -54,6 +57,7 @@ from tvm import s_tir, te, tirx
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import depthwise_dsp as dsp
 from mbmicro.codegen.ops import mve
 
 C_BLOCK = [1, 2, 4, 8, 16]
@@ -76,6 +80,10 @@ _DEFAULTS = {
 
 #: Channel block default for kernels larger than 3x3, where it differs (measured above).
 _LARGE_KERNEL_C_BLOCK = {"cortex-a53": 8}
+
+#: Micro-kernel default per target family ("none": the scalar schedule above;
+#: "dsp": codegen/ops/depthwise_dsp.py, SMLAD on an int16 channel band).
+MICRO_DEFAULTS = {"cortex-m4": "dsp", "cortex-m7": "dsp"}
 
 
 def _in_bounds(h, w, H: int, W: int, pad):
@@ -192,7 +200,15 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     if KH * KW * defaults["c_block"] > UNROLL_BODY_LIMIT:
         defaults["unroll_taps"] = 0
 
+    space["micro"] = ["none"]
+    if dsp.applies(graph, node, weight, (W + pad[1] + pad[3] - KW) // S + 1, KH, S):
+        space["micro"].append("dsp")
+    defaults["micro"] = pick(space["micro"], MICRO_DEFAULTS.get(family, "none"))
+    dsp_args, high_word = dsp.kernel_args(graph, node, weight) if "dsp" in space["micro"] else (None, False)
+
     def build(kn):
+        if kn["micro"] == "dsp":
+            return dsp.dw_dsp_func(H, W, C, KH, S, pad, rule, high_word)
         if kn["pad_mode"] == "tile" and KH * wp * kn["c_block"] > TILE_LIMIT:
             raise ValueError(f"pad_mode tile with c_block {kn['c_block']} needs more than {TILE_LIMIT} B")
         return dw_func(H, W, C, KH, KW, S, pad, kn, rule)
@@ -201,11 +217,19 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
     plan = cm.OpPlan(
         prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}{cm.rule_suffix(rule)}", args=args, space=space,
-        defaults=defaults, build=build,
-        tag=lambda kn: (f"b{kn['c_block']}{'u' if kn['unroll_taps'] else 'r'}{kn['pad_mode'][0]}"
-                       + ("v" if kn["vec_c"] else "")),
+        defaults=defaults, build=build, tag=lambda kn: _tag(kn, high_word),
         doc=f"int8 depthwise {KH}x{KW} stride {S} on {H}x{W}x{C}, SAME pad {pad}",
+        arg_layout=lambda kn: dsp_args if kn["micro"] == "dsp" else args,
+        headers=lambda kn: (dsp.HEADER,) if kn["micro"] == "dsp" else (),
     )
     mode = mve.requant_mode(node.params["shift"])
     return mve.with_mve(plan, family, rule, lambda kn: mve.dw_func(H, W, C, KH, KW, S, pad, mode),
                         mve.dw_args(graph, node, weight, pad))
+
+
+def _tag(kn: dict, high_word: bool) -> str:
+    """Knob part of the kernel name; the DSP band kernel ignores the scalar schedule's knobs
+    and has two requantization forms (constants decide: "h" is the 32-bit high-word one)."""
+    if kn["micro"] == "dsp":
+        return "dsph" if high_word else "dsp"
+    return f"b{kn['c_block']}{'u' if kn['unroll_taps'] else 'r'}{kn['pad_mode'][0]}" + ("v" if kn["vec_c"] else "")
