@@ -79,8 +79,11 @@ def test_defaults_differ_by_target_and_are_in_space(target, expected_block):
     assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c", "micro"}
     # the first value of each list is the target default
     assert space["c_block"][0] == expected_block
-    # the Helium micro-kernel: the M55's default, offered on the host (its C twin), not elsewhere
-    assert space["micro"] == {"cortex-m55": ["mve", "none"], "host": ["none", "mve"]}.get(target, ["none"])
+    # micro-kernels, the default first: SMLAD on the M4/M7, Helium on the M55; the host
+    # offers both C twins; the DSP kernel is offered wherever its int32 guard holds (the
+    # A53 and M55 compile its portable twin or the DSP path), Helium only on M55 and host
+    assert space["micro"] == {"cortex-m4": ["dsp", "none"], "cortex-m55": ["mve", "none", "dsp"],
+                              "host": ["none", "dsp", "mve"], "cortex-a53": ["none", "dsp"]}[target]
 
 
 def test_vec_c_keeps_a_rolled_channel_loop_and_is_sampled():

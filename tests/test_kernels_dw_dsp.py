@@ -104,7 +104,7 @@ def test_band_rows_divide_the_output_and_fit():
         assert oh % r == 0 and ((r - 1) * s + k) * cols * 2 <= dsp.BAND_LIMIT
 
 
-@pytest.mark.parametrize("target,micro", [("cortex-m4", "dsp"), ("cortex-m7", "dsp"), ("cortex-m55", "none"),
+@pytest.mark.parametrize("target,micro", [("cortex-m4", "dsp"), ("cortex-m7", "dsp"), ("cortex-m55", "mve"),
                                           ("cortex-a53", "none"), ("host", "none")])
 def test_micro_defaults(target, micro):
     rng = np.random.default_rng(5)
