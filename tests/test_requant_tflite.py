@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from kernel_harness import random_int8, random_requant, run_cases, single_node_graph, tensor
-from mbmicro.codegen.kernels import lower_node
+from mbmicro.codegen.kernels import knob_space, lower_node
 from mbmicro.reference import arith
 from mbmicro.reference import int8 as R
 from test_kernels_conv import _random_shape as conv_shape, conv_case
@@ -123,9 +123,20 @@ def test_unknown_rule_is_refused():
 
 
 def _tflite(case):
-    """The same kernel case on a "tflite" graph, its reference recomputed with that rule."""
+    """The same kernel case on a "tflite" graph, its reference recomputed with that rule.
+
+    A TFLite add carries three multipliers and shifts (inputs, then output), where the
+    default rule's add has two and one: it gets TFLite-style ones.  Knob values the
+    TFLite graph does not offer (the Helium kernels are default-rule only) fall back to
+    the plain schedule."""
     graph, node, feeds, knobs, *_ = case
     graph.meta["requant"] = "tflite"
+    if node.op == "add":
+        m, s = random_requant(np.random.default_rng(len(node.inputs) + feeds["a"].size), 3, 0.01, 0.6)
+        node.params["multiplier"], node.params["shift"] = m, s
+    if knobs:
+        space = knob_space(graph, node, "host")
+        knobs = {k: (v if v in space[k] else space[k][0]) for k, v in knobs.items() if k in space}
     ref = R.run_node(graph, node, [feeds[name] for name in node.inputs])
     return graph, node, feeds, knobs, ref
 
