@@ -30,6 +30,22 @@ def _ratios(rng) -> tuple[float, float]:
     return tuple(float(v) for v in np.exp(rng.uniform(np.log(0.01), np.log(100.0), size=2)))
 
 
+def _mismatches(batch, cases, alias: str) -> list[str]:
+    """Kernels of a compiled batch whose output differs from the reference, run out of place
+    and then in place (y aliasing the input ``alias``, as the memory planner may place it)."""
+    bad = []
+    for i, (graph, _node, feeds, ref) in enumerate(cases):
+        if not np.array_equal(batch.run(i), ref):
+            bad.append(batch.cases[i][1].function)
+        buf = feeds[alias].copy()
+        kernel = batch.cases[i][1]
+        batch.cases[i] = (graph, kernel, {**feeds, alias: buf})
+        batch.run(i, out=buf)
+        if not np.array_equal(buf, ref):
+            bad.append("in-place " + kernel.function)
+    return bad
+
+
 def test_add_multipliers_use_the_most_fraction_bits_int32_allows():
     rng = np.random.default_rng(5)
     for _ in range(500):
@@ -97,16 +113,7 @@ def test_add_kernel_random_shapes_bit_exact_and_in_place():
         for graph, node, feeds, _ in cases:
             batch.add(graph, node, feeds, random_knobs(rng, graph, node))
         batch.compile()
-        bad = []
-        for i, (graph, node, feeds, ref) in enumerate(cases):
-            if not np.array_equal(batch.run(i), ref):
-                bad.append(batch.cases[i][1].function)
-            buf = feeds["a"].copy()  # y aliases a
-            kernel = batch.cases[i][1]
-            batch.cases[i] = (graph, kernel, {**feeds, "a": buf})
-            batch.run(i, out=buf)
-            if not np.array_equal(buf, ref):
-                bad.append("in-place " + kernel.function)
+        bad = _mismatches(batch, cases, "a")
     finally:
         batch.close()
     assert not bad, f"{len(bad)} add kernels differ from the reference: {bad[:5]}"
@@ -156,16 +163,7 @@ def test_mul_kernel_random_shapes_bit_exact_and_in_place():
             kernel = batch.add(graph, node, feeds, random_knobs(rng, graph, node))
             assert "int64_t" not in kernel.source, kernel.function  # the int32 path
         batch.compile()
-        bad = []
-        for i, (graph, node, feeds, ref) in enumerate(cases):
-            if not np.array_equal(batch.run(i), ref):
-                bad.append(batch.cases[i][1].function)
-            buf = feeds["x"].copy()  # y aliases x
-            kernel = batch.cases[i][1]
-            batch.cases[i] = (graph, kernel, {**feeds, "x": buf})
-            batch.run(i, out=buf)
-            if not np.array_equal(buf, ref):
-                bad.append("in-place " + kernel.function)
+        bad = _mismatches(batch, cases, "x")
     finally:
         batch.close()
     assert not bad, f"{len(bad)} mul kernels differ from the reference: {bad[:5]}"
