@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from tflite_micro.python.tflite_micro import runtime
 
 from mbmicro.cli import main
 from mbmicro.formats.onnx_oracle import session
 from mbmicro.pipeline import dequantize_output, quantize_input
 from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.sim.execute import run_build
+from tflm_oracle import tflm_output
 
 DATA = Path(__file__).parent / "data"
 TFLITE = DATA / "tflite" / "mbconv_net.tflite"
@@ -39,13 +39,6 @@ def _build(model: Path, folder: Path, extra: list[str]):
     return load_build_folder(folder, need_graph=True)
 
 
-def _tflm(data: bytes, x: np.ndarray) -> np.ndarray:
-    it = runtime.Interpreter.from_bytes(data)
-    it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
-    it.invoke()
-    return it.get_output(0)
-
-
 def test_tflite_on_cortex_m4_equals_tflite_micro_byte_for_byte(tmp_path):
     """The C in QEMU and TFLite Micro's interpreter, same file, same int8 inputs: the same bytes."""
     data = TFLITE.read_bytes()
@@ -55,7 +48,7 @@ def test_tflite_on_cortex_m4_equals_tflite_micro_byte_for_byte(tmp_path):
     for _ in range(2):
         x = rng.integers(-128, 128, folder.graph.input.shape).astype(np.int8)
         y, _ = run_build(folder, x)
-        want = _tflm(data, x)
+        want = tflm_output(data, x)
         assert y.dtype == want.dtype == np.int8 and y.tobytes() == want.tobytes()
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tflite_micro.python.tflite_micro import runtime
 
 from kernel_harness import run_cases, single_node_graph, tensor
 from mbmicro.codegen.kernels import lower_node
@@ -30,6 +29,7 @@ from mbmicro.formats.tflite_import import import_tflite_bytes, import_tflite_fil
 from mbmicro.reference.arith import dequantize, tflite_softmax_params
 from mbmicro.reference.float32 import softmax as float_softmax
 from mbmicro.reference.int8 import run_int8, softmax
+from tflm_oracle import tflm_output
 
 DATA = Path(__file__).parent / "data"
 CLASSIFIER = DATA / "tflite" / "softmax_classifier.tflite"
@@ -41,13 +41,6 @@ def _softmax_model(classes: int, scale: float, zp: int, beta: float) -> bytes:
     m = make_tflite.ModelWriter("softmax_only", 0)
     make_tflite.softmax_only(m, classes, scale, zp, beta)
     return m.finish()
-
-
-def _tflm(data: bytes, x: np.ndarray) -> np.ndarray:
-    it = runtime.Interpreter.from_bytes(data)
-    it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
-    it.invoke()
-    return it.get_output(0)
 
 
 def _random_params(rng):
@@ -78,7 +71,7 @@ def test_reference_is_bit_exact_with_tflite_micro_over_many_scales():
             x = rng.integers(-128, 128, (1, 1, 1, classes)).astype(np.int8)
             if rng.random() < 0.25:  # ties and near-ties at the maximum
                 x[..., : classes // 2] = x.max()
-            want = _tflm(data, x)
+            want = tflm_output(data, x)
             got = run_int8(graph, x)
             assert got.tobytes() == want.tobytes(), (classes, scale, zp, beta, x.tolist())
 
@@ -160,7 +153,7 @@ def test_classifier_on_cortex_m4_equals_tflite_micro_byte_for_byte(tmp_path):
     for _ in range(3):
         x = rng.integers(-128, 128, folder.graph.input.shape).astype(np.int8)
         y, _ = run_build(folder, x)
-        want = _tflm(data, x)
+        want = tflm_output(data, x)
         assert y.dtype == want.dtype == np.int8 and y.tobytes() == want.tobytes()
         assert len(set(want.ravel().tolist())) > 1  # a real distribution, not one class at 1.0
 
@@ -199,7 +192,7 @@ def test_float_output_after_softmax_equals_tflite_micro():
     graph = import_tflite_bytes(data, "softmax_float_out")
     assert graph.meta["float_output"] and [n.op for n in graph.nodes] == ["softmax"]
     x = np.random.default_rng(2).integers(-128, 128, (1, 1, 1, 12)).astype(np.int8)
-    want = _tflm(data, x)
+    want = tflm_output(data, x)
     got = dequantize(run_int8(graph, x), graph.output.scale, graph.output.zero_point)
     assert want.dtype == np.float32 and got.tobytes() == want.reshape(got.shape).tobytes()
 
@@ -221,5 +214,5 @@ def test_tied_rows_past_a_31_bit_final_shift_equal_tflite_micro():
     graph = import_tflite_bytes(data, "ties")
     x = np.full((1, 1, 1, 520), 5, np.int8)
     x[..., 0] = 8
-    want = _tflm(data, x)
+    want = tflm_output(data, x)
     assert run_int8(graph, x).tobytes() == want.tobytes() and len(set(want.ravel().tolist())) == 2
