@@ -48,20 +48,25 @@ def drawn(n: int, base: int) -> list[tuple]:
 
 def test_dsp_conv_200_drawn_shapes_bit_exact_on_host():
     cases = dsp_cases(drawn(200, 9))
-    hi32 = ["- 33)" in lower_node(g, n, "host", k).source for g, n, _, k, _ in cases]  # requantize_hi32's
+    sources = [lower_node(g, n, "host", k).source for g, n, _, k, _ in cases]
+    hi32 = ["- 33)" in src for src in sources]  # requantize_hi32's
+    sat = ["mbmicro_conv_sat8(" in src for src in sources]  # the full-range clamp
     assert sum(hi32) > 50 and len(hi32) - sum(hi32) > 20, sum(hi32)
+    assert sum(sat) > 20 and len(sat) - sum(sat) > 50, sum(sat)
     run_cases(cases)
 
 
 def test_defaults_per_core():
     """dsp is the default for the stem on the DSP cores only; the M55 keeps its Helium kernel."""
     graph, node, *_ = conv_case(np.random.default_rng(3), 96, 96, 3, 16, 3, 2, 1, knob_pick=False)
+    node.attrs["act_min"], node.attrs["act_max"] = -128, 127  # as in the models: bounds become constants
     micro = {core: lower_node(graph, node, core).knobs["micro"]
              for core in ("cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53", "host")}
     assert micro == {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "cortex-a53": "none",
                      "host": "none"}
     k = lower_node(graph, node, "cortex-m4")
-    assert k.function.endswith("_d4x2h") and k.headers == ("mbmicro_conv.h",)
+    assert k.function.endswith("_d4x2hf") and k.headers == ("mbmicro_conv.h",)
+    assert [a.name for a in k.args] == ["x", "w", "bias", "mult", "shift", "x_zp", "y_zp", "y"]
     assert '#include "mbmicro_conv.h"' in k.source
     w = next(a for a in k.args if a.name == "w")
     assert w.ctype == "const int16_t *" and w.value.shape == (16 * 28,)

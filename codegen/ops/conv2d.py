@@ -127,14 +127,15 @@ def _with_dsp(plan: cm.OpPlan, family: str, graph, node, weight, shape: tuple, r
     names and sources)."""
     H, W, I, O, KH, KW, S, pad = shape
     OW = (W + pad[1] + pad[3] - KW) // S + 1
-    args, hi32 = dsp.kernel_args(graph, node, weight, pad)
+    args, hi32, full = dsp.kernel_args(graph, node, weight, pad)
     tiles = dsp.tiles_for(KH, KW, I, OW, O)
     plan.space = {**plan.space, "micro": ["none", "dsp"], "dsp_tile": tiles}
     plan.defaults = {**plan.defaults, "micro": "dsp" if dsp.is_default(family, I) else "none",
                      "dsp_tile": tiles[0]}
     base_build, base_tag = plan.build, plan.tag
-    plan.build = lambda kn: (dsp.conv_dsp_func(H, W, I, O, KH, KW, S, pad, kn["dsp_tile"], rule, hi32)
+    plan.build = lambda kn: (dsp.conv_dsp_func(H, W, I, O, KH, KW, S, pad, kn["dsp_tile"], rule, hi32, full)
                              if kn["micro"] == "dsp" else base_build(kn))
-    plan.tag = lambda kn: (f"d{kn['dsp_tile']}" + ("h" if hi32 else "")) if kn["micro"] == "dsp" else base_tag(kn)
+    suffix = ("h" if hi32 else "") + ("f" if full else "")
+    plan.tag = lambda kn: f"d{kn['dsp_tile']}{suffix}" if kn["micro"] == "dsp" else base_tag(kn)
     plan.arg_layout = lambda kn: args if kn["micro"] == "dsp" else plan.args
     plan.headers = lambda kn: (dsp.HEADER,) if kn["micro"] == "dsp" else ()

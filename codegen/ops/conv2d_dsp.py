@@ -11,14 +11,16 @@ O x NP int16 (a zero weight after an odd N), and every pair of taps is one SMLAD
       for pb in OW / TP:                          # the last tile overlaps the one before
         patch[TP][NP] = im2col of pixels ow0 .. ow0+TP-1 (x_zp outside the image)
         for kb in O / TO:                         # the last tile overlaps too
-          acc[TP][TO] = bias'                     # zero point folded in, as in the scalar path
-          mbmicro_conv_dsp_gemm16_<TP>x<TO>(acc, patch, w + k0*NP, NP)
-          y[oh, ow0+i, k0+j] = clamp(requantize(acc[i][j]) + zy)   # TIR: the one rule
+          acc[i][k0+j] = bias'[k0+j] + patch[i] . w[k0+j]   # mbmicro_conv_dsp_gemm16_<TP>x<TO>
+        for o in O:                               # TIR: the one rule
+          y[oh, ow0+i, o] = clamp(requantize(acc[i][o]) + zy)
 
 Overlapping edge tiles recompute and re-store a few outputs with the same values, so no
 predicate enters the tile.  Requantization is common.requantize_hi32 (SMMUL, ADD, ASR)
 when the layer's shifts and bias make it exact (tag suffix "h"), else the rule's int64
-form.  Weights in flash grow from N to 2*NP bytes per output channel (the stem of
+form.  A layer whose clamp is the whole int8 range (a calibrated ReLU6 usually is: every
+layer of MobileNetV2 0.35/96) gets the bounds as constants, out of the signature, and the
+clamp as one SSAT (mbmicro_conv_sat8; tag suffix "f").  Weights in flash grow from N to 2*NP bytes per output channel (the stem of
 MobileNetV2 0.35: 432 -> 896 bytes).
 """
 
@@ -88,20 +90,26 @@ def weights16(weight: np.ndarray) -> np.ndarray:
     return out.reshape(-1)
 
 
-def kernel_args(graph, node, weight: np.ndarray, pad) -> tuple[list, bool]:
-    """(C parameters, hi32) of the kernel: x, w (int16, re-laid), bias (zero point folded),
-    mult, shift, [x_zp], y_zp, act_min, act_max, y; hi32 when the 32-bit requantization is
-    exact for this layer (default rule only)."""
+def kernel_args(graph, node, weight: np.ndarray, pad) -> tuple[list, bool, bool]:
+    """(C parameters, hi32, full_range) of the kernel: x, w (int16, re-laid), bias (zero point
+    folded), mult, shift, [x_zp], y_zp, [act_min, act_max], y.  hi32: the 32-bit requantization
+    is exact for this layer (default rule only); full_range: the layer's clamp is [-128, 127]
+    (a calibrated ReLU6 usually is), so the bounds become constants and leave the signature."""
     args = cm.weighted_args(graph, node, weight, weight, weight.shape[0], pad)
     args[1] = KernelArg("const", "w", "const int16_t *", weights16(weight))
     bias = next(a.value for a in args if a.name == "bias")
     KH, KW, I = weight.shape[1:]
     hi32 = cm.graph_rule(graph) == "single" and cm.hi32_applies(bias, node.params["shift"], taps(KH, KW, I))
-    return args, hi32
+    full_range = cm.act_bounds(node) == (-128, 127)
+    if full_range:
+        args = [a for a in args if a.name not in ("act_min", "act_max")]
+    return args, hi32, full_range
 
 
-def conv_dsp_func(H, W, I, O, KH, KW, S, pad, tile: str, rule: str = "single", hi32: bool = False):
-    """PrimFunc (x, w16, bias, mult, shift, [x_zp], y_zp, act_min, act_max, y) of the im2col + GEMM tiles."""
+def conv_dsp_func(H, W, I, O, KH, KW, S, pad, tile: str, rule: str = "single", hi32: bool = False,
+                  full_range: bool = False):
+    """PrimFunc (x, w16, bias, mult, shift, [x_zp], y_zp, [act_min, act_max], y) of the im2col + GEMM tiles;
+    ``full_range``: the layer clamps to [-128, 127] only, with constants (gcc makes it one SSAT)."""
     from tvm.script import tirx as T
 
     top, left, bottom, right = pad
@@ -112,6 +120,8 @@ def conv_dsp_func(H, W, I, O, KH, KW, S, pad, tile: str, rule: str = "single", h
     gemm = f"mbmicro_conv_dsp_gemm16_{tp}x{to}"
 
     def out(acc, m, s, zp, lo, hi):
+        if hi32 and full_range:  # the clamp to int8 is one SSAT (gcc does not find it in min/max)
+            return T.Cast("int8", T.call_pure_extern("int32", "mbmicro_conv_sat8", cm.requantize_hi32(acc, m, s) + zp))
         if hi32:
             return cm.clamp_i8_32(cm.requantize_hi32(acc, m, s), zp, lo, hi)
         return cm.clamp_i8(cm.requantize_by(rule, acc, m, s), zp, lo, hi)
@@ -130,12 +140,9 @@ def conv_dsp_func(H, W, I, O, KH, KW, S, pad, tile: str, rule: str = "single", h
                 with T.sblock("tile"):
                     T.reads(bias[0:O], w[0:O * NP], patch[0:tp * NP])
                     T.writes(acc[0:tp * O])
-                    for i in T.unroll(tp):
-                        for j in T.unroll(to):
-                            acc[i * O + T.min(kb * to, O - to) + j] = bias[T.min(kb * to, O - to) + j]
                     T.evaluate(T.call_extern("void", gemm, T.address_of(acc[T.min(kb * to, O - to)]), O,
-                                             patch.access_ptr("r"), T.address_of(w[T.min(kb * to, O - to) * NP]),
-                                             NP))
+                                             T.address_of(bias[T.min(kb * to, O - to)]), patch.access_ptr("r"),
+                                             T.address_of(w[T.min(kb * to, O - to) * NP]), NP))
             # requantization apart from the GEMM: its constants and the clamp bounds get the
             # registers the accumulators held, and each channel's are read once per pixel tile
             for o in T.serial(O):
@@ -146,21 +153,16 @@ def conv_dsp_func(H, W, I, O, KH, KW, S, pad, tile: str, rule: str = "single", h
                         y[(oh * OW + T.min(pb * tp, OW - tp) + i) * O + o] = out(
                             acc[i * O + o], mult[o], shift[o], y_zp, act_min, act_max)
 
-    if any(pad):
-        @T.prim_func(s_tir=True)
-        def func(x: T.Buffer((H * W * I,), "int8"), w: T.Buffer((O * NP,), "int16"), bias: T.Buffer((O,), "int32"),
-                 mult: T.Buffer((O,), "int32"), shift: T.Buffer((O,), "int32"), x_zp: T.int32, y_zp: T.int32,
-                 act_min: T.int32, act_max: T.int32, y: T.Buffer((OH * OW * O,), "int8")):
-            patch = T.alloc_buffer((tp * NP,), "int16")
-            acc = T.alloc_buffer((tp * O,), "int32")
-            body(x, w, bias, mult, shift, x_zp, y_zp, act_min, act_max, y, patch, acc)
-        return func
-
     @T.prim_func(s_tir=True)
-    def func_nopad(x: T.Buffer((H * W * I,), "int8"), w: T.Buffer((O * NP,), "int16"),
-                   bias: T.Buffer((O,), "int32"), mult: T.Buffer((O,), "int32"), shift: T.Buffer((O,), "int32"),
-                   y_zp: T.int32, act_min: T.int32, act_max: T.int32, y: T.Buffer((OH * OW * O,), "int8")):
+    def func(x: T.Buffer((H * W * I,), "int8"), w: T.Buffer((O * NP,), "int16"), bias: T.Buffer((O,), "int32"),
+             mult: T.Buffer((O,), "int32"), shift: T.Buffer((O,), "int32"), x_zp: T.int32, y_zp: T.int32,
+             act_min: T.int32, act_max: T.int32, y: T.Buffer((OH * OW * O,), "int8")):
         patch = T.alloc_buffer((tp * NP,), "int16")
         acc = T.alloc_buffer((tp * O,), "int32")
-        body(x, w, bias, mult, shift, 0, y_zp, act_min, act_max, y, patch, acc)
-    return func_nopad
+        body(x, w, bias, mult, shift, x_zp, y_zp, act_min, act_max, y, patch, acc)
+
+    # parameters fixed by the layer leave the C signature (C rejects unused ones)
+    fixed = {} if any(pad) else {func.params[5]: 0}
+    if full_range:
+        fixed.update({func.params[7]: -128, func.params[8]: 127})
+    return func.specialize(fixed) if fixed else func
