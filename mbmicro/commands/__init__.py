@@ -14,5 +14,6 @@ COMMANDS = {
     "verify": "verify",
     "evaluate": "evaluate",
     "profile": "profile",
+    "flash": "flash",
     "demo": "demo",
 }

@@ -1,0 +1,132 @@
+"""`mbmicro run/verify/profile --on-device` against QEMU netduinoplus2 (tests/flash_harness.py).
+
+The serve image runs a real build's model behind targets/common/console_serve.c;
+the host side (mbmicro/sim/device.py) reaches its USART1 as socket://127.0.0.1:PORT,
+exactly as it reaches a board's /dev/ttyACM0.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from flash_harness import build_serve_image, free_port, qemu_netduino
+from mbmicro.cli import main
+from mbmicro.reference.int8 import run_int8
+from mbmicro.sim import device
+from mbmicro.sim.build_folder import load_build_folder
+
+MODEL = ["--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10"]
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("on-device") / "m4"
+    assert main(["build", *MODEL, "--target", "cortex-m4", "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def image(build):
+    return build_serve_image(build, build.parent / "serve.elf")
+
+
+@pytest.fixture(scope="module")
+def profile_image(build):
+    return build_serve_image(build, build.parent / "serve_profile.elf", profile=True)
+
+
+def test_run_on_device_equals_reference(build, image, tmp_path, capsys):
+    folder = load_build_folder(build, need_graph=True)
+    x = np.random.default_rng(5).integers(-128, 128, size=folder.input.shape, dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    with qemu_netduino(kernel=image) as (url, _):
+        assert main(["run", str(build), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                     "--on-device", "--serial", url, "--timeout", "20"]) == 0
+    assert np.array_equal(np.load(tmp_path / "y.npy"), run_int8(folder.graph, x))
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_verify_on_device(build, image, capsys):
+    with qemu_netduino(kernel=image) as (url, _):
+        assert main(["verify", str(build), "--on-device", "--serial", url, "--count", "2", "--timeout", "20"]) == 0
+    assert "verified 2/2 inputs bit-exact on the device" in capsys.readouterr().out
+
+
+def test_protocol_replies(build, image):
+    """INFO gives the sizes; a wrong length, bad hex and a wrong checksum are refused, and the
+    device keeps serving after each (the next good request is answered)."""
+    folder = load_build_folder(build)
+    n = folder.input.nbytes
+    data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    crc = f"{zlib.crc32(data):08x}"
+    with qemu_netduino(kernel=image) as (url, _), device.open_console(url) as link:
+        board = device.Device(link, url, timeout=20)
+        assert board.info() == device.DeviceInfo(n, folder.output.nbytes, False)
+        lines = board.lines
+        for request, reason in [(f"MBMICRO IN {n + 1} {crc} 00", "length"),
+                                (f"MBMICRO IN {n} {crc} {'zz' * n}", "data: not hex"),
+                                (f"MBMICRO IN {n} {crc} {data.hex()}00", "data: more hex"),
+                                (f"MBMICRO IN {n} {crc} {data.hex()[:-2]}", "data: fewer"),
+                                (f"MBMICRO IN {n} {zlib.crc32(data) ^ 1:08x} {data.hex()}", "crc32: the data"),
+                                ("HELLO", "request"), ("MBMICRO RUN", "request")]:
+            lines.write(request + "\n")
+            reply = lines.readline(deadline=time.monotonic() + 20)
+            assert reply is not None and reply.startswith(f"MBMICRO ERR {reason}"), (request[:40], reply)
+        result = board.infer(np.frombuffer(data, dtype=np.int8), folder.output.nbytes)
+    assert result.rc == 0 and result.layer_cycles == []
+    want = run_int8(load_build_folder(build, need_graph=True).graph,
+                    np.frombuffer(data, dtype=np.int8).reshape(folder.input.shape))
+    assert result.output == want.tobytes()
+
+
+def test_profile_on_device(build, profile_image, capsys):
+    """The profile variant sends one LAYER line per layer of report.json (QEMU: 0 cycles each)."""
+    with qemu_netduino(kernel=profile_image) as (url, _):
+        assert main(["profile", str(build), "--on-device", "--serial", url, "--json", "--timeout", "20"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    report = json.loads((build / "report.json").read_text())
+    assert [r["name"] for r in result["layers"]] == [layer["name"] for layer in report["layers"]]
+    assert all(r["cycles"] == 0 for r in result["layers"])  # QEMU models no DWT
+
+
+def test_profile_needs_the_profile_firmware(build, image, capsys):
+    with qemu_netduino(kernel=image) as (url, _):
+        assert main(["profile", str(build), "--on-device", "--serial", url, "--timeout", "20"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mbmicro: error: ") and "without MBMICRO_PROFILE" in err and err.count("\n") == 1
+
+
+def test_no_device_on_the_port(build, capsys):
+    """Nothing listens on the port, a port that does not exist, a device that never answers: one line, exit 2."""
+    url = f"socket://127.0.0.1:{free_port()}"
+    assert main(["verify", str(build), "--on-device", "--serial", url]) == 2
+    assert capsys.readouterr().err.startswith(f"mbmicro: error: no device on {url}")
+    assert main(["verify", str(build), "--on-device", "--serial", "/dev/no-such-tty"]) == 2
+    assert capsys.readouterr().err.startswith("mbmicro: error: no device on /dev/no-such-tty")
+    with qemu_netduino(gdb=True) as (url, _):  # halted (-S), waiting for a debugger: never answers
+        assert main(["verify", str(build), "--on-device", "--serial", url, "--timeout", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mbmicro: error: no reply from a device on {url} within 2 s") and err.count("\n") == 1
+
+
+def test_other_model_on_the_device(build, image, tmp_path, capsys):
+    """A board running another model (other input size) is named before any input is sent."""
+    other = tmp_path / "other"
+    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "48", "--classes", "10",
+                 "--target", "cortex-m4", "-o", str(other)]) == 0
+    capsys.readouterr()
+    with qemu_netduino(kernel=image) as (url, _):
+        assert main(["verify", str(other), "--on-device", "--serial", url, "--timeout", "20"]) == 2
+    assert "runs another model" in capsys.readouterr().err
+
+
+def test_device_options_need_on_device(build, capsys):
+    assert main(["verify", str(build), "--serial", "/dev/ttyACM0"]) == 2
+    assert "--serial is for --on-device" in capsys.readouterr().err
+    assert main(["verify", str(build), "--on-device", "--timeout", "0"]) == 2
+    assert "--timeout 0 is invalid" in capsys.readouterr().err
