@@ -141,6 +141,13 @@ def test_flash_errors(tmp_path, capsys, monkeypatch):
     assert code == 2 and _one_line(err, "is not HOST:PORT")
     code, _, err = dry_run(capsys, board, "--gdb", "localhost:3333")
     assert code == 2 and _one_line(err, "--gdb is for --probe gdb")
+    code, _, err = dry_run(capsys, board, "--elf", "../build.json")
+    assert code == 2 and _one_line(err, "is not a file name in")
+    code, _, err = dry_run(capsys, board, "--elf", "app_serve.elf")
+    assert code == 2 and _one_line(err, "firmware/app_serve.elf is missing", "firmware serve'")
+    (board / "firmware" / "app_serve.elf").write_bytes(b"\x7fELF")
+    code, cmds, _ = dry_run(capsys, board, "--elf", "app_serve.elf")
+    assert code == 0 and cmds[0][-1] == f"program {board.resolve()}/firmware/app_serve.elf verify reset exit"
     code, _, err = dry_run(capsys, board, "--host", "pi@x")
     assert code == 2 and _one_line(err, "--host is for Raspberry Pi boards")
     with pytest.raises(SystemExit) as exit_:  # argparse: one line too

@@ -66,7 +66,8 @@ def test_protocol_replies(build, image):
     crc = f"{zlib.crc32(data):08x}"
     with qemu_netduino(kernel=image) as (url, _), device.open_console(url) as link:
         board = device.Device(link, url, timeout=20)
-        assert board.info() == device.DeviceInfo(n, folder.output.nbytes, False)
+        layers = len(json.loads((build / "report.json").read_text())["layers"])
+        assert board.info() == device.DeviceInfo(n, folder.output.nbytes, layers, False)
         lines = board.lines
         for request, reason in [(f"MBMICRO IN {n + 1} {crc} 00", "length"),
                                 (f"MBMICRO IN {n} {crc} {'zz' * n}", "data: not hex"),

@@ -31,8 +31,10 @@ HELP = "flash a board build's firmware with openocd, pyocd or a gdb server (--dr
 #: Seconds one probe command may take (a 1 MiB flash over ST-LINK takes about 20 s).
 PROBE_TIMEOUT_S = 300.0
 
-#: The firmware program b-boards' Makefile makes in DIR/firmware/.
-FIRMWARE = Path("firmware") / "app.elf"
+#: The firmware folder of a board build and the program its plain ``make`` makes there; the
+#: variants (app_profile.elf, app_serve.elf, ...) are chosen with --elf.
+FIRMWARE_DIR = "firmware"
+DEFAULT_ELF = "app.elf"
 
 #: How to install each tool the commands run.
 INSTALL = {
@@ -53,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serial", metavar="PORT",
                    help="after flashing, print the firmware's first MBMICRO line from this console "
                         "(/dev/ttyACM0, socket://HOST:PORT)")
+    p.add_argument("--elf", metavar="NAME", default=DEFAULT_ELF,
+                   help=f"which program of DIR/{FIRMWARE_DIR}/ to flash (default {DEFAULT_ELF}; app_serve.elf "
+                        "answers run/verify --on-device)")
     p.add_argument("--host", metavar="USER@HOST", help="Raspberry Pi boards: where to copy the program")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for the console line with --serial (default 30)")
@@ -79,10 +84,7 @@ def plan(args: argparse.Namespace) -> list[list[str]]:
     if args.host is not None:
         raise UserError(f"--host is for Raspberry Pi boards; board '{target.name}' is flashed through a probe: "
                         "drop --host")
-    elf = folder.path / FIRMWARE
-    if not elf.is_file():
-        raise UserError(f"{Path(args.dir) / FIRMWARE} is missing: build the firmware first with "
-                        f"'make -C {Path(args.dir) / 'firmware'}'")
+    elf = firmware_elf(folder.path, args.dir, args.elf)
     probe = args.probe or default_probe(target)
     if probe == "gdb":
         if args.gdb is None:
@@ -93,6 +95,19 @@ def plan(args: argparse.Namespace) -> list[list[str]]:
         raise UserError(f"--gdb is for --probe gdb, not --probe {probe}: drop --gdb or pass --probe gdb")
     builder = probes.openocd_commands if probe == "openocd" else probes.pyocd_commands
     return builder(target, elf)
+
+
+def firmware_elf(path: Path, given: str, name: str) -> Path:
+    """DIR/firmware/NAME: a plain file name (nothing outside the firmware folder), an existing file."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise UserError(f"--elf {name!r} is not a file name in {Path(given) / FIRMWARE_DIR}: pass e.g. "
+                        f"--elf app_serve.elf")
+    elf = path / FIRMWARE_DIR / name
+    if not elf.is_file() or not elf.resolve().is_relative_to(path):
+        goal = {"app.elf": ""}.get(name, f" {Path(name).stem.removeprefix('app_').replace('_', '-')}")
+        raise UserError(f"{Path(given) / FIRMWARE_DIR / name} is missing: build the firmware first with "
+                        f"'make -C {Path(given) / FIRMWARE_DIR}{goal}'")
+    return elf
 
 
 def default_probe(target) -> str:

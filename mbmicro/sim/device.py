@@ -34,15 +34,18 @@ INFO_RETRY_S = 1.0
 #: Longest reply line accepted: the output in hex and the fixed words (bounded so a babbling port ends).
 MAX_LINE = 4 * 1024 * 1024
 
-_INFO = re.compile(r"MBMICRO INFO in=(\d+) out=(\d+) profile=([01])")
+_INFO = re.compile(r"MBMICRO INFO in=(\d+) out=(\d+) layers=(\d+) profile=([01])")
 _OUT = re.compile(r"MBMICRO OUT rc=(-?\d+) cycles=(\d+) crc32=([0-9a-f]{8}) out=([0-9a-f]*)")
-_LAYER = re.compile(r"MBMICRO LAYER (\d+) (\d+)")
+_LAYER = re.compile(r"MBMICRO layer=(\d+) cycles=(\d+)")
 
 
 @dataclass(frozen=True)
 class DeviceInfo:
+    """The INFO reply: the flashed model's input and output sizes, its layers, whether it profiles."""
+
     input_bytes: int
     output_bytes: int
+    layers: int
     profile: bool
 
 
@@ -158,7 +161,7 @@ class Device:
             while (line := self.lines.readline(retry)) is not None:
                 m = _INFO.fullmatch(line.strip())
                 if m:
-                    return DeviceInfo(int(m[1]), int(m[2]), m[3] == "1")
+                    return DeviceInfo(int(m[1]), int(m[2]), int(m[3]), m[4] == "1")
         raise UserError(f"no reply from a device on {self.port} within {self.timeout:g} s: flash a firmware "
                         "built with MBMICRO_SERVE=1 ('mbmicro flash DIR') and check the port and baud")
 
@@ -187,7 +190,7 @@ class Device:
             if line.startswith("MBMICRO ERR "):
                 raise UserError(f"the device on {self.port} refused the input ({line[12:]}): reflash the "
                                 "build ('mbmicro flash DIR') and try again")
-            if m := _LAYER.fullmatch(line):
+            if (m := _LAYER.fullmatch(line)) and int(m[1]) == len(layers):
                 layers.append(int(m[2]))
             elif m := _OUT.fullmatch(line):
                 return _result(m, output_bytes, layers, self.port)

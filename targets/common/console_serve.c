@@ -4,17 +4,20 @@
  * Why it parses as it reads: the input is written into the model's input
  * buffer two hex digits at a time, so the loop needs no line buffer as large
  * as the input (27 KiB for a 96x96 RGB model) on a board with little SRAM.
- * Only C99 and the console API (console.h) are used: no libc, no newlib.
+ * Only C99 and the firmware's own interfaces are used, no libc, no newlib:
+ * console.h (the UART), fw_cycles.h (the DWT counter) and mbmicro_fw_model.h
+ * (which model: MBMICRO_FW_INPUT_SIZE, _OUTPUT_SIZE, _NUM_LAYERS, MBMICRO_FW_RUN).
  */
 #include "console_serve.h"
 
 #include "console.h"
-#include "mbmicro_app.h"
-
-#include "layer_cycles.h"
+#include "fw_cycles.h"
+#include "mbmicro_fw_model.h"
 
 #ifdef MBMICRO_PROFILE
 #define MBMICRO_SERVE_PROFILE 1
+/* The firmware's per-layer hooks (fw_main.c) add each layer's cycles here. */
+extern uint32_t mbmicro_layer_cycles[MBMICRO_FW_NUM_LAYERS];
 #else
 #define MBMICRO_SERVE_PROFILE 0
 #endif
@@ -22,8 +25,8 @@
 /* Longest word of a request ("MBMICRO", "INFO", a length, a checksum). */
 #define WORD_MAX 16
 
-static int8_t serve_input[MBMICRO_INPUT_SIZE];
-static int8_t serve_output[MBMICRO_OUTPUT_SIZE];
+static int8_t serve_input[MBMICRO_FW_INPUT_SIZE];
+static int8_t serve_output[MBMICRO_FW_OUTPUT_SIZE];
 static const char hex_digits[] = "0123456789abcdef";
 
 static int next_char(void)
@@ -173,19 +176,21 @@ static void reply_error(const char *reason, int last)
 static void reply_info(void)
 {
     put("MBMICRO INFO in=");
-    put_uint(MBMICRO_INPUT_SIZE);
+    put_uint(MBMICRO_FW_INPUT_SIZE);
     put(" out=");
-    put_uint(MBMICRO_OUTPUT_SIZE);
+    put_uint(MBMICRO_FW_OUTPUT_SIZE);
+    put(" layers=");
+    put_uint(MBMICRO_FW_NUM_LAYERS);
     put(MBMICRO_SERVE_PROFILE ? " profile=1\n" : " profile=0\n");
 }
 
-/* Reads 2 * MBMICRO_INPUT_SIZE hex digits into serve_input; returns the character after them. */
+/* Reads 2 * MBMICRO_FW_INPUT_SIZE hex digits into serve_input; returns the character after them. */
 static int read_input_bytes(int *bad)
 {
     uint32_t i;
     int hi, lo, c = 0;
     *bad = 0;
-    for (i = 0; i < MBMICRO_INPUT_SIZE; i++) {
+    for (i = 0; i < MBMICRO_FW_INPUT_SIZE; i++) {
         c = next_char();
         if (c == '\n')
             break;
@@ -211,16 +216,17 @@ static void run_and_reply(void)
     int32_t rc;
 #if MBMICRO_SERVE_PROFILE
     int32_t i;
-    mbmicro_layers_reset();
+    for (i = 0; i < MBMICRO_FW_NUM_LAYERS; i++)
+        mbmicro_layer_cycles[i] = 0;
 #endif
     start = mbmicro_cycles_now();
-    rc = (int32_t)MBMICRO_RUN(serve_input, serve_output);
+    rc = (int32_t)MBMICRO_FW_RUN(serve_input, serve_output);
     spent = mbmicro_cycles_now() - start;
 #if MBMICRO_SERVE_PROFILE
-    for (i = 0; i < mbmicro_layer_count && i < MBMICRO_MAX_LAYERS; i++) {
-        put("MBMICRO LAYER ");
+    for (i = 0; i < MBMICRO_FW_NUM_LAYERS; i++) {
+        put("MBMICRO layer=");
         put_int(i);
-        put(" ");
+        put(" cycles=");
         put_uint(mbmicro_layer_cycles[i]);
         put("\n");
     }
@@ -230,9 +236,9 @@ static void run_and_reply(void)
     put(" cycles=");
     put_uint(spent);
     put(" crc32=");
-    put_hex32(mbmicro_crc32(serve_output, MBMICRO_OUTPUT_SIZE));
+    put_hex32(mbmicro_crc32(serve_output, MBMICRO_FW_OUTPUT_SIZE));
     put(" out=");
-    put_bytes(serve_output, MBMICRO_OUTPUT_SIZE);
+    put_bytes(serve_output, MBMICRO_FW_OUTPUT_SIZE);
     put("\n");
 }
 
@@ -246,7 +252,7 @@ static void serve_input_request(void)
         reply_error("length: expected MBMICRO IN <length> <crc32> <hex>", end);
         return;
     }
-    if (length != MBMICRO_INPUT_SIZE) {
+    if (length != MBMICRO_FW_INPUT_SIZE) {
         reply_error("length: not this model's input size (see MBMICRO INFO)", end);
         return;
     }
@@ -263,7 +269,7 @@ static void serve_input_request(void)
         reply_error(bad ? "data: not hex digits" : "data: more hex digits than the length", end);
         return;
     }
-    if (mbmicro_crc32(serve_input, MBMICRO_INPUT_SIZE) != crc) {
+    if (mbmicro_crc32(serve_input, MBMICRO_FW_INPUT_SIZE) != crc) {
         reply_error("crc32: the data does not match its checksum (bytes lost on the line?)", end);
         return;
     }
