@@ -110,6 +110,8 @@ def test_dry_run_raspberry_pi(name, tmp_path, capsys):
                     ["ssh", "pi@raspberrypi.local", f"chmod +x mbmicro/{Path(program).name}"]]
     code, _, err = dry_run(capsys, folder)
     assert code == 2 and "pass --host USER@HOST" in err
+    code, _, err = dry_run(capsys, folder, "--host", "pi@x", "--probe", "openocd")
+    assert code == 2 and "drop --probe, --gdb, --serial and --elf" in err
     code, _, err = dry_run(capsys, folder, "--host=-oProxyCommand=x")
     assert code == 2 and "is not an ssh destination" in err
 

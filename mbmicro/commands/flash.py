@@ -75,8 +75,9 @@ def plan(args: argparse.Namespace) -> list[list[str]]:
         if args.host is None:
             raise UserError(f"board '{target.name}' runs Linux and is deployed over ssh: pass --host USER@HOST "
                             "(e.g. --host pi@raspberrypi.local)")
-        if args.probe is not None or args.gdb is not None:
-            raise UserError(f"board '{target.name}' has no probe (it is deployed over ssh): drop --probe/--gdb")
+        if args.probe is not None or args.gdb is not None or args.serial is not None or args.elf != DEFAULT_ELF:
+            raise UserError(f"board '{target.name}' has no probe, console or firmware (its program is copied over "
+                            "ssh): drop --probe, --gdb, --serial and --elf")
         program = folder.exe("all")
         if not program.is_file():
             raise UserError(f"{program} is missing: build it first with 'make -C {args.dir}'")
@@ -151,6 +152,9 @@ def execute(commands: list[list[str]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mbmicro.commands.run import check_timeout
+
+    check_timeout(args.timeout)
     commands = plan(args)
     if args.dry_run:
         from mbmicro.sim.probes import format_command

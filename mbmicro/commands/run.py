@@ -59,8 +59,13 @@ def check_device_arguments(args: argparse.Namespace) -> None:
     """--serial and --timeout only mean something with --on-device; a timeout must be positive."""
     if not args.on_device and args.serial is not None:
         raise UserError("--serial is for --on-device: add --on-device to run on the board, or drop --serial")
-    if not args.timeout > 0 or args.timeout != args.timeout:
-        raise UserError(f"--timeout {args.timeout:g} is invalid: pass a number of seconds > 0, e.g. 60")
+    check_timeout(args.timeout)
+
+
+def check_timeout(seconds: float) -> None:
+    """A --timeout is a finite number of seconds > 0 (nan and inf would wait forever or never)."""
+    if not 0 < seconds < float("inf"):
+        raise UserError(f"--timeout {seconds:g} is invalid: pass a number of seconds > 0, e.g. 60")
 
 
 def load_input(path: str, folder) -> np.ndarray:
