@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from mbmicro.targets import budgets
-from mbmicro.codegen import link_script, microkernels
+from mbmicro.codegen import firmware, link_script, microkernels
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.processes import deferred_interrupts
@@ -289,6 +289,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     }
     with staging(out, force) as tmp:
         files = write_files(tmp, program, {})
+        if firmware.wants_firmware(target):  # OUT/firmware/: the program for the real board
+            files += firmware.write_firmware(tmp, program, tuple(x.shape))
         graph_io.save_graph(graph, tmp)
         build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
         code = report.code_bytes(tmp, program)
