@@ -1,10 +1,10 @@
 """`mbmicro flash`: the probe command lines of every board (--dry-run), the gdb-server path
-against QEMU netduinoplus2 (load, start, the console line appears, then the on-device
-verify on the same running machine), and the one-line errors.
+against QEMU netduinoplus2 (load the board firmware, start it, its fixed line appears,
+then the on-device verify on the same running machine), and the one-line errors.
 
 --dry-run needs no model: flash reads build.json (target, exe names) and looks for the
 firmware; a folder with those two is a board build for it. The gdb test uses a real
-netduinoplus2 build with the serve image (tests/flash_harness.py) as its firmware.
+netduinoplus2 build with its board firmware (codegen/firmware.py), serve variant.
 """
 
 from __future__ import annotations
@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from flash_harness import build_serve_image, qemu_netduino
+from flash_harness import free_port, qemu_netduino
 from mbmicro.cli import main
+from mbmicro.reference.int8 import run_int8
+from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.codegen.project import executable_names
 from mbmicro.targets.target import board_names, load_target, targets_root
 
@@ -165,36 +170,39 @@ def test_flash_errors(tmp_path, capsys, monkeypatch):
 
 @pytest.fixture(scope="module")
 def netduino_build(tmp_path_factory):
-    """A real netduinoplus2 build with the serve image as its firmware/app.elf."""
+    """A real netduinoplus2 build with its board firmware's serve variant made (firmware/app_serve.elf)."""
     out = tmp_path_factory.mktemp("flash") / "netduino"
     assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
                  "--target", "netduinoplus2", "-o", str(out)]) == 0
-    (out / "firmware").mkdir(exist_ok=True)
-    build_serve_image(out, out / "firmware" / "app.elf")
+    subprocess.run(["make", "-C", str(out / "firmware"), "serve"], check=True, capture_output=True, timeout=300)
     return out
 
 
 def test_gdb_flash_loads_and_runs_in_qemu(netduino_build, capsys):
-    """flash --probe gdb loads the ELF through QEMU's gdb server into the halted machine's flash and
-    starts it from its vector table: the firmware's line appears on the console, and the model then
-    verifies bit-exact on the same running machine."""
+    """flash --probe gdb loads the board firmware through QEMU's gdb server into the halted machine's
+    flash and starts it from its vector table: its fixed line appears on the console with the
+    reference's output for the build's test input, and the model then verifies bit-exact over the
+    same console (the firmware's serve loop, console_serve.c)."""
     assert shutil.which("gdb-multiarch"), "gdb-multiarch is a test dependency (Makefile DEB_PACKAGES)"
+    folder = load_build_folder(netduino_build, need_graph=True)
+    x = np.frombuffer((netduino_build / "firmware" / "test_input.bin").read_bytes(), dtype=np.int8)
+    want = run_int8(folder.graph, x.reshape(folder.input.shape)).tobytes()
     with qemu_netduino(gdb=True) as (url, gdb_port):
         code = main(["flash", str(netduino_build), "--probe", "gdb", "--gdb", f"127.0.0.1:{gdb_port}",
-                     "--serial", url, "--timeout", "20"])
+                     "--elf", "app_serve.elf", "--serial", url, "--timeout", "20"])
         out, err = capsys.readouterr()
         assert code == 0, err
         lines = out.splitlines()
-        assert lines[0].startswith("gdb-multiarch ") and lines[-1] == "MBMICRO serve-image ready"
-        assert main(["verify", str(netduino_build), "--on-device", "--serial", url, "--count", "1",
+        assert lines[0].startswith("gdb-multiarch ") and lines[0].endswith("/firmware/app_serve.elf")
+        assert lines[-1] == f"MBMICRO rc=0 cycles=0 crc32={zlib.crc32(want):08x} out={want.hex()}"
+        assert main(["verify", str(netduino_build), "--on-device", "--serial", url, "--count", "2",
                      "--timeout", "20"]) == 0
-    assert "verified 1/1 inputs bit-exact on the device" in capsys.readouterr().out
+    assert "verified 2/2 inputs bit-exact on the device" in capsys.readouterr().out
 
 
 def test_gdb_flash_without_server(netduino_build, capsys):
     """Nothing listens on the gdb port: gdb fails and flash says so in one line."""
-    from flash_harness import free_port
-
-    assert main(["flash", str(netduino_build), "--probe", "gdb", "--gdb", f"127.0.0.1:{free_port()}"]) == 2
+    assert main(["flash", str(netduino_build), "--probe", "gdb", "--gdb", f"127.0.0.1:{free_port()}",
+                 "--elf", "app_serve.elf"]) == 2
     err = capsys.readouterr().err
     assert _one_line(err, "gdb-multiarch failed")
