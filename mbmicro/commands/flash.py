@@ -169,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.sim import device
 
     with device.open_console(args.serial, baud=device.console_baud(args.dir)) as port:
+        port.reset_input_buffer()  # what the old firmware printed is not the new one's line
         execute(commands)
         line = device.first_line(port, args.serial, args.timeout)
     sys.stdout.write(line + "\n")
