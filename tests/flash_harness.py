@@ -51,7 +51,8 @@ def model_binding(build: Path, folder: Path) -> Path:
 def build_serve_image(build: Path, out: Path, profile: bool = False) -> Path:
     """Compile and link the serve image for ``build``'s model; returns the ELF."""
     sources, includes = model_sources(build)
-    hooks = [] if profile else [includes[0] / "mbmicro_hooks.c"]  # cycles.c has them with MBMICRO_PROFILE
+    markers = next(p for p in (includes[0] / "mbmicro_hooks.c", build / "mbmicro_hooks.c") if p.is_file())
+    hooks = [] if profile else [markers]  # cycles.c has them with MBMICRO_PROFILE
     binding = model_binding(build, out.parent / f"{out.stem}-include")
     cmd = ["arm-none-eabi-gcc", *CFLAGS, *(["-DMBMICRO_PROFILE"] if profile else []),
            f"-I{IMAGE}", f"-I{binding}", f"-I{COMMON}", *(f"-I{p}" for p in includes),
