@@ -58,8 +58,9 @@ def test_verify_on_device(build, image, capsys):
 
 
 def test_protocol_replies(build, image):
-    """INFO gives the sizes; a wrong length, bad hex and a wrong checksum are refused, and the
-    device keeps serving after each (the next good request is answered)."""
+    """INFO gives the sizes; a wrong length, bad hex, a wrong checksum and words too long for the
+    device's word buffer are refused, and the device keeps serving after each (one reply per
+    request, in order, and the good request at the end is answered)."""
     folder = load_build_folder(build)
     n = folder.input.nbytes
     data = bytes(range(256)) * (n // 256) + bytes(n % 256)
@@ -74,6 +75,9 @@ def test_protocol_replies(build, image):
                                 (f"MBMICRO IN {n} {crc} {data.hex()}00", "data: more hex"),
                                 (f"MBMICRO IN {n} {crc} {data.hex()[:-2]}", "data: fewer"),
                                 (f"MBMICRO IN {n} {zlib.crc32(data) ^ 1:08x} {data.hex()}", "crc32: the data"),
+                                (f"MBMICRO IN {'9' * 40} {crc} {data.hex()}", "length: expected"),
+                                ("X" * 40 + " MBMICRO INFO", "request: expected a line"),
+                                ("MBMICRO " + "I" * 40, "request: expected MBMICRO INFO"),
                                 ("HELLO", "request"), ("MBMICRO RUN", "request")]:
             lines.write(request + "\n")
             reply = lines.readline(deadline=time.monotonic() + 20)

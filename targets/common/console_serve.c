@@ -106,14 +106,20 @@ uint32_t mbmicro_crc32(const void *data, uint32_t n)
     return ~crc;
 }
 
-/* Reads one word ending at ' ' or '\n' into word; returns its end character, or -1 if too long. */
+/*
+ * Reads one word ending at ' ' or '\n' into word and its end character into *end;
+ * returns its length, or -1 if it is longer than WORD_MAX (then *end is ' ': the
+ * line goes on and is still to be skipped).
+ */
 static int read_word(char *word, int *end)
 {
     int n = 0;
     int c = next_char();
     while (c != ' ' && c != '\n') {
-        if (n == WORD_MAX)
+        if (n == WORD_MAX) {
+            *end = ' ';
             return -1;
+        }
         word[n++] = (char)c;
         c = next_char();
     }
@@ -284,11 +290,11 @@ static void serve_request(void)
     if (n == 0 && end == '\n')
         return; /* an empty line: nothing asked */
     if (n < 0 || end != ' ' || !same(word, "MBMICRO")) {
-        reply_error("request: expected a line starting with MBMICRO", n < 0 ? ' ' : end);
+        reply_error("request: expected a line starting with MBMICRO", end);
         return;
     }
     if (read_word(word, &end) < 0) {
-        reply_error("request: expected MBMICRO INFO or MBMICRO IN", ' ');
+        reply_error("request: expected MBMICRO INFO or MBMICRO IN", end);
     } else if (same(word, "INFO")) {
         skip_line(end);
         reply_info();
