@@ -110,9 +110,10 @@ def test_dry_run_raspberry_pi(name, tmp_path, capsys):
     program = str(folder.resolve() / executable_names(load_target(name))["all"])
     code, cmds, _ = dry_run(capsys, folder, "--host", "pi@raspberrypi.local")
     assert code == 0
-    assert cmds == [["ssh", "pi@raspberrypi.local", "mkdir -p mbmicro"],
-                    ["scp", program, f"pi@raspberrypi.local:mbmicro/{Path(program).name}"],
-                    ["ssh", "pi@raspberrypi.local", f"chmod +x mbmicro/{Path(program).name}"]]
+    batch = ["-o", "BatchMode=yes"]
+    assert cmds == [["ssh", *batch, "pi@raspberrypi.local", "mkdir -p mbmicro"],
+                    ["scp", *batch, program, f"pi@raspberrypi.local:mbmicro/{Path(program).name}"],
+                    ["ssh", *batch, "pi@raspberrypi.local", f"chmod +x mbmicro/{Path(program).name}"]]
     code, _, err = dry_run(capsys, folder)
     assert code == 2 and "pass --host USER@HOST" in err
     code, _, err = dry_run(capsys, folder, "--host", "pi@x", "--probe", "openocd")

@@ -8,6 +8,8 @@ exactly as it reaches a board's /dev/ttyACM0.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 import zlib
 
@@ -133,5 +135,54 @@ def test_other_model_on_the_device(build, image, tmp_path, capsys):
 def test_device_options_need_on_device(build, capsys):
     assert main(["verify", str(build), "--serial", "/dev/ttyACM0"]) == 2
     assert "--serial is for --on-device" in capsys.readouterr().err
+    assert main(["verify", str(build), "--host", "pi@x"]) == 2
+    assert "--host is for --on-device" in capsys.readouterr().err
+    assert main(["verify", str(build), "--on-device", "--host", "pi@x"]) == 2
+    assert "--host is for Raspberry Pi boards" in capsys.readouterr().err
+    assert main(["verify", str(build), "--on-device", "--timeout", "nan"]) == 2
+    assert "--timeout nan is invalid" in capsys.readouterr().err
     assert main(["verify", str(build), "--on-device", "--timeout", "0"]) == 2
     assert "--timeout 0 is invalid" in capsys.readouterr().err
+
+
+FAKE_SSH = """#!/bin/sh
+# ssh [-o OPT]... HOST COMMAND: runs COMMAND in $FAKE_PI_HOME, as a login shell on the Pi would
+while [ "$1" = "-o" ]; do shift 2; done
+shift
+cd "$FAKE_PI_HOME" && exec sh -c "$*"
+"""
+FAKE_SCP = """#!/bin/sh
+# scp [-o OPT]... FILE HOST:PATH: copies FILE to $FAKE_PI_HOME/PATH.bin, and PATH runs it in qemu-aarch64
+while [ "$1" = "-o" ]; do shift 2; done
+dst="$FAKE_PI_HOME/${2#*:}"
+cp "$1" "$dst.bin" && printf '#!/bin/sh\\nexec qemu-aarch64 -cpu cortex-a53 %s "$@"\\n' "$dst.bin" > "$dst"
+"""
+
+
+def test_raspberry_pi_over_ssh(tmp_path, monkeypatch, capsys):
+    """flash --host copies the program (scp, chmod over ssh), then verify --on-device --host runs it once per
+    input over ssh (input on stdin, output on stdout) and compares bit for bit. ssh and scp are stand-ins
+    that 'log in' to a folder and run the aarch64 program in qemu-aarch64: everything but the network."""
+    bin_dir, home = tmp_path / "bin", tmp_path / "pi-home"
+    bin_dir.mkdir()
+    home.mkdir()
+    for name, text in (("ssh", FAKE_SSH), ("scp", FAKE_SCP)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PI_HOME", str(home))
+    pi = tmp_path / "pi"
+    assert main(["build", *MODEL, "--target", "raspberrypi3", "-o", str(pi)]) == 0
+    subprocess.run(["make", "-C", str(pi)], check=True, capture_output=True, timeout=300)
+    capsys.readouterr()
+    assert main(["verify", str(pi), "--on-device", "--host", "pi@fake", "--count", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mbmicro: error: the program on pi@fake failed") and "mbmicro flash" in err
+    assert main(["flash", str(pi), "--host", "pi@fake"]) == 0
+    assert (home / "mbmicro" / "app").is_file()
+    assert main(["verify", str(pi), "--on-device", "--host", "pi@fake", "--count", "2"]) == 0
+    assert "verified 2/2 inputs bit-exact on the device (mobilenetv2, raspberrypi3, pi@fake)" in capsys.readouterr().out
+    assert main(["verify", str(pi), "--on-device", "--count", "1"]) == 2
+    assert "pass --host USER@HOST" in capsys.readouterr().err
+    assert main(["profile", str(pi), "--on-device", "--host", "pi@fake"]) == 2
+    assert "runs Linux" in capsys.readouterr().err

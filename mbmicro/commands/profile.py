@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_arguments(parser)
 
 
-def profile_on_device(folder: Path, port: str | None, timeout: float) -> dict:
+def profile_on_device(folder: Path, port: str | None, timeout: float, host: str | None = None) -> dict:
     """Cycles per layer measured on the flashed board (DWT CYCCNT), on an all-zero input.
 
     The firmware must be the build's profile variant (-DMBMICRO_PROFILE with
@@ -52,7 +52,10 @@ def profile_on_device(folder: Path, port: str | None, timeout: float) -> dict:
 
     built = load_build_folder(folder, need_report=True)
     layers = built.report["layers"]
-    with device.connect(built, port, timeout) as board:
+    if device.deploys_over_ssh(built):
+        raise UserError(f"profile --on-device reads the DWT cycles of an MCU board's firmware; board "
+                        f"'{built.target.name}' runs Linux: profile this build in QEMU ('mbmicro profile {folder}')")
+    with device.connect(built, port, timeout, host) as board:
         if not board.reply.profile:
             raise UserError(f"the firmware on {board.port} was built without MBMICRO_PROFILE and sends no "
                             f"per-layer cycles: build its profile variant in {folder}/firmware and flash it")
@@ -172,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_device_arguments(args)
     if args.on_device:
-        result = profile_on_device(args.dir, args.serial, args.timeout)
+        result = profile_on_device(args.dir, args.serial, args.timeout, args.host)
         print(json.dumps(result, indent=2) if args.json else format_device_table(result))
         return 0
     result = profile(args.dir)

@@ -51,14 +51,17 @@ def add_device_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serial", metavar="PORT",
                    help="the board's console with --on-device: a device (default /dev/ttyACM0) or a pyserial "
                         "URL such as socket://127.0.0.1:PORT (QEMU -serial tcp:...)")
+    p.add_argument("--host", metavar="USER@HOST",
+                   help="Raspberry Pi boards with --on-device: where 'mbmicro flash --host' copied the program")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to wait for each reply from the board with --on-device (default 60)")
 
 
 def check_device_arguments(args: argparse.Namespace) -> None:
-    """--serial and --timeout only mean something with --on-device; a timeout must be positive."""
-    if not args.on_device and args.serial is not None:
-        raise UserError("--serial is for --on-device: add --on-device to run on the board, or drop --serial")
+    """--serial, --host and --timeout only mean something with --on-device; a timeout must be positive."""
+    for name in ("serial", "host"):
+        if not args.on_device and getattr(args, name) is not None:
+            raise UserError(f"--{name} is for --on-device: add --on-device to run on the board, or drop --{name}")
     check_timeout(args.timeout)
 
 
@@ -176,7 +179,7 @@ def run_once(folder, x: np.ndarray, args: argparse.Namespace) -> np.ndarray:
         return run_build(folder, x)[0]
     from mbmicro.sim import device
 
-    with device.connect(folder, args.serial, args.timeout) as board:
+    with device.connect(folder, args.serial, args.timeout, args.host) as board:
         return device.run_on_device(board, folder, x)[0]
 
 

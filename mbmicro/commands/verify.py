@@ -66,7 +66,7 @@ def verify_on_device(folder, args: argparse.Namespace) -> int:
 
     graph = folder.graph
     rng = np.random.default_rng(args.seed)
-    with device.connect(folder, args.serial, args.timeout) as board:
+    with device.connect(folder, args.serial, args.timeout, args.host) as board:
         for i in range(args.count):
             x = rng.integers(-128, 128, size=tuple(graph.input.shape), dtype=np.int8)
             y, _ = device.run_on_device(board, folder, x)
@@ -79,7 +79,7 @@ def verify_on_device(folder, args: argparse.Namespace) -> int:
                       f"{folder.target.name})")
                 return 1
     print(f"verified {args.count}/{args.count} inputs bit-exact on the device ({folder.model}, "
-          f"{folder.target.name}, {args.serial or device.DEFAULT_PORT})")
+          f"{folder.target.name}, {board.port})")
     return 0
 
 

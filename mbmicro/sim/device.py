@@ -206,9 +206,70 @@ def _result(m: re.Match, output_bytes: int, layers: list[int], port: str) -> Dev
     return DeviceResult(int(m[1]), int(m[2]), out, layers)
 
 
+class SshDevice:
+    """A Raspberry Pi board: the build's test program, copied by 'mbmicro flash --host', run over ssh.
+
+    Same ``infer`` as :class:`Device`; there is no console protocol (the
+    program runs once per input), so no INFO, no cycles and no layers."""
+
+    reply = None
+
+    def __init__(self, folder, host: str, timeout: float):
+        self.folder, self.port, self.timeout = folder, host, timeout
+
+    def infer(self, x_int8: np.ndarray, output_bytes: int) -> DeviceResult:
+        import subprocess
+
+        from mbmicro.processes import run_child
+        from mbmicro.sim.probes import ssh_run_command
+
+        data = np.ascontiguousarray(x_int8, dtype=np.int8).tobytes()
+        cmd = ssh_run_command(self.port, self.folder.exe("all").name)
+        try:
+            done = run_child(cmd, input=data, timeout=self.timeout)
+        except FileNotFoundError:
+            raise UserError("ssh is not installed: apt-get install openssh-client") from None
+        except subprocess.TimeoutExpired:
+            raise UserError(f"the program on {self.port} did not finish within {self.timeout:g} s: pass a "
+                            "larger --timeout, or check the board") from None
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1][:200]
+        if done.returncode == 255:
+            raise UserError(f"ssh to {self.port} failed ({last}): check the name and that ssh logs in "
+                            "without a password prompt (a key: ssh-copy-id)")
+        if done.returncode != 0:
+            raise UserError(f"the program on {self.port} failed (exit {done.returncode}: {last}): copy this "
+                            f"build's program there with 'mbmicro flash {self.folder.path} --host {self.port}'")
+        if len(done.stdout) != output_bytes:
+            raise UserError(f"the program on {self.port} wrote {len(done.stdout)} bytes, not the model's "
+                            f"{output_bytes}: copy this build's program there with 'mbmicro flash "
+                            f"{self.folder.path} --host {self.port}'")
+        return DeviceResult(0, 0, done.stdout, [])
+
+
+def deploys_over_ssh(folder) -> bool:
+    """The build is for a board deployed over ssh (target.json "deploy": "linux-ssh")."""
+    from mbmicro.sim.probes import board_info
+
+    return (board_info(folder.target) or {}).get("deploy") == "linux-ssh"
+
+
 @contextlib.contextmanager
-def connect(folder, port: str | None, timeout: float):
-    """A Device for the build ``folder`` (a BuildFolder) on ``port``, checked with INFO."""
+def connect(folder, port: str | None, timeout: float, host: str | None = None):
+    """A Device for the build ``folder`` (a BuildFolder): on the console ``port``, checked with INFO,
+    or, for a Raspberry Pi board, an SshDevice on ``host``."""
+    if deploys_over_ssh(folder):
+        if host is None:
+            raise UserError(f"board '{folder.target.name}' is reached over ssh: pass --host USER@HOST "
+                            "(the one 'mbmicro flash --host' copied the program to)")
+        if port is not None:
+            raise UserError(f"board '{folder.target.name}' has no console to talk to: drop --serial")
+        from mbmicro.sim.probes import check_host
+
+        yield SshDevice(folder, check_host(host), timeout)
+        return
+    if host is not None:
+        raise UserError("--host is for Raspberry Pi boards (deployed over ssh); this build runs on a console: "
+                        "pass --serial PORT instead")
     port = port or DEFAULT_PORT
     with open_console(port, console_baud(folder)) as link:
         device = Device(link, port, timeout)

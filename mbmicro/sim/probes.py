@@ -21,7 +21,8 @@ What each probe does, all ending with the new program running:
   instead of a server-specific ``monitor reset``, works the same on every
   server (QEMU has no ``monitor reset halt``).
 - linux-ssh boards (Raspberry Pi): no probe; the program is copied with scp
-  into a folder in the login's home and made executable.
+  into a folder in the login's home and made executable; run/verify
+  --on-device then run it there once per input (:func:`ssh_run_command`).
 """
 
 from __future__ import annotations
@@ -109,13 +110,28 @@ def gdb_commands(target: Target, elf: Path, server: str) -> list[list[str]]:
              str(elf)]]
 
 
+#: ssh and scp never prompt (mbmicro runs them without a terminal): a login that needs a password fails
+#: at once with its message instead of hanging.
+SSH_OPTIONS = ("-o", "BatchMode=yes")
+
+
 def ssh_commands(host: str, program: Path) -> list[list[str]]:
     """Copy ``program`` to ``host``:~/mbmicro/ and make it executable (Raspberry Pi boards)."""
     host = check_host(host)
     remote = f"{REMOTE_DIR}/{program.name}"
-    return [["ssh", host, f"mkdir -p {REMOTE_DIR}"],
-            ["scp", str(program), f"{host}:{remote}"],
-            ["ssh", host, f"chmod +x {shlex.quote(remote)}"]]
+    return [["ssh", *SSH_OPTIONS, host, f"mkdir -p {REMOTE_DIR}"],
+            ["scp", *SSH_OPTIONS, str(program), f"{host}:{remote}"],
+            ["ssh", *SSH_OPTIONS, host, f"chmod +x {shlex.quote(remote)}"]]
+
+
+def ssh_run_command(host: str, program_name: str) -> list[str]:
+    """Run the copied test program once on ``host``, input on stdin, output on stdout.
+
+    Why /dev/stdin and /dev/stdout: the test program takes two file names
+    (``app IN.bin OUT.bin``); Linux's names for the ssh channel's ends need
+    no temporary files on the board and nothing to clean up."""
+    return ["ssh", *SSH_OPTIONS, check_host(host),
+            f"{REMOTE_DIR}/{shlex.quote(program_name)} /dev/stdin /dev/stdout"]
 
 
 def flash_origin(target: Target) -> int:
