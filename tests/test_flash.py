@@ -207,3 +207,24 @@ def test_gdb_flash_without_server(netduino_build, capsys):
                  "--elf", "app_serve.elf"]) == 2
     err = capsys.readouterr().err
     assert _one_line(err, "gdb-multiarch failed")
+
+
+def test_flash_runs_the_probe_commands(tmp_path, capsys, monkeypatch):
+    """Without --dry-run the commands run in order, each echoed first; the first that fails ends the
+    flash with its last output line (stand-in openocd and pyocd scripts log their arguments)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "log"
+    bin_dir.mkdir()
+    for name, status in (("pyocd", 0), ("openocd", 1)):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\n'
+                                    f'echo "Error: libusb_open() failed" >&2\nexit {status}\n')
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    board = fake_board_build("nucleo-f412zg", tmp_path / "b")
+    elf = f"{board.resolve()}/firmware/app.elf"
+    assert main(["flash", str(board), "--probe", "pyocd"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"pyocd flash -t stm32f412zgtx {elf}", "pyocd reset -t stm32f412zgtx"]
+    assert log.read_text().splitlines() == out
+    assert main(["flash", str(board)]) == 2
+    err = capsys.readouterr().err
+    assert _one_line(err, "openocd failed (exit 1: Error: libusb_open() failed)")
