@@ -217,3 +217,13 @@ def test_every_board_build_verifies_in_its_simulator(board, tmp_path, capsys):
     out = _lut_build(board, tmp_path / "b")
     assert cli_main(["verify", str(out), "--count", "1"]) == 0
     assert f"verified 1/1 inputs bit-exact (one-lut, {board})" in capsys.readouterr().out
+
+
+def test_a_fault_is_reported_on_the_console(tmp_path):
+    out = _lut_build("netduinoplus2", tmp_path / "b")
+    fw = out / "firmware"
+    shutil.copy(Path(__file__).parent / "data" / "fw_fault" / "fw_fault.c", fw)
+    _make(fw, "FW_SRCS=startup_m.S fw_crt.c fw_fault.c fw_cycles.c stm32_usart.c test_input.S")
+    fault = re.compile(r"mbmicro: fault: exception 0x([0-9a-f]{8}) pc 0x[0-9a-f]{8} lr 0x[0-9a-f]{8}\r\n")
+    text = console_lines(load_target("netduinoplus2"), fw / "app.elf", fault, timeout=30)
+    assert "fw_fault: trapping" in text and fault.search(text).group(1) == "00000003"  # HardFault
