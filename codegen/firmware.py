@@ -15,6 +15,8 @@ CMakeLists.txt); this module copies them and fills the ``@NAME@`` fields from
 the board's target.json (docs/BOARDS.md) and the program's prefix.  The test
 input is the first input of ``mbmicro verify --seed 0`` (numpy
 ``default_rng(0)``), written as raw bytes and included by test_input.S.
+The model comes from ``OUT/model/`` (its model.mk / model.cmake) when the
+build has the model as a library, else from the generated C in ``OUT/``.
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ def test_input(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(0).integers(-128, 128, size=tuple(shape), dtype=np.int8)
 
 
+def model_location(out: Path) -> str:
+    """'library' when the build has the model as a library (OUT/model/model.mk), else 'parent'
+    (the generated model C directly in OUT/, as builds had it before model/)."""
+    return "library" if (out / "model" / "model.mk").is_file() else "parent"
+
+
 def write_firmware(out: Path, program, input_shape: tuple[int, ...]) -> list[str]:
     """Write ``out/firmware/`` for ``program`` (an MCU board build); returns the names below ``out``."""
     target = program.target
@@ -126,6 +134,7 @@ def write_firmware(out: Path, program, input_shape: tuple[int, ...]) -> list[str
         shutil.copyfile(_common(name), folder / name)
     prefix = program.prefix
     model = {"PREFIX": prefix, "MACRO": program.macro}
+    where = model_location(Path(out))
     sources = ["startup_m.S", "fw_crt.c", "fw_main.c", "fw_cycles.c", driver, "test_input.S"]
     serve_c = [n for n in serve if n.endswith(".c")]
     probe = target.board.probe or {}
@@ -139,11 +148,11 @@ def write_firmware(out: Path, program, input_shape: tuple[int, ...]) -> list[str
             "CONSOLE": f"{con['instance']}, {con.get('via', '')}", "BAUD": con["baud"],
             "OPENOCD_ARGS": shlex.join(probe.get("openocd") or []),
             "PROBE_NOTE": probe.get("note", "no openocd arguments in its target.json"),
-            "MODEL_PART": _render("firmware_model_parent.mk.in", model).rstrip("\n"),
+            "MODEL_PART": _render(f"firmware_model_{where}.mk.in", model).rstrip("\n"),
             "FW_SRCS": " ".join(sources), "SERVE_SRCS": " ".join(serve_c)}),
         "CMakeLists.txt": _render("CMakeLists.firmware.in", {
             "BOARD": target.name, "MCU": target.board.mcu, "PREFIX": prefix, "CFLAGS": " ".join(target.cflags),
-            "MODEL_CMAKE": _render("firmware_model_parent.cmake.in", model).rstrip("\n"),
+            "MODEL_CMAKE": _render(f"firmware_model_{where}.cmake.in", model).rstrip("\n"),
             "FW_SRCS_CMAKE": " ".join(f"${{FW_DIR}}/{s}" for s in sources),
             "SERVE_SRCS_CMAKE": " ".join(f"${{FW_DIR}}/{s}" for s in serve_c)}),
     }

@@ -195,7 +195,8 @@ def test_mobilenetv2_firmware_on_netduinoplus2_make_and_cmake(tmp_path, capsys):
     out = tmp_path / "mnv2"
     assert cli_main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "64", "--classes", "10",
                      "--target", "netduinoplus2", "-o", str(out)]) == 0
-    capsys.readouterr()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1].startswith(f"firmware for the Netduino Plus 2 in {out / 'firmware'}: 'make' builds app.elf")
     target = load_target("netduinoplus2")
     want_crc, want = expected(out)
     _make(out / "firmware", "all", "profile")
@@ -207,3 +208,22 @@ def test_mobilenetv2_firmware_on_netduinoplus2_make_and_cmake(tmp_path, capsys):
     layers = re.findall(r"MBMICRO layer=(\d+) cycles=(\d+)\r\n", text)
     assert [int(i) for i, _ in layers] == list(range(len(serialize.load_graph(out).nodes)))
     assert LINE.search(text).group(3) == want_crc
+
+
+@pytest.mark.parametrize("board", board_names())
+def test_every_board_build_verifies_in_its_simulator(board, tmp_path, capsys):
+    """The simulator program of a board build runs on the board's QEMU machine, or its core's
+    with the board's budgets (raspberrypi4: qemu-aarch64 -cpu cortex-a72)."""
+    out = _lut_build(board, tmp_path / "b")
+    assert cli_main(["verify", str(out), "--count", "1"]) == 0
+    assert f"verified 1/1 inputs bit-exact (one-lut, {board})" in capsys.readouterr().out
+
+
+def test_a_fault_is_reported_on_the_console(tmp_path):
+    out = _lut_build("netduinoplus2", tmp_path / "b")
+    fw = out / "firmware"
+    shutil.copy(Path(__file__).parent / "data" / "fw_fault" / "fw_fault.c", fw)
+    _make(fw, "FW_SRCS=startup_m.S fw_crt.c fw_fault.c fw_cycles.c stm32_usart.c test_input.S")
+    fault = re.compile(r"mbmicro: fault: exception 0x([0-9a-f]{8}) pc 0x[0-9a-f]{8} lr 0x[0-9a-f]{8}\r\n")
+    text = console_lines(load_target("netduinoplus2"), fw / "app.elf", fault, timeout=30)
+    assert "fw_fault: trapping" in text and fault.search(text).group(1) == "00000003"  # HardFault
