@@ -228,3 +228,18 @@ def test_flash_runs_the_probe_commands(tmp_path, capsys, monkeypatch):
     assert main(["flash", str(board)]) == 2
     err = capsys.readouterr().err
     assert _one_line(err, "openocd failed (exit 1: Error: libusb_open() failed)")
+
+
+def test_profile_on_device_with_the_board_firmware(netduino_build, capsys):
+    """make serve-profile: the firmware sends one cycles line per layer of report.json for each served
+    input (QEMU models no DWT, so every count is 0 here; the pairing with the layers is what is checked)."""
+    subprocess.run(["make", "-C", str(netduino_build / "firmware"), "serve-profile"], check=True,
+                   capture_output=True, timeout=300)
+    with qemu_netduino(kernel=netduino_build / "firmware" / "app_serve_profile.elf") as (url, _):
+        assert main(["profile", str(netduino_build), "--on-device", "--serial", url, "--json", "--timeout", "20"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert main(["verify", str(netduino_build), "--on-device", "--serial", url, "--count", "1",
+                     "--timeout", "20"]) == 0
+    report = json.loads((netduino_build / "report.json").read_text())
+    assert [r["name"] for r in result["layers"]] == [layer["name"] for layer in report["layers"]]
+    assert result["run_cycles"] == 0 and all(r["cycles"] == 0 for r in result["layers"])
