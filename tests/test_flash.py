@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flash_harness import free_port, qemu_netduino
+from flash_harness import free_port, netduino_firmware_build, qemu_netduino
 from mbmicro.cli import main
 from mbmicro.reference.int8 import run_int8
 from mbmicro.sim.build_folder import load_build_folder
@@ -172,11 +172,7 @@ def test_flash_errors(tmp_path, capsys, monkeypatch):
 @pytest.fixture(scope="module")
 def netduino_build(tmp_path_factory):
     """A real netduinoplus2 build with its board firmware's serve variant made (firmware/app_serve.elf)."""
-    out = tmp_path_factory.mktemp("flash") / "netduino"
-    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
-                 "--target", "netduinoplus2", "-o", str(out)]) == 0
-    subprocess.run(["make", "-C", str(out / "firmware"), "serve"], check=True, capture_output=True, timeout=300)
-    return out
+    return netduino_firmware_build(tmp_path_factory.mktemp("flash") / "netduino")
 
 
 def test_gdb_flash_loads_and_runs_in_qemu(netduino_build, capsys):
@@ -229,17 +225,3 @@ def test_flash_runs_the_probe_commands(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert _one_line(err, "openocd failed (exit 1: Error: libusb_open() failed)")
 
-
-def test_profile_on_device_with_the_board_firmware(netduino_build, capsys):
-    """make serve-profile: the firmware sends one cycles line per layer of report.json for each served
-    input (QEMU models no DWT, so every count is 0 here; the pairing with the layers is what is checked)."""
-    subprocess.run(["make", "-C", str(netduino_build / "firmware"), "serve-profile"], check=True,
-                   capture_output=True, timeout=300)
-    with qemu_netduino(kernel=netduino_build / "firmware" / "app_serve_profile.elf") as (url, _):
-        assert main(["profile", str(netduino_build), "--on-device", "--serial", url, "--json", "--timeout", "20"]) == 0
-        result = json.loads(capsys.readouterr().out)
-        assert main(["verify", str(netduino_build), "--on-device", "--serial", url, "--count", "1",
-                     "--timeout", "20"]) == 0
-    report = json.loads((netduino_build / "report.json").read_text())
-    assert [r["name"] for r in result["layers"]] == [layer["name"] for layer in report["layers"]]
-    assert result["run_cycles"] == 0 and all(r["cycles"] == 0 for r in result["layers"])

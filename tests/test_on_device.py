@@ -1,8 +1,8 @@
 """`mbmicro run/verify/profile --on-device` against QEMU netduinoplus2 (tests/flash_harness.py).
 
-The serve image runs a real build's model behind targets/common/console_serve.c;
-the host side (mbmicro/sim/device.py) reaches its USART1 as socket://127.0.0.1:PORT,
-exactly as it reaches a board's /dev/ttyACM0.
+The board firmware's serve variants (targets/common/fw_main.c + console_serve.c) run a
+netduinoplus2 build's model; the host side (mbmicro/sim/device.py) reaches its USART1 as
+socket://127.0.0.1:PORT, exactly as it reaches a board's /dev/ttyACM0.
 """
 
 from __future__ import annotations
@@ -16,30 +16,25 @@ import zlib
 import numpy as np
 import pytest
 
-from flash_harness import build_serve_image, free_port, qemu_netduino
+from flash_harness import MODEL, free_port, netduino_firmware_build, qemu_netduino
 from mbmicro.cli import main
 from mbmicro.reference.int8 import run_int8
 from mbmicro.sim import device
 from mbmicro.sim.build_folder import load_build_folder
 
-MODEL = ["--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10"]
-
-
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    out = tmp_path_factory.mktemp("on-device") / "m4"
-    assert main(["build", *MODEL, "--target", "cortex-m4", "-o", str(out)]) == 0
-    return out
+    return netduino_firmware_build(tmp_path_factory.mktemp("on-device") / "netduino")
 
 
 @pytest.fixture(scope="module")
 def image(build):
-    return build_serve_image(build, build.parent / "serve.elf")
+    return build / "firmware" / "app_serve.elf"
 
 
 @pytest.fixture(scope="module")
 def profile_image(build):
-    return build_serve_image(build, build.parent / "serve_profile.elf", profile=True)
+    return build / "firmware" / "app_serve_profile.elf"
 
 
 def test_run_on_device_equals_reference(build, image, tmp_path, capsys):
@@ -92,7 +87,7 @@ def test_protocol_replies(build, image):
 
 
 def test_profile_on_device(build, profile_image, capsys):
-    """The profile variant sends one LAYER line per layer of report.json (QEMU: 0 cycles each)."""
+    """The serve-profile variant sends one cycles line per layer of report.json (QEMU: 0 cycles each)."""
     with qemu_netduino(kernel=profile_image) as (url, _):
         assert main(["profile", str(build), "--on-device", "--serial", url, "--json", "--timeout", "20"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -122,14 +117,20 @@ def test_no_device_on_the_port(build, capsys):
 
 
 def test_other_model_on_the_device(build, image, tmp_path, capsys):
-    """A board running another model (other input size) is named before any input is sent."""
+    """A board running another model (other input size) is named before any input is sent: a build
+    folder that differs only in its input shape (run reads build.json, not the graph)."""
     other = tmp_path / "other"
-    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "48", "--classes", "10",
-                 "--target", "cortex-m4", "-o", str(other)]) == 0
-    capsys.readouterr()
+    other.mkdir()
+    doc = json.loads((build / "build.json").read_text())
+    doc["input"]["shape"], doc["files"] = [1, 8, 8, 3], ["build.json"]
+    (other / "build.json").write_text(json.dumps(doc))
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 3), np.int8))
     with qemu_netduino(kernel=image) as (url, _):
-        assert main(["verify", str(other), "--on-device", "--serial", url, "--timeout", "20"]) == 2
-    assert "runs another model" in capsys.readouterr().err
+        assert main(["run", str(other), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                     "--on-device", "--serial", url, "--timeout", "20"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mbmicro: error: the device on {url} runs another model (input 3072 B") and "192 B" in err
+    assert not (tmp_path / "y.npy").exists()
 
 
 def test_device_options_need_on_device(build, capsys):
