@@ -58,7 +58,8 @@ def profile_on_device(folder: Path, port: str | None, timeout: float, host: str 
     with device.connect(built, port, timeout, host) as board:
         if not board.reply.profile:
             raise UserError(f"the firmware on {board.port} was built without MBMICRO_PROFILE and sends no "
-                            f"per-layer cycles: build its profile variant in {folder}/firmware and flash it")
+                            f"per-layer cycles: 'make -C {folder}/firmware serve-profile', then "
+                            f"'mbmicro flash {folder} --elf app_serve_profile.elf'")
         zeros = np.zeros(built.input.shape, dtype=np.int8)
         _, result = device.run_on_device(board, built, zeros)
     if len(result.layer_cycles) != len(layers):

@@ -152,8 +152,9 @@ class Device:
         self.lines, self.port, self.timeout = _Lines(link, port), port, timeout
         self.reply: DeviceInfo | None = None  #: the INFO answer, once connect() checked it
 
-    def info(self) -> DeviceInfo:
-        """Ask MBMICRO INFO (repeated every INFO_RETRY_S) until it is answered or ``timeout`` passes."""
+    def info(self, folder: str = "DIR") -> DeviceInfo:
+        """Ask MBMICRO INFO (repeated every INFO_RETRY_S) until it is answered or ``timeout`` passes;
+        ``folder`` is the build the error message tells how to flash."""
         end = time.monotonic() + self.timeout
         while time.monotonic() < end:
             self.lines.write("\nMBMICRO INFO\n")
@@ -162,17 +163,18 @@ class Device:
                 m = _INFO.fullmatch(line.strip())
                 if m:
                     return DeviceInfo(int(m[1]), int(m[2]), int(m[3]), m[4] == "1")
-        raise UserError(f"no reply from a device on {self.port} within {self.timeout:g} s: flash a firmware "
-                        "built with MBMICRO_SERVE=1 ('mbmicro flash DIR') and check the port and baud")
+        raise UserError(f"no reply from a device on {self.port} within {self.timeout:g} s: flash the build's "
+                        f"serve firmware ('make -C {folder}/firmware serve', then 'mbmicro flash {folder} --elf "
+                        "app_serve.elf') and check the port and baud")
 
     def check(self, folder) -> DeviceInfo:
         """INFO, and its sizes must be those of the build in ``folder`` (a BuildFolder)."""
-        info = self.info()
+        info = self.info(str(folder.path))
         want = (folder.input.nbytes, folder.output.nbytes)
         if (info.input_bytes, info.output_bytes) != want:
             raise UserError(f"the device on {self.port} runs another model (input {info.input_bytes} B, output "
                             f"{info.output_bytes} B; {folder.path} has {want[0]} B and {want[1]} B): flash this "
-                            f"build first with 'mbmicro flash {folder.path}'")
+                            f"build first with 'mbmicro flash {folder.path} --elf app_serve.elf'")
         return info
 
     def infer(self, x_int8: np.ndarray, output_bytes: int) -> DeviceResult:
