@@ -15,8 +15,8 @@ CMakeLists.txt); this module copies them and fills the ``@NAME@`` fields from
 the board's target.json (docs/BOARDS.md) and the program's prefix.  The test
 input is the first input of ``mbmicro verify --seed 0`` (numpy
 ``default_rng(0)``), written as raw bytes and included by test_input.S.
-The model comes from ``OUT/model/`` (its model.mk / model.cmake) when the
-build has the model as a library, else from the generated C in ``OUT/``.
+The model is the library in ``OUT/model/``: the firmware's Makefile includes
+its model.mk, the CMakeLists.txt its model.cmake.
 """
 
 from __future__ import annotations
@@ -112,52 +112,61 @@ def test_input(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(0).integers(-128, 128, size=tuple(shape), dtype=np.int8)
 
 
-def model_location(out: Path) -> str:
-    """'library' when the build has the model as a library (OUT/model/model.mk), else 'parent'
-    (the generated model C directly in OUT/, as builds had it before model/)."""
-    return "library" if (out / "model" / "model.mk").is_file() else "parent"
-
-
-def write_firmware(out: Path, program, input_shape: tuple[int, ...]) -> list[str]:
-    """Write ``out/firmware/`` for ``program`` (an MCU board build); returns the names below ``out``."""
-    target = program.target
-    folder = Path(out) / FOLDER
-    folder.mkdir()
-    driver = DRIVERS.get(target.board.console["driver"]) if target.board.console else None
+def _driver(target: Target) -> str:
+    """The console driver's C file; a board naming no known driver is a mistake in its folder."""
+    driver = DRIVERS.get((target.board.console or {}).get("driver", ""))
     if driver is None:
         from mbmicro.errors import UserError
 
         raise UserError(f"board {target.name} has no console driver mbmicro knows ({', '.join(DRIVERS)}): "
                         f"fix targets/{target.name}/target.json")
+    return driver
+
+
+def makefile_values(target: Target, model: dict, sources: list[str], serve_c: list[str]) -> dict:
+    """Fields of Makefile.firmware.in: compiler, flags, probe, the model's part, the sources."""
+    probe, con = target.board.probe or {}, target.board.console
+    return {
+        "BOARD": target.name, "MCU": target.board.mcu, "CC": target.cc, "CFLAGS": shlex.join(target.cflags),
+        "CONSOLE": f"{con['instance']}, {con.get('via', '')}", "BAUD": con["baud"],
+        "OPENOCD_ARGS": shlex.join(probe.get("openocd") or []),
+        "PROBE_NOTE": probe.get("note", "no openocd arguments in its target.json"),
+        "MODEL_PART": _render("firmware_model.mk.in", model).rstrip("\n"),
+        "FW_SRCS": " ".join(sources), "SERVE_SRCS": " ".join(serve_c),
+    }
+
+
+def cmake_values(target: Target, model: dict, sources: list[str], serve_c: list[str]) -> dict:
+    """Fields of CMakeLists.firmware.in: the same as the Makefile's, in CMake's words."""
+    return {
+        "BOARD": target.name, "MCU": target.board.mcu, "PREFIX": model["PREFIX"],
+        "CFLAGS": " ".join(target.cflags),
+        "MODEL_CMAKE": _render("firmware_model.cmake.in", model).rstrip("\n"),
+        "FW_SRCS_CMAKE": " ".join(f"${{FW_DIR}}/{s}" for s in sources),
+        "SERVE_SRCS_CMAKE": " ".join(f"${{FW_DIR}}/{s}" for s in serve_c),
+    }
+
+
+def write_firmware(out: Path, program, input_shape: tuple[int, ...]) -> list[str]:
+    """Write ``out/firmware/`` for ``program`` (an MCU board build); returns the names below ``out``."""
+    target = program.target
+    driver = _driver(target)
     serve = [n for n in SERVE_FILES if _common(n).is_file()]
-    for name in (*COMMON_FILES, driver, *serve):
-        shutil.copyfile(_common(name), folder / name)
-    prefix = program.prefix
-    model = {"PREFIX": prefix, "MACRO": program.macro}
-    where = model_location(Path(out))
-    sources = ["startup_m.S", "fw_crt.c", "fw_main.c", "fw_cycles.c", driver, "test_input.S"]
     serve_c = [n for n in serve if n.endswith(".c")]
-    probe = target.board.probe or {}
-    con = target.board.console
+    sources = ["startup_m.S", "fw_crt.c", "fw_main.c", "fw_cycles.c", driver, "test_input.S"]
+    model = {"PREFIX": program.prefix, "MACRO": program.macro}
     files = {
         "mbmicro_board.h": _render("mbmicro_board.h.in", board_values(target)),
         "mbmicro_fw_model.h": _render("mbmicro_fw_model.h.in", model),
         "firmware.ld": _render("firmware_m.ld.in", linker_values(target)),
-        "Makefile": _render("Makefile.firmware.in", {
-            "BOARD": target.name, "MCU": target.board.mcu, "CC": target.cc, "CFLAGS": shlex.join(target.cflags),
-            "CONSOLE": f"{con['instance']}, {con.get('via', '')}", "BAUD": con["baud"],
-            "OPENOCD_ARGS": shlex.join(probe.get("openocd") or []),
-            "PROBE_NOTE": probe.get("note", "no openocd arguments in its target.json"),
-            "MODEL_PART": _render(f"firmware_model_{where}.mk.in", model).rstrip("\n"),
-            "FW_SRCS": " ".join(sources), "SERVE_SRCS": " ".join(serve_c)}),
-        "CMakeLists.txt": _render("CMakeLists.firmware.in", {
-            "BOARD": target.name, "MCU": target.board.mcu, "PREFIX": prefix, "CFLAGS": " ".join(target.cflags),
-            "MODEL_CMAKE": _render(f"firmware_model_{where}.cmake.in", model).rstrip("\n"),
-            "FW_SRCS_CMAKE": " ".join(f"${{FW_DIR}}/{s}" for s in sources),
-            "SERVE_SRCS_CMAKE": " ".join(f"${{FW_DIR}}/{s}" for s in serve_c)}),
+        "Makefile": _render("Makefile.firmware.in", makefile_values(target, model, sources, serve_c)),
+        "CMakeLists.txt": _render("CMakeLists.firmware.in", cmake_values(target, model, sources, serve_c)),
     }
+    folder = Path(out) / FOLDER
+    folder.mkdir()
+    for name in (*COMMON_FILES, driver, *serve):
+        shutil.copyfile(_common(name), folder / name)
     for name, text in files.items():
         (folder / name).write_text(text)
     (folder / TEST_INPUT).write_bytes(test_input(input_shape).tobytes())
-    names = [*COMMON_FILES, driver, *serve, *files, TEST_INPUT]
-    return sorted(f"{FOLDER}/{n}" for n in names)
+    return sorted(f"{FOLDER}/{n}" for n in [*COMMON_FILES, driver, *serve, *files, TEST_INPUT])

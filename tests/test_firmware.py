@@ -9,6 +9,7 @@ mobilenetv2 0.35 for the netduinoplus2 (at 64 px: 96 px needs 186 KB SRAM, more 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import select
@@ -227,3 +228,13 @@ def test_a_fault_is_reported_on_the_console(tmp_path):
     fault = re.compile(r"mbmicro: fault: exception 0x([0-9a-f]{8}) pc 0x[0-9a-f]{8} lr 0x[0-9a-f]{8}\r\n")
     text = console_lines(load_target("netduinoplus2"), fw / "app.elf", fault, timeout=30)
     assert "fw_fault: trapping" in text and fault.search(text).group(1) == "00000003"  # HardFault
+
+
+def test_a_board_without_a_known_console_driver_is_one_clear_error(tmp_path):
+    target = load_target("netduinoplus2")
+    board = dataclasses.replace(target.board, console={**target.board.console, "driver": "bitbang"})
+    bad = dataclasses.replace(target, board=board)
+    with pytest.raises(UserError, match="board netduinoplus2 has no console driver mbmicro knows"):
+        build_project(_lut_graph(), bad, tmp_path / "b", prefix="one", force=False,
+                      info={"model": "one-lut", "options": {}}, lower=_lower)
+    assert not (tmp_path / "b").exists()
