@@ -314,3 +314,27 @@ def test_the_early_estimate_knows_io_in_arena():
     check_estimate(small, cfg, io_in_arena=True)
     with pytest.raises(UserError, match="does not fit cortex-m4"):
         check_estimate(small, cfg)
+
+
+def test_arena_section_places_the_static_arena(toy_m4, tmp_path):
+    """<PREFIX>_ARENA_SECTION, given when compiling <prefix>_model.c, puts the static arena in that
+    section (e.g. DTCM); without it the arena is ordinary .bss, aligned to <PREFIX>_ARENA_ALIGN."""
+    from mbmicro.codegen.project import split_cflags
+
+    flags = split_cflags(load_target("cortex-m4").cflags)[0]
+
+    def arena_section(*defines: str) -> tuple[str, int]:
+        obj = tmp_path / "m.o"
+        subprocess.run(["arm-none-eabi-gcc", *flags, *defines, f"-I{toy_m4 / 'model'}", "-c", "-o", str(obj),
+                        str(toy_m4 / "model" / "toy_net_model.c")], check=True)
+        out = subprocess.run(["arm-none-eabi-objdump", "-t", str(obj)], capture_output=True, text=True,
+                             check=True).stdout
+        row = next(ln.split() for ln in out.splitlines() if ln.endswith(" toy_net_arena"))
+        align = subprocess.run(["arm-none-eabi-readelf", "-S", "-W", str(obj)], capture_output=True, text=True,
+                               check=True).stdout
+        section = row[-3]
+        al = next(int(ln.split()[-1]) for ln in align.splitlines() if f" {section} " in ln)
+        return section, al
+
+    assert arena_section() == (".bss", 16)
+    assert arena_section('-DTOY_NET_ARENA_SECTION=__attribute__((section(".dtcm")))') == (".dtcm", 16)
