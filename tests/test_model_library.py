@@ -96,6 +96,21 @@ def test_run_with_arena_checks_its_arguments(toy_io, tmp_path):
     assert "#define TOY_NET_ERROR_ALIGN (-2)" in header and "#define TOY_NET_ARENA_ALIGN 16" in header
 
 
+def test_header_serves_cpp_firmware(toy_io, tmp_path):
+    """A C++ main links with the C model: the header declares its functions extern "C"."""
+    out, _ = toy_io
+    objs = []
+    for name in ("model", "kernels", "weights"):
+        obj = tmp_path / f"{name}.o"
+        subprocess.run(["gcc", "-std=c99", "-c", "-o", str(obj), str(out / "model" / f"toy_net_{name}.c")], check=True)
+        objs.append(str(obj))
+    exe = tmp_path / "cpp"
+    done = subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{out / 'model'}", "-o", str(exe),
+                           str(DATA / "cpp_main.cpp"), *objs], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert subprocess.run([str(exe)]).returncode == 0
+
+
 def test_io_in_arena_reuses_the_input_bytes(toy_io, toy):
     """With --io-in-arena the input and output are arena buffers: the arena grows by less than
     they take outside it, the report's SRAM need has no input/output buffers, the header says where."""
