@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from mbmicro.targets import budgets
-from mbmicro.codegen import link_script, microkernels
+from mbmicro.codegen import firmware, link_script, microkernels
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.processes import deferred_interrupts
@@ -335,8 +335,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     it is compiled in the staging folder, which is then discarded.
     ``info`` (model name and options) goes into build.json; ``lower`` replaces
     codegen.kernels.lower_node (tests); ``io_in_arena`` (``--io-in-arena``) plans the
-    input and output into the arena, so the SRAM need has no separate input/output buffers.  The returned report has one field the
-    written report.json lacks, ``build_time_s``: seconds since ``started``
+    input and output into the arena, so the SRAM need has no separate input/output buffers.
+    The returned report has one field the written report.json lacks, ``build_time_s``: seconds since ``started``
     (a perf_counter() value; default: the call), for the caller to print; kept
     out of the folder, it would make two identical builds differ.
     """
@@ -366,6 +366,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     }
     with staging(out, force) as tmp:
         files = write_files(tmp, program, {})
+        if firmware.wants_firmware(target):  # OUT/firmware/: the program for the real board
+            files += firmware.write_firmware(tmp, program, tuple(x.shape))
         graph_io.save_graph(graph, tmp)
         build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
         code = report.code_bytes(tmp, program)
