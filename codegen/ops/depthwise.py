@@ -205,9 +205,15 @@ def plan(graph, node, family: str) -> cm.OpPlan:
         space["micro"].append("dsp")
     defaults["micro"] = pick(space["micro"], MICRO_DEFAULTS.get(family, "none"))
     dsp_args, high_word = dsp.kernel_args(graph, node, weight) if "dsp" in space["micro"] else (None, False)
+    if high_word and dsp.channel_applies(graph, node, weight):
+        dsp_args = dsp.channel_args(graph, node, weight)
+    else:
+        high_word = False
 
     def build(kn):
         if kn["micro"] == "dsp":
+            if high_word:
+                return dsp.channel_func(H, W, C, KH, S, pad, dsp.full_range(node))
             return dsp.dw_dsp_func(H, W, C, KH, S, pad, rule, high_word)
         if kn["pad_mode"] == "tile" and KH * wp * kn["c_block"] > TILE_LIMIT:
             raise ValueError(f"pad_mode tile with c_block {kn['c_block']} needs more than {TILE_LIMIT} B")
