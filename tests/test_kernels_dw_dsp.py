@@ -8,6 +8,8 @@ both requantization forms of the kernel run.  The intrinsics path runs in QEMU
 (tests/test_kernels_dw_dsp_qemu.py).
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -42,17 +44,21 @@ def _names(cases) -> list[str]:
 
 
 def test_dsp_band_kernel_200_seeded_shapes_bit_exact():
+    """Default rule, shifts 32..40, random zero points and clamps: every case runs the
+    whole-channel kernel (shift 32 through the pre-scale e = 1)."""
     rng = np.random.default_rng(2024)
     cases = [dsp_case(rng, *dsp_shape(rng, i)) for i in range(200)]
     names = _names(cases)
-    high = [n.endswith("_dsph") for n in names]
-    for (_, node, *_), h in zip(cases, high):  # the 32-bit form exactly where every shift allows it
-        assert h == bool(node.params["shift"].min() >= cm.HI32_SHIFTS[0])
-    assert sum(high) > 100
+    assert all("_dspc" in n for n in names), [n for n in names if "_dspc" not in n][:3]
+    shift32 = [n for (_, node, *_), n in zip(cases, names) if node.params["shift"].min() == 32]
+    assert shift32 and all("_dspce1" in n for n in shift32)
+    assert any(n.endswith("_dspc") for n in names) and any("_dspca" in n for n in names)  # SSAT / clamp
     run_cases(cases)
 
 
 def test_dsp_band_kernel_int64_requantization_and_tflite_rule():
+    """Shifts below 32 take the channel kernel with a pre-scale (e = 33 - min shift); TFLite's
+    rule keeps the band kernel with its int64 requantization in TIR."""
     rng = np.random.default_rng(77)
     cases = [dsp_case(rng, *dsp_shape(rng, i), big_scale=True) for i in range(16)]
     for i in range(16):
@@ -60,8 +66,30 @@ def test_dsp_band_kernel_int64_requantization_and_tflite_rule():
         graph.meta["requant"] = "tflite"
         cases.append((graph, node, feeds, knobs, R.run_node(graph, node, [feeds["x"]])))
     names = _names(cases)
-    assert all(n.endswith("_dsp") for n in names), names
-    assert all("qt_dsp" in n for n in names[16:])
+    for (_, node, *_), n in zip(cases[:16], names):
+        assert f"_dspce{33 - int(node.params['shift'].min())}" in n, n
+    assert all(n.endswith("_dsp") and "qt_dsp" in n for n in names[16:]), names[16:]
+    run_cases(cases)
+
+
+def fallback_case(rng, i: int):
+    """Shift 62 with output zero point 100: y_zp * 2^30 leaves int32, so the channel kernel's
+    folded rounding term cannot hold it (the band kernel's 32-bit TIR form runs instead)."""
+    graph, node, feeds, _, _ = dsp_case(rng, *dsp_shape(rng, i))
+    c = node.params["weight"].shape[2]
+    node.params["multiplier"] = np.full(c, 1 << 30, np.int32)
+    node.params["shift"] = np.full(c, 62, np.int32)
+    y = node.outputs[0]
+    graph.tensors[y] = dataclasses.replace(graph.tensors[y], zero_point=100)
+    node.attrs["act_min"], node.attrs["act_max"] = -128, 127
+    return graph, node, feeds, DSP, R.run_node(graph, node, [feeds["x"]])
+
+
+def test_channel_kernel_falls_back_when_folded_terms_may_overflow():
+    rng = np.random.default_rng(78)
+    cases = [fallback_case(rng, i) for i in range(8)]
+    names = _names(cases)
+    assert all(n.endswith("_dsph") for n in names), names
     run_cases(cases)
 
 
@@ -89,7 +117,7 @@ def test_band_fits_the_stack_budget_and_flash_keeps_int8_weights():
     rng = np.random.default_rng(4)
     graph, node, *_ = dw_case(rng, 96, 96, 8, 7, 1, knob_pick=False)
     k = lower_node(graph, node, "cortex-m4", DSP)
-    assert k.function.endswith("_dsph")
+    assert "_dspc" in k.function
     assert 0 < k.scratch_bytes <= dsp.BAND_LIMIT  # band: 14 rows x 103 int16
     w = next(a.value for a in k.args if a.name == "w")
     scalar = lower_node(graph, node, "cortex-m4", {"micro": "none"})

@@ -95,7 +95,7 @@ mbmicro_dw_dsp_row(int32_t *acc, const int16_t *x, int32_t xs, const int16_t *w,
  * The band holds x itself (not x - x_zp), x_zp in the pad cells; bias' = bias - x_zp * sum w
  * is folded offline (the same integer sum; codegen/ops/depthwise_dsp.py checks that
  * |bias'| + 128 * sum |w| fits int32).  Outputs go U at a time (U = 4 at stride 1, 2 at
- * stride 2) so that a pair word used by several outputs of the step is loaded once:
+ * stride 2, the whole row when it has at most 4; a tail of 2, then 1) so that a pair word used by several outputs of the step is loaded once:
  * output u, pair m reads band word u*S + 2m (stride 2, U = 2: P + 1 loads per row instead
  * of 2P; stride 1, U = 4: 2P + 2 instead of 4P).  The rounding is the one rule of
  * mbmicro.reference.arith.requantize in its exact 32-bit form (common.requantize_hi32:
@@ -114,6 +114,19 @@ static inline __attribute__((always_inline)) int32_t mbmicro_dw_mac2(int32_t a, 
     return __smlad(mbmicro_dw_read2(p), wv, a);
 #else
     return a + (int32_t)p[0] * (int32_t)(int16_t)(wv & 0xffff) + (int32_t)p[1] * (wv >> 16);
+#endif
+}
+
+/* The halfword pair (lo, hi) as one word, lo in the low half (PKHBT; GCC 12's arm_acle.h has
+ * no __pkhbt, and its own lowering of the C form is UXTH + ORR). */
+static inline __attribute__((always_inline)) int32_t mbmicro_dw_pack2(int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_DSP)
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+#else
+    return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));
 #endif
 }
 
@@ -169,11 +182,16 @@ mbmicro_dw_band_fill(int16_t *band, const int8_t *x, int32_t H, int32_t W, int32
         for (int32_t v = 0; v < l; v++) {
             d[v] = zp;
         }
-        _Pragma("GCC unroll 4")
-        for (int32_t v = 0; v < n; v++) {
+        int32_t v = 0;
+        _Pragma("GCC unroll 2")
+        for (; v + 2 <= n; v += 2) {  /* two columns, one word store */
+            const int32_t pair = mbmicro_dw_pack2(s[v * C], s[(v + 1) * C]);
+            memcpy(d + l + v, &pair, sizeof pair);
+        }
+        if (v < n) {
             d[l + v] = s[v * C];
         }
-        for (int32_t v = l + n; v < xw; v++) {
+        for (v = l + n; v < xw; v++) {
             d[v] = zp;
         }
     }
@@ -203,26 +221,28 @@ mbmicro_dw_outputs(int32_t *a, int32_t u, const int16_t *xr, int32_t xs, const i
 }
 
 /* Every output of one channel.  x: the channel's first input byte; w: its K*K int8 weights
- * (row-major); rq: its record {bias', M, rz, sh} (mbmicro_dw_requant_hi32); y: its first
+ * (row-major), used as w * 2^e (e = 0..8: the pre-scale that lifts shifts below 33 into the
+ * 32-bit form, since (a*M + 2^(s-1)) >> s is (a*2^e*M + 2^(s+e-1)) >> (s+e) exactly);
+ * rq: its record {bias' * 2^e, M, rz, sh} for the shift s + e (mbmicro_dw_requant_hi32); y: its first
  * output byte (outputs C apart); band: ((R-1)*S + K) * XW int16
  * of scratch, XW = (OW-1)*S + KP; R output rows per band (R divides OH). */
 static inline __attribute__((always_inline)) void
 mbmicro_dw_dsp_channel(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w, int32_t k, int32_t s,
-                       int32_t top, int32_t left, int32_t oh, int32_t ow, int32_t r, const int32_t *rq,
-                       int32_t x_zp, int32_t lo, int32_t hi, int16_t *band, int8_t *y)
+                       int32_t top, int32_t left, int32_t oh, int32_t ow, int32_t r, int32_t e,
+                       const int32_t *rq, int32_t x_zp, int32_t lo, int32_t hi, int16_t *band, int8_t *y)
 {
     const int32_t bias = rq[0], mult = rq[1], rz = rq[2], sh = rq[3];
     const int32_t pairs = (k + 1) / 2;
     const int32_t xw = (ow - 1) * s + 2 * pairs;
-    const int32_t step = s == 1 ? 4 : 2;
+    /* a row of up to 4 outputs in one step (no tail); else 4 (stride 1) or 2 (stride 2) */
+    const int32_t step = ow <= 4 ? ow : s == 1 ? 4 : 2;
     int32_t wv[MBMICRO_DW_MAX_K * MBMICRO_DW_MAX_P];
     _Pragma("GCC unroll 9")
     for (int32_t kh = 0; kh < k; kh++) {
         _Pragma("GCC unroll 5")
         for (int32_t m = 0; m < pairs; m++) {
-            const uint32_t w0 = (uint16_t)w[kh * k + 2 * m];
-            const uint32_t w1 = 2 * m + 1 < k ? (uint32_t)(int32_t)w[kh * k + 2 * m + 1] : 0u;
-            wv[kh * pairs + m] = (int32_t)(w0 | (w1 << 16));
+            const int32_t w0 = w[kh * k + 2 * m], w1 = 2 * m + 1 < k ? w[kh * k + 2 * m + 1] : 0;
+            wv[kh * pairs + m] = mbmicro_dw_pack2(w0 * (1 << e), w1 * (1 << e));
         }
     }
     for (int32_t b = 0; b < oh; b += r) {
@@ -238,6 +258,12 @@ mbmicro_dw_dsp_channel(const int8_t *x, int32_t H, int32_t W, int32_t C, const i
                 for (int32_t q = 0; q < step; q++) {
                     yr[(j + q) * C] = mbmicro_dw_requant_hi32(a[q], mult, rz, sh, lo, hi);
                 }
+            }
+            if (step > 2 && j + 2 <= ow) {
+                mbmicro_dw_outputs(a, 2, xr + j * s, xw, wv, k, s, bias);
+                yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
+                yr[(j + 1) * C] = mbmicro_dw_requant_hi32(a[1], mult, rz, sh, lo, hi);
+                j += 2;
             }
             for (; j < ow; j++) {
                 mbmicro_dw_outputs(a, 1, xr + j * s, xw, wv, k, s, bias);

@@ -259,86 +259,96 @@ def folded_bound(node, weight, x_zp: int):
     return np.abs(folded) + 128 * np.abs(w).sum(axis=0)
 
 
-def channel_records(graph, node, weight):
-    """(C, 4) int64 {bias', M, rz, sh} per channel (mbmicro_dw_requant_hi32 in the header):
-    bias' = bias - x_zp * sum w, rz = 2^(s-33) + y_zp * 2^(s-32), sh = s - 32."""
+#: Largest pre-scale exponent: 127 * 2^8 still fits an int16 tap.
+MAX_PRESCALE = 8
+
+
+def prescale(node) -> int | None:
+    """The layer's e: weights and bias times 2^e move every shift s to s + e in cm.HI32_SHIFTS
+    (the rounding rule is unchanged: numerator and denominator scale together); None when no
+    e <= MAX_PRESCALE does it."""
+    import numpy as np
+
+    s = np.asarray(node.params["shift"], np.int64)
+    lo, hi = cm.HI32_SHIFTS
+    e = max(0, lo - int(s.min()))
+    return e if e <= MAX_PRESCALE and int(s.max()) + e <= hi and int(s.min()) >= 1 else None
+
+
+def channel_records(graph, node, weight, e: int):
+    """(C, 4) int64 {bias' * 2^e, M, rz, sh} per channel (mbmicro_dw_requant_hi32 in the header),
+    with s' = s + e: bias' = bias - x_zp * sum w, rz = 2^(s'-33) + y_zp * 2^(s'-32), sh = s' - 32."""
     import numpy as np
 
     c = weight.shape[2]
     x_zp, y_zp = cm.zero_point(graph, node.inputs[0]), cm.zero_point(graph, node.outputs[0])
     w = weight.astype(np.int64).reshape(-1, c)
-    folded = np.asarray(node.params["bias"], np.int64) - int(x_zp) * w.sum(axis=0)
+    folded = (np.asarray(node.params["bias"], np.int64) - int(x_zp) * w.sum(axis=0)) << e
     mult = np.broadcast_to(np.asarray(node.params["multiplier"], np.int64), (c,))
-    shift = np.broadcast_to(np.asarray(node.params["shift"], np.int64), (c,))
-    sh = shift - 32
-    rz = (np.int64(1) << np.maximum(shift - 33, 0)) + int(y_zp) * (np.int64(1) << np.maximum(sh, 0))
-    return np.stack([folded, mult, rz, sh], axis=1)
+    shift = np.broadcast_to(np.asarray(node.params["shift"], np.int64), (c,)) + e
+    rz = (np.int64(1) << (shift - 33)) + int(y_zp) * (np.int64(1) << (shift - 32))
+    return np.stack([folded, mult, rz, shift - 32], axis=1)
 
 
-def channel_applies(graph, node, weight) -> bool:
-    """Whether the channel kernel may replace the band kernel's 32-bit form (the caller checked
-    the shifts are 33..62): its folded bias plus any sum of taps stays inside int32 (the band
-    holds x, not x - x_zp), and so does hi32(acc * M) + rz (the zero point folded into the
-    rounding term)."""
+def channel_applies(graph, node, weight, e: int | None) -> bool:
+    """Whether the channel kernel runs this node exactly: a pre-scale e exists (:func:`prescale`),
+    the scaled folded bias plus any sum of taps stays inside int32 (the band holds x, not
+    x - x_zp), and so does hi32(acc * M) + rz (the zero point folded into the rounding term)."""
     import numpy as np
 
-    bound = folded_bound(node, weight, cm.zero_point(graph, node.inputs[0]))
-    rec = channel_records(graph, node, weight)
+    if e is None:
+        return False
+    bound = folded_bound(node, weight, cm.zero_point(graph, node.inputs[0])) << e
+    rec = channel_records(graph, node, weight, e)
     hi = (bound * np.abs(rec[:, 1])) >> 32
     limit = (1 << 31) - 2
     return bool(bound.max() < limit and (hi + 1 + np.abs(rec[:, 2])).max() < limit)
 
 
 def full_range(node) -> bool:
-    """The clamp is the whole int8 range: the kernel saturates with SSAT and takes no bounds."""
+    """The clamp is the whole int8 range: the kernel saturates with one SSAT."""
     return tuple(cm.act_bounds(node)) == (-128, 127)
 
 
-def channel_args(graph, node, weight) -> list:
+def channel_tag(node, e: int) -> str:
+    """Kernel-name tag of the channel kernel: its literals (pre-scale, clamp bounds) change its C."""
+    lo, hi = (int(v) for v in cm.act_bounds(node))
+    clamp = "" if full_range(node) else f"a{lo}_{hi}".replace("-", "m")
+    return "dspc" + (f"e{e}" if e else "") + clamp
+
+
+def channel_args(graph, node, weight, e: int) -> list:
     """C parameters of the channel kernel: x, w as (C, K, K) int8 (the same bytes, one
-    channel contiguous), rq (channel_records as int32), x_zp (the pad value), act_min and
-    act_max unless :func:`full_range`, y."""
+    channel contiguous), rq (channel_records as int32), x_zp (the pad value), y.  The clamp
+    bounds and e are literals of the kernel (its name says them)."""
     import numpy as np
 
     x_zp = cm.zero_point(graph, node.inputs[0])
     w_ckk = np.ascontiguousarray(np.transpose(weight, (2, 0, 1)), dtype=np.int8)
-    rq = cm.as_i32(channel_records(graph, node, weight).reshape(-1), "depthwise record")
-    act = [] if full_range(node) else cm.out_args(node, graph, y_zp=False)
+    rq = cm.as_i32(channel_records(graph, node, weight, e).reshape(-1), "depthwise record")
     return [cm.io_arg("input", "x", node.inputs[0]),
             KernelArg("const", "w", "const int8_t *", w_ckk),
             KernelArg("const", "rq", "const int32_t *", rq),
             KernelArg("int", "x_zp", "int32_t", x_zp),
-            *act, cm.io_arg("output", "y", node.outputs[0])]
+            cm.io_arg("output", "y", node.outputs[0])]
 
 
-def channel_func(H, W, C, K, S, pad, full: bool):
-    """PrimFunc (x, w, rq, x_zp, [act_min, act_max,] y): one call of mbmicro_dw_dsp_channel per
-    channel, shape values as literals (and the bounds -128, 127 when ``full``), the band a
-    stack array."""
+def channel_func(H, W, C, K, S, pad, e: int, lo: int, hi: int):
+    """PrimFunc (x, w, rq, x_zp, y): one call of mbmicro_dw_dsp_channel per channel, shape
+    values, the pre-scale e and the clamp bounds as literals, the band a stack array."""
     top, left, bottom, right = pad
     OH, OW = (H + top + bottom - K) // S + 1, (W + left + right - K) // S + 1
     XW = band_cols(OW, K, S)
     R = band_rows(OH, K, S, XW)
     NB = ((R - 1) * S + K) * XW
 
-    def call(x, w, rq, x_zp, lo, hi, band, y, c):
-        return T.call_extern("void", CHANNEL_FUNCTION, T.address_of(x[c]), H, W, C, T.address_of(w[c * K * K]),
-                             K, S, top, left, OH, OW, R, T.address_of(rq[c * 4]), x_zp, lo, hi,
-                             band.access_ptr("rw"), T.address_of(y[c]))
-
-    if full:
-        @T.prim_func(s_tir=True)
-        def func_full(x: T.Buffer((H * W * C,), "int8"), w: T.Buffer((C * K * K,), "int8"),
-                      rq: T.Buffer((C * 4,), "int32"), x_zp: T.int32, y: T.Buffer((OH * OW * C,), "int8")):
-            band = T.alloc_buffer((NB,), "int16")
-            for c in T.serial(C):
-                T.evaluate(call(x, w, rq, x_zp, -128, 127, band, y, c))
-        return func_full
-
     @T.prim_func(s_tir=True)
     def func(x: T.Buffer((H * W * C,), "int8"), w: T.Buffer((C * K * K,), "int8"), rq: T.Buffer((C * 4,), "int32"),
-             x_zp: T.int32, act_min: T.int32, act_max: T.int32, y: T.Buffer((OH * OW * C,), "int8")):
+             x_zp: T.int32, y: T.Buffer((OH * OW * C,), "int8")):
         band = T.alloc_buffer((NB,), "int16")
         for c in T.serial(C):
-            T.evaluate(call(x, w, rq, x_zp, act_min, act_max, band, y, c))
+            T.evaluate(T.call_extern("void", CHANNEL_FUNCTION, T.address_of(x[c]), H, W, C,
+                                     T.address_of(w[c * K * K]), K, S, top, left, OH, OW, R, e,
+                                     T.address_of(rq[c * 4]), x_zp, lo, hi, band.access_ptr("rw"),
+                                     T.address_of(y[c])))
     return func
