@@ -45,20 +45,42 @@ def _names(cases) -> list[str]:
 
 def test_dsp_band_kernel_200_seeded_shapes_bit_exact():
     """Default rule, shifts 32..40, random zero points and clamps: every case runs the
-    whole-channel kernel (shift 32 through the pre-scale e = 1)."""
+    whole-channel kernel with one shift for all channels (s' = max(33, max s), tag dspcs<s'-32>)."""
     rng = np.random.default_rng(2024)
     cases = [dsp_case(rng, *dsp_shape(rng, i)) for i in range(200)]
     names = _names(cases)
-    assert all("_dspc" in n for n in names), [n for n in names if "_dspc" not in n][:3]
-    shift32 = [n for (_, node, *_), n in zip(cases, names) if node.params["shift"].min() == 32]
-    assert shift32 and all("_dspce1" in n for n in shift32)
-    assert any(n.endswith("_dspc") for n in names) and any("_dspca" in n for n in names)  # SSAT / clamp
+    for (_, node, *_), n in zip(cases, names):
+        assert f"_dspcs{max(33, int(node.params['shift'].max())) - 32}" in n, n
+    clamped = ["a" in n.split("_dspc")[1] for n in names]
+    assert any(clamped) and not all(clamped)  # literal bounds and the full range (one SSAT)
+    run_cases(cases)
+
+
+def spread_case(rng, i: int):
+    """Per-channel shifts 33..50 (a spread beyond the pre-scale's 8): each channel keeps its own
+    shift (tag dspc without a common one)."""
+    graph, node, feeds, _, _ = dsp_case(rng, *dsp_shape(rng, i))
+    c = node.params["weight"].shape[2]
+    node.params["shift"] = np.where(np.arange(c) % 2 == 0, 33, rng.integers(42, 51, c)).astype(np.int32)
+    if c == 1:
+        node.params["shift"] = np.array([50], np.int32)  # one channel: one shift anyway
+    return graph, node, feeds, DSP, R.run_node(graph, node, [feeds["x"]])
+
+
+def test_channel_kernel_per_channel_shifts():
+    rng = np.random.default_rng(79)
+    cases = [spread_case(rng, i) for i in range(12)]
+    names = _names(cases)
+    for (_, node, *_), n in zip(cases, names):
+        spread = int(np.ptp(node.params["shift"])) > 8
+        assert ("_dspcs" not in n) == spread and "_dspc" in n, n
+    assert sum("_dspcs" not in n for n in names) >= 8
     run_cases(cases)
 
 
 def test_dsp_band_kernel_int64_requantization_and_tflite_rule():
-    """Shifts below 32 take the channel kernel with a pre-scale (e = 33 - min shift); TFLite's
-    rule keeps the band kernel with its int64 requantization in TIR."""
+    """Shifts below 33 take the channel kernel with a pre-scale to the common shift 33 (e = 33 - s);
+    TFLite's rule keeps the band kernel with its int64 requantization in TIR."""
     rng = np.random.default_rng(77)
     cases = [dsp_case(rng, *dsp_shape(rng, i), big_scale=True) for i in range(16)]
     for i in range(16):
@@ -67,7 +89,7 @@ def test_dsp_band_kernel_int64_requantization_and_tflite_rule():
         cases.append((graph, node, feeds, knobs, R.run_node(graph, node, [feeds["x"]])))
     names = _names(cases)
     for (_, node, *_), n in zip(cases[:16], names):
-        assert f"_dspce{33 - int(node.params['shift'].min())}" in n, n
+        assert node.params["shift"].max() < 33 and "_dspcs1" in n, n
     assert all(n.endswith("_dsp") and "qt_dsp" in n for n in names[16:]), names[16:]
     run_cases(cases)
 

@@ -2,7 +2,7 @@
 
 200 seeded shapes (kernels 3/5/7/9, stride 1/2, 1-40 channels, random zero points,
 clamps and multipliers; 16 of them with shifts below 32 (the channel kernel's pre-scale),
-8 whose folded terms overflow (the band kernel's 32-bit form) and 16 on TFLite's rule (its
+8 with per-channel shifts too far apart for one common shift, 8 whose folded terms overflow (the band kernel's 32-bit form) and 16 on TFLite's rule (its
 int64 form), so every path runs) are lowered for the Cortex-M4 and the Cortex-M7, each
 core's cases built into one firmware (tests/qemu_kernel_harness.py) and compared bit
 for bit with mbmicro.reference.int8.  A last check counts instructions: the default
@@ -17,13 +17,14 @@ import pytest
 
 from qemu_kernel_harness import run_cases_qemu
 from mbmicro.reference import int8 as R
-from test_kernels_dw_dsp import dsp_case, dsp_shape, fallback_case
+from test_kernels_dw_dsp import dsp_case, dsp_shape, fallback_case, spread_case
 from test_kernels_dw import dw_case
 
 
 def _cases():
     rng = np.random.default_rng(31337)
-    cases = [dsp_case(rng, *dsp_shape(rng, i), big_scale=i < 16) for i in range(176)]
+    cases = [dsp_case(rng, *dsp_shape(rng, i), big_scale=i < 16) for i in range(168)]
+    cases += [spread_case(rng, i) for i in range(8)]  # per-channel shifts
     cases += [fallback_case(rng, i) for i in range(8)]  # the band kernel's 32-bit form
     for i in range(16):
         graph, node, feeds, knobs, _ = dsp_case(rng, *dsp_shape(rng, i))

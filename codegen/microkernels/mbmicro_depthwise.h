@@ -221,17 +221,21 @@ mbmicro_dw_outputs(int32_t *a, int32_t u, const int16_t *xr, int32_t xs, const i
 }
 
 /* Every output of one channel.  x: the channel's first input byte; w: its K*K int8 weights
- * (row-major), used as w * 2^e (e = 0..8: the pre-scale that lifts shifts below 33 into the
- * 32-bit form, since (a*M + 2^(s-1)) >> s is (a*2^e*M + 2^(s+e-1)) >> (s+e) exactly);
- * rq: its record {bias' * 2^e, M, rz, sh} for the shift s + e (mbmicro_dw_requant_hi32); y: its first
- * output byte (outputs C apart); band: ((R-1)*S + K) * XW int16
- * of scratch, XW = (OW-1)*S + KP; R output rows per band (R divides OH). */
+ * (row-major), used as w * 2^e (e = 0..8, a pre-scale: (a*M + 2^(s-1)) >> s is
+ * (a*2^e*M + 2^(s+e-1)) >> (s+e) exactly, which lifts shifts below 33 into the 32-bit form
+ * and can give every channel of a layer the same shift); rq: its record {bias' * 2^e, M, rz,
+ * sh * 256 + e} for the shift s + e (mbmicro_dw_requant_hi32); sh_all: that shift minus 32
+ * when it is the same for every channel (a literal: the ASR takes an immediate and frees a
+ * register in the inner loop), else 0 (sh from the record); y: its first output byte (outputs
+ * C apart); band: ((R-1)*S + K) * XW int16 of scratch, XW = (OW-1)*S + KP; R output rows per
+ * band (R divides OH). */
 static inline __attribute__((always_inline)) void
 mbmicro_dw_dsp_channel(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w, int32_t k, int32_t s,
-                       int32_t top, int32_t left, int32_t oh, int32_t ow, int32_t r, int32_t e,
+                       int32_t top, int32_t left, int32_t oh, int32_t ow, int32_t r, int32_t sh_all,
                        const int32_t *rq, int32_t x_zp, int32_t lo, int32_t hi, int16_t *band, int8_t *y)
 {
-    const int32_t bias = rq[0], mult = rq[1], rz = rq[2], sh = rq[3];
+    const int32_t bias = rq[0], mult = rq[1], rz = rq[2], e = rq[3] & 0xff;
+    const int32_t sh = sh_all ? sh_all : rq[3] >> 8;
     const int32_t pairs = (k + 1) / 2;
     const int32_t xw = (ow - 1) * s + 2 * pairs;
     /* a row of up to 4 outputs in one step (no tail); else 4 (stride 1) or 2 (stride 2) */

@@ -206,16 +206,16 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     defaults["micro"] = pick(space["micro"], MICRO_DEFAULTS.get(family, "none"))
     dsp_args, high_word = dsp.kernel_args(graph, node, weight) if "dsp" in space["micro"] else (None, False)
     # the whole-channel C kernel where its 32-bit requantization is exact (default rule only)
-    e = dsp.prescale(node) if "dsp" in space["micro"] and cm.graph_rule(graph) == "single" else None
-    channel = dsp.channel_applies(graph, node, weight, e)
+    channel = dsp.channel_plan(graph, node, weight) if "dsp" in space["micro"] and cm.graph_rule(graph) == "single" \
+        else None
     if channel:
-        dsp_args = dsp.channel_args(graph, node, weight, e)
+        dsp_args = dsp.channel_args(graph, node, weight, channel[1])
         lo, hi = (int(v) for v in cm.act_bounds(node))
 
     def build(kn):
         if kn["micro"] == "dsp":
             if channel:
-                return dsp.channel_func(H, W, C, KH, S, pad, e, lo, hi)
+                return dsp.channel_func(H, W, C, KH, S, pad, channel[0], lo, hi)
             return dsp.dw_dsp_func(H, W, C, KH, S, pad, rule, high_word)
         if kn["pad_mode"] == "tile" and KH * wp * kn["c_block"] > TILE_LIMIT:
             raise ValueError(f"pad_mode tile with c_block {kn['c_block']} needs more than {TILE_LIMIT} B")
@@ -226,7 +226,7 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     plan = cm.OpPlan(
         prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}{cm.rule_suffix(rule)}", args=args, space=space,
         defaults=defaults, build=build,
-        tag=lambda kn: dsp.channel_tag(node, e) if channel and kn["micro"] == "dsp" else _tag(kn, high_word),
+        tag=lambda kn: dsp.channel_tag(node, channel[0]) if channel and kn["micro"] == "dsp" else _tag(kn, high_word),
         doc=f"int8 depthwise {KH}x{KW} stride {S} on {H}x{W}x{C}, SAME pad {pad}",
         arg_layout=lambda kn: dsp_args if kn["micro"] == "dsp" else args,
         headers=lambda kn: (dsp.HEADER,) if kn["micro"] == "dsp" else (),

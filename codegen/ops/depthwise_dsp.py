@@ -44,6 +44,7 @@ est. cycles/MAC): 3x3 s2 24x24x48 5.73 / 8.65 -> 3.77 / 5.80, 3x3 s1 12x12x96 4.
 
 from __future__ import annotations
 
+import numpy as np
 from tvm import s_tir, te, tirx
 from tvm.script import tirx as T
 
@@ -263,46 +264,58 @@ def folded_bound(node, weight, x_zp: int):
 MAX_PRESCALE = 8
 
 
-def prescale(node) -> int | None:
-    """The layer's e: weights and bias times 2^e move every shift s to s + e in cm.HI32_SHIFTS
-    (the rounding rule is unchanged: numerator and denominator scale together); None when no
-    e <= MAX_PRESCALE does it."""
+def _prescales(shift):
+    """Candidate (sh_all, e per channel) of the channel kernel, best first: one shift s' for every
+    channel (e = s' - s; sh_all = s' - 32, a literal of the kernel), then each channel's own
+    (e = max(0, 33 - s); sh_all = 0).  Only those with every e <= MAX_PRESCALE and s + e in
+    cm.HI32_SHIFTS."""
     import numpy as np
 
-    s = np.asarray(node.params["shift"], np.int64)
     lo, hi = cm.HI32_SHIFTS
-    e = max(0, lo - int(s.min()))
-    return e if e <= MAX_PRESCALE and int(s.max()) + e <= hi and int(s.min()) >= 1 else None
+    s = np.asarray(shift, np.int64)
+    if s.size == 0 or int(s.min()) < 1:
+        return []
+    uniform = max(lo, int(s.max()))
+    out = []
+    for sh_all, e in ((uniform - 32, uniform - s), (0, np.maximum(0, lo - s))):
+        if int(e.max()) <= MAX_PRESCALE and int((s + e).max()) <= hi:
+            out.append((sh_all, e))
+    return out
 
 
-def channel_records(graph, node, weight, e: int):
-    """(C, 4) int64 {bias' * 2^e, M, rz, sh} per channel (mbmicro_dw_requant_hi32 in the header),
-    with s' = s + e: bias' = bias - x_zp * sum w, rz = 2^(s'-33) + y_zp * 2^(s'-32), sh = s' - 32."""
+def channel_records(graph, node, weight, e):
+    """(C, 4) int64 {bias' * 2^e, M, rz, sh * 256 + e} per channel (mbmicro_dw_dsp_channel), with
+    s' = s + e: bias' = bias - x_zp * sum w, rz = 2^(s'-33) + y_zp * 2^(s'-32), sh = s' - 32."""
     import numpy as np
 
     c = weight.shape[2]
     x_zp, y_zp = cm.zero_point(graph, node.inputs[0]), cm.zero_point(graph, node.outputs[0])
     w = weight.astype(np.int64).reshape(-1, c)
+    e = np.broadcast_to(np.asarray(e, np.int64), (c,))
     folded = (np.asarray(node.params["bias"], np.int64) - int(x_zp) * w.sum(axis=0)) << e
     mult = np.broadcast_to(np.asarray(node.params["multiplier"], np.int64), (c,))
     shift = np.broadcast_to(np.asarray(node.params["shift"], np.int64), (c,)) + e
     rz = (np.int64(1) << (shift - 33)) + int(y_zp) * (np.int64(1) << (shift - 32))
-    return np.stack([folded, mult, rz, shift - 32], axis=1)
+    return np.stack([folded, mult, rz, (shift - 32) * 256 + e], axis=1)
 
 
-def channel_applies(graph, node, weight, e: int | None) -> bool:
-    """Whether the channel kernel runs this node exactly: a pre-scale e exists (:func:`prescale`),
-    the scaled folded bias plus any sum of taps stays inside int32 (the band holds x, not
+def _fits(graph, node, weight, e) -> bool:
+    """The scaled folded bias plus any sum of taps stays inside int32 (the band holds x, not
     x - x_zp), and so does hi32(acc * M) + rz (the zero point folded into the rounding term)."""
     import numpy as np
 
-    if e is None:
-        return False
-    bound = folded_bound(node, weight, cm.zero_point(graph, node.inputs[0])) << e
+    bound = folded_bound(node, weight, cm.zero_point(graph, node.inputs[0])) << np.asarray(e, np.int64)
     rec = channel_records(graph, node, weight, e)
     hi = (bound * np.abs(rec[:, 1])) >> 32
     limit = (1 << 31) - 2
     return bool(bound.max() < limit and (hi + 1 + np.abs(rec[:, 2])).max() < limit)
+
+
+def channel_plan(graph, node, weight):
+    """(sh_all, e per channel) of the channel kernel for this node, or None where it cannot run
+    it exactly (then the band kernel does)."""
+    shift = np.broadcast_to(np.asarray(node.params["shift"]), (weight.shape[2],))
+    return next(((sh, e) for sh, e in _prescales(shift) if _fits(graph, node, weight, e)), None)
 
 
 def full_range(node) -> bool:
@@ -310,17 +323,17 @@ def full_range(node) -> bool:
     return tuple(cm.act_bounds(node)) == (-128, 127)
 
 
-def channel_tag(node, e: int) -> str:
-    """Kernel-name tag of the channel kernel: its literals (pre-scale, clamp bounds) change its C."""
+def channel_tag(node, sh_all: int) -> str:
+    """Kernel-name tag of the channel kernel: its literals (common shift, clamp bounds) change its C."""
     lo, hi = (int(v) for v in cm.act_bounds(node))
     clamp = "" if full_range(node) else f"a{lo}_{hi}".replace("-", "m")
-    return "dspc" + (f"e{e}" if e else "") + clamp
+    return "dspc" + (f"s{sh_all}" if sh_all else "") + clamp
 
 
-def channel_args(graph, node, weight, e: int) -> list:
+def channel_args(graph, node, weight, e) -> list:
     """C parameters of the channel kernel: x, w as (C, K, K) int8 (the same bytes, one
     channel contiguous), rq (channel_records as int32), x_zp (the pad value), y.  The clamp
-    bounds and e are literals of the kernel (its name says them)."""
+    bounds and the common shift are literals of the kernel (its name says them)."""
     import numpy as np
 
     x_zp = cm.zero_point(graph, node.inputs[0])
@@ -333,9 +346,10 @@ def channel_args(graph, node, weight, e: int) -> list:
             cm.io_arg("output", "y", node.outputs[0])]
 
 
-def channel_func(H, W, C, K, S, pad, e: int, lo: int, hi: int):
+def channel_func(H, W, C, K, S, pad, sh_all: int, lo: int, hi: int):
     """PrimFunc (x, w, rq, x_zp, y): one call of mbmicro_dw_dsp_channel per channel, shape
-    values, the pre-scale e and the clamp bounds as literals, the band a stack array."""
+    values, the common shift (0: per channel) and the clamp bounds as literals, the band a
+    stack array."""
     top, left, bottom, right = pad
     OH, OW = (H + top + bottom - K) // S + 1, (W + left + right - K) // S + 1
     XW = band_cols(OW, K, S)
@@ -348,7 +362,7 @@ def channel_func(H, W, C, K, S, pad, e: int, lo: int, hi: int):
         band = T.alloc_buffer((NB,), "int16")
         for c in T.serial(C):
             T.evaluate(T.call_extern("void", CHANNEL_FUNCTION, T.address_of(x[c]), H, W, C,
-                                     T.address_of(w[c * K * K]), K, S, top, left, OH, OW, R, e,
+                                     T.address_of(w[c * K * K]), K, S, top, left, OH, OW, R, sh_all,
                                      T.address_of(rq[c * 4]), x_zp, lo, hi, band.access_ptr("rw"),
                                      T.address_of(y[c])))
     return func
