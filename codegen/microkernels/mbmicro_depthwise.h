@@ -1,5 +1,10 @@
 /*
- * mbmicro depthwise micro-kernels: one output row of one channel from an int16 band.
+ * mbmicro depthwise micro-kernels.  Two of them: the row kernel (this comment) for the
+ * requantization forms that stay in TIR (TFLite's rule, or folded terms that could leave
+ * int32), and the whole-channel kernel further down (mbmicro_dw_dsp_channel), the default
+ * where the rule's exact 32-bit form applies.
+ *
+ * Row kernel: one output row of one channel from an int16 band.
  *
  *   acc[j] += sum_{kh < K} sum_{kw < KP} x[kh * xs + j * S + kw] * w[kh * KP + kw]   for j < n
  *

@@ -26,8 +26,9 @@ Channel counts that are not a multiple of c_block re-read the last channel
 in the tail block (results discarded), so the inner loops have no bounds
 tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1), and micro:
 "none" (this scalar schedule), "dsp" (:mod:`.depthwise_dsp`: an int16 channel
-band and the SMLAD row micro-kernel of codegen/microkernels/mbmicro_depthwise.h;
-the default on the Cortex-M4/M7) or "mve" (the Helium row kernel of
+band and SMLAD, codegen/microkernels/mbmicro_depthwise.h: a whole channel per call
+where the 32-bit requantization is exact, else the row micro-kernel; the default on
+the Cortex-M4/M7) or "mve" (the Helium row kernel of
 codegen/microkernels/mbmicro_mve.h, 16 channels per step, see
 :mod:`mbmicro.codegen.ops.mve`; the default on the Cortex-M55).  The other
 knobs do not apply to the micro-kernels.

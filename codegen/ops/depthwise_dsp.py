@@ -37,9 +37,11 @@ runs in C instead (:func:`channel_func`, ``mbmicro_dw_dsp_channel``): the band h
 x_zp in its pad cells (bias folded offline), the accumulator stays in a register from bias to
 store, outputs go two (stride 2) or four (stride 1) at a time so shared pair words are loaded
 once, and requantization is SMMLA / ASR / SSAT with the output zero point folded into the
-rounding term (record {bias', M, rz, sh} per channel).  Measured on QEMU (M4, instr/MAC,
-est. cycles/MAC): 3x3 s2 24x24x48 5.73 / 8.65 -> 3.77 / 5.80, 3x3 s1 12x12x96 4.66 / 7.03 ->
-2.95 / 4.52 (benchmarks/results/cmsis_nn.md).
+rounding term (record per channel), and a per-channel pre-scale 2^e gives every channel one
+shift where it can (the ASR becomes SSAT's immediate).  Measured on QEMU (M4, instr/MAC, est.
+cycles/MAC, band kernel -> channel kernel): 3x3 s2 24x24x48 5.73 / 8.65 -> 3.54 / 5.39,
+3x3 s2 6x6x576 5.74 / 8.95 -> 3.03 / 4.64, 3x3 s1 12x12x96 4.66 / 7.03 -> 2.70 / 4.19
+(benchmarks/results/cmsis_nn.md); MobileNetV2 0.35/96/10 depthwise 7.56 M -> 4.55 M instructions.
 """
 
 from __future__ import annotations
