@@ -37,7 +37,7 @@
 #include "mbmicro_neon_pw.h"
 
 /* Largest KH * KW the kernel takes (9x9). */
-#define MBMICRO_NEON_DW_MAX_TAPS 81
+#define MBMICRO_NEON_DW_MAX_TAPS 81 /* the op's limit: the kernel itself has none */
 
 /* sum over the valid taps of (x - x_zp) * w for channel c of the output pixel whose first
  * tap is input (ih0, iw0). */
@@ -168,58 +168,97 @@ MBMICRO_NEON_INLINE void mbmicro_neon_dw_out8(int8_t *y, const int32x4_t a[2], c
     vst1_s8(y, vget_low_s8(mbmicro_neon_dw_narrow16(r, zp, lo, hi)));
 }
 
-/* One output row: y[ow][c] for ow < OW, every channel (y points at the row). */
+/* Two outputs S input columns apart (a[0..3], a[4..7]) over the taps kh in [kh0, kh1), every
+ * kw: interior columns.  xp: input of tap (0, 0) of the first output, w: tap (0, 0)'s
+ * weights; each tap's 16 int16 weights are loaded once for both outputs. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_pair16(int32x4_t a[8], const int8_t *xp, int32_t W, int32_t C,
+                                                const int16_t *w, int32_t KW, int32_t S, int32_t kh0,
+                                                int32_t kh1, int8x16_t zp)
+{
+    for (int32_t kh = kh0; kh < kh1; kh++) {
+        const int8_t *xr = xp + kh * W * C;
+        const int16_t *wr = w + kh * KW * C;
+        for (int32_t kw = 0; kw < KW; kw++) {
+            int16x8_t wl = vld1q_s16(wr + kw * C), wh = vld1q_s16(wr + kw * C + 8);
+            mbmicro_neon_dw_tap16(a, xr + kw * C, zp, wl, wh);
+            mbmicro_neon_dw_tap16(a + 4, xr + (kw + S) * C, zp, wl, wh);
+        }
+    }
+}
+
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_pair8(int32x4_t a[4], const int8_t *xp, int32_t W, int32_t C,
+                                               const int16_t *w, int32_t KW, int32_t S, int32_t kh0,
+                                               int32_t kh1, int8x8_t zp)
+{
+    for (int32_t kh = kh0; kh < kh1; kh++) {
+        const int8_t *xr = xp + kh * W * C;
+        const int16_t *wr = w + kh * KW * C;
+        for (int32_t kw = 0; kw < KW; kw++) {
+            int16x8_t wt = vld1q_s16(wr + kw * C);
+            mbmicro_neon_dw_tap8(a, xr + kw * C, zp, wt);
+            mbmicro_neon_dw_tap8(a + 2, xr + (kw + S) * C, zp, wt);
+        }
+    }
+}
+
+/* One output row: y[ow][c] for ow < OW, every channel (y points at the row).  Interior
+ * columns [j0, j1) (every kw inside the image) go two at a time through the pair kernels
+ * over the row's valid kh; the border columns and an odd last one through the edge ones. */
 MBMICRO_NEON_INLINE void mbmicro_neon_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int16_t *w,
                                              int32_t KH, int32_t KW, int32_t S, int32_t top, int32_t left,
                                              int32_t oh, int32_t OW, const int32_t *bias, const int32_t *mult,
                                              const int32_t *rexp, int32_t x_zp, int rq, int32_t y_zp, int32_t lo,
                                              int32_t hi, int8_t *y)
 {
-    const int32_t T = KH * KW, ih0 = oh * S - top;
-    const int rows_in = ih0 >= 0 && ih0 + KH <= H;
-    /* columns whose taps all lie in the image: [j0, j1) */
+    const int32_t ih0 = oh * S - top;
+    const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < KH ? H - ih0 : KH;
     int32_t j0 = (left + S - 1) / S, j1 = W + left - KW >= 0 ? (W + left - KW) / S + 1 : 0;
     j0 = j0 < OW ? j0 : OW;
     j1 = j1 < OW ? j1 : OW;
     j1 = j1 > j0 ? j1 : j0;
-    if (!rows_in || T > MBMICRO_NEON_DW_MAX_TAPS)
-        j1 = j0;
+    const int32_t jp = j0 + ((j1 - j0) & ~1); /* pairs end here */
     const int8x16_t zp16 = vdupq_n_s8((int8_t)x_zp);
     const int16x8_t yzp = vdupq_n_s16((int16_t)y_zp);
     const int8x16_t vlo = vdupq_n_s8((int8_t)lo), vhi = vdupq_n_s8((int8_t)hi);
     int32_t c = 0;
     for (; c + 16 <= C; c += 16) {
-        int32x4x4_t b = vld1q_s32_x4(bias + c);
-        if (j1 > j0) {
-            int16x8_t wl[MBMICRO_NEON_DW_MAX_TAPS], wh[MBMICRO_NEON_DW_MAX_TAPS];
-            for (int32_t t = 0; t < T; t++) {
-                wl[t] = vld1q_s16(w + t * C + c);
-                wh[t] = vld1q_s16(w + t * C + c + 8);
-            }
-            for (int32_t ow = j0; ow < j1; ow++) {
-                const int8_t *xp = x + (ih0 * W + ow * S - left) * C + c;
-                int32x4_t a[4] = {b.val[0], b.val[1], b.val[2], b.val[3]};
-                for (int32_t kh = 0; kh < KH; kh++)
-                    for (int32_t kw = 0; kw < KW; kw++)
-                        mbmicro_neon_dw_tap16(a, xp + (kh * W + kw) * C, zp16, wl[kh * KW + kw], wh[kh * KW + kw]);
-                mbmicro_neon_dw_out16(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
-            }
+        for (int32_t ow = j0; ow < jp; ow += 2) {
+            int32x4x4_t b = vld1q_s32_x4(bias + c);
+            int32x4_t a[8] = {b.val[0], b.val[1], b.val[2], b.val[3], b.val[0], b.val[1], b.val[2], b.val[3]};
+            mbmicro_neon_dw_pair16(a, x + ((ih0 + kh0) * W + ow * S - left) * C + c, W, C, w + kh0 * KW * C + c,
+                                   KW, S, 0, kh1 - kh0, zp16);
+            mbmicro_neon_dw_out16(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
+            mbmicro_neon_dw_out16(y + (ow + 1) * C + c, a + 4, mult + c, rexp + c, rq, yzp, vlo, vhi);
         }
         for (int32_t ow = 0; ow < OW; ow++) {
             if (ow == j0)
-                ow = j1;
+                ow = jp;
             if (ow >= OW)
                 break;
+            int32x4x4_t b = vld1q_s32_x4(bias + c);
             int32x4_t a[4] = {b.val[0], b.val[1], b.val[2], b.val[3]};
             mbmicro_neon_dw_edge16(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, zp16);
             mbmicro_neon_dw_out16(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
         }
     }
     if (c + 8 <= C) {
-        int32x4x2_t b = vld1q_s32_x2(bias + c);
+        const int8x8_t zp8 = vget_low_s8(zp16);
+        for (int32_t ow = j0; ow < jp; ow += 2) {
+            int32x4x2_t b = vld1q_s32_x2(bias + c);
+            int32x4_t a[4] = {b.val[0], b.val[1], b.val[0], b.val[1]};
+            mbmicro_neon_dw_pair8(a, x + ((ih0 + kh0) * W + ow * S - left) * C + c, W, C, w + kh0 * KW * C + c,
+                                  KW, S, 0, kh1 - kh0, zp8);
+            mbmicro_neon_dw_out8(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
+            mbmicro_neon_dw_out8(y + (ow + 1) * C + c, a + 2, mult + c, rexp + c, rq, yzp, vlo, vhi);
+        }
         for (int32_t ow = 0; ow < OW; ow++) {
+            if (ow == j0)
+                ow = jp;
+            if (ow >= OW)
+                break;
+            int32x4x2_t b = vld1q_s32_x2(bias + c);
             int32x4_t a[2] = {b.val[0], b.val[1]};
-            mbmicro_neon_dw_edge8(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, vget_low_s8(zp16));
+            mbmicro_neon_dw_edge8(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, zp8);
             mbmicro_neon_dw_out8(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
         }
         c += 8;
