@@ -87,15 +87,6 @@ MBMICRO_NEON_INLINE int32x4_t mbmicro_neon_dw_rq(int32x4_t acc, int32x4_t m, int
     return mbmicro_neon_rq(acc, m, vsubq_s32(vdupq_n_s32(31), e), rq);
 }
 
-/* Four requantized int32x4 -> 16 int8 outputs: narrow, + y_zp, narrow, clamp. */
-MBMICRO_NEON_INLINE int8x16_t mbmicro_neon_dw_narrow16(const int32x4_t r[4], int16x8_t zp, int8x16_t lo,
-                                                      int8x16_t hi)
-{
-    int16x8_t a = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(r[0]), r[1]), zp);
-    int16x8_t b = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(r[2]), r[3]), zp);
-    return vminq_s8(vmaxq_s8(vqmovn_high_s16(vqmovn_s16(a), b), lo), hi);
-}
-
 /* a[0..3] += (x[0:16] - zp) * (wl, wh) (16 channels of one tap). */
 MBMICRO_NEON_INLINE void mbmicro_neon_dw_tap16(int32x4_t a[4], const int8_t *x, int8x16_t zp, int16x8_t wl,
                                                int16x8_t wh)
@@ -152,7 +143,7 @@ MBMICRO_NEON_INLINE void mbmicro_neon_dw_out16(int8_t *y, const int32x4_t a[4], 
     int32x4_t r[4];
     for (int g = 0; g < 4; g++)
         r[g] = mbmicro_neon_dw_rq(a[g], m.val[g], e.val[g], rq);
-    vst1q_s8(y, mbmicro_neon_dw_narrow16(r, zp, lo, hi));
+    vst1q_s8(y, mbmicro_neon_narrow16(r, zp, lo, hi));
 }
 
 MBMICRO_NEON_INLINE void mbmicro_neon_dw_out8(int8_t *y, const int32x4_t a[2], const int32_t *mult,
@@ -165,7 +156,7 @@ MBMICRO_NEON_INLINE void mbmicro_neon_dw_out8(int8_t *y, const int32x4_t a[2], c
     r[1] = mbmicro_neon_dw_rq(a[1], m.val[1], e.val[1], rq);
     r[2] = r[0];
     r[3] = r[1];
-    vst1_s8(y, vget_low_s8(mbmicro_neon_dw_narrow16(r, zp, lo, hi)));
+    vst1_s8(y, vget_low_s8(mbmicro_neon_narrow16(r, zp, lo, hi)));
 }
 
 /* Two outputs S input columns apart (a[0..3], a[4..7]) over the taps kh in [kh0, kh1), every
