@@ -117,7 +117,7 @@ MBMICRO_NEON_INLINE int32x4_t mbmicro_neon_dot16(int32x4_t acc, int8x16_t x, int
     return vpadalq_s16(acc, vmull_high_s8(x, w));
 }
 
-/* 1..7 int8 values into the low lanes of a zeroed vector (the C % 8 tail). */
+/* 1..7 int8 values into the low lanes of a zeroed vector (the C % 8 tail when C < 8). */
 MBMICRO_NEON_INLINE int8x8_t mbmicro_neon_load_tail(const int8_t *p, int32_t n)
 {
     int8_t buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -150,7 +150,20 @@ MBMICRO_NEON_INLINE void mbmicro_neon_dot_rows(int32x4_t a[4][4], const int8_t *
                 a[i][j] = vpadalq_s16(a[i][j], vmull_s8(xv, wv[j]));
         }
     }
-    if (c < C) {
+    if (c < C && C >= 8) {
+        /* the last 8 channels of each row (in bounds), with the weights of the 8 - (C - c)
+         * channels already summed masked to zero: no copy, no second pass */
+        int8x8_t keep = vreinterpret_s8_u8(vcgt_s8(vcreate_s8(0x0706050403020100ULL),
+                                                   vdup_n_s8((int8_t)(7 - (C - c)))));
+        int8x8_t wv[4];
+        for (int j = 0; j < tn; j++)
+            wv[j] = vand_s8(vld1_s8(w + j * ws + C - 8), keep);
+        for (int i = 0; i < tp; i++) {
+            int8x8_t xv = vld1_s8(x + i * xs + C - 8);
+            for (int j = 0; j < tn; j++)
+                a[i][j] = vpadalq_s16(a[i][j], vmull_s8(xv, wv[j]));
+        }
+    } else if (c < C) {
         int8x8_t wv[4];
         for (int j = 0; j < tn; j++)
             wv[j] = mbmicro_neon_load_tail(w + j * ws + c, C - c);
