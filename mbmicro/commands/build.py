@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace DIR if it is an earlier mbmicro build")
     p.add_argument("--sram", metavar="BYTES", help="SRAM budget, e.g. 256K or 1MiB (default: the target's board)")
     p.add_argument("--flash", metavar="BYTES", help="flash budget, e.g. 1M (default: the target's board)")
+    p.add_argument("--io-in-arena", action="store_true",
+                   help="place the input and output in the arena (<prefix>_input/_output(arena)): the input's "
+                        "bytes are reused once it is dead, so SRAM drops by up to the input's size")
 
 
 def add_preprocess_options(p: argparse.ArgumentParser) -> None:
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         pre.resolved((config.resolution, config.resolution))
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
-    check_estimate(target, config)  # a model far too large for the board: refused in milliseconds
+    # a model far too large for the board: refused in milliseconds
+    check_estimate(target, config, io_in_arena=args.io_in_arena)
     check_memory(config, quantize=True, calibration=args.calibration)  # or too large for this machine
 
     from mbmicro.pipeline import make_model
@@ -91,11 +95,15 @@ def run(args: argparse.Namespace) -> int:
     if config.file is not None:  # a file's options are its own; record which file, exactly
         source = dict(graph.meta["source"], path=str(Path(config.file).resolve()))  # evaluate reopens it
         info.update(options={"calibration": args.calibration}, source=source)
-    rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started)
+    rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
+                        io_in_arena=args.io_in_arena)
     m = rep["memory"]
     print(f"built {config.name} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
           f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "
           f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
           f"SRAM {m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "
           f"flash {m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
+    if (out / "firmware").is_dir():
+        print(f"firmware for the {target.board.title} in {out / 'firmware'}: 'make' builds app.elf, "
+              f"'make flash' programs it (docs/BOARDS.md)")
     return 0
