@@ -19,7 +19,9 @@
  *     once per panel), each input value multiplies a row of int16 weights by
  *     lane (SMLAL by element: 4 MACs per instruction, no reduction at the end).
  *   mbmicro_neon_out: requantize, add y_zp, clamp and narrow the tile to int8,
- *     4 or 8 channels per vector.  q = {y_zp, act_min, act_max}.
+ *     4 or 8 channels per vector, two rows per int8x16.  The schedule starts the
+ *     accumulators from the (folded) bias, so no bias is added here.
+ *     q = {y_zp, act_min, act_max}.
  *
  * Requantization (mbmicro.reference.arith), ``rq``:
  *   MBMICRO_RQ_SINGLE64: (acc*M + 2^(s-1)) >> s in int64 (SMULL + SRSHL.2D),
@@ -30,8 +32,9 @@
  *     (floor(floor(a)/n) = floor(a/n) for integer n);
  *   MBMICRO_RQ_TFLITE: TFLite's MultiplyByQuantizedMultiplier (left shift,
  *     SQRDMULH, rounding divide with ties away from zero).
- * The clamp saturates to int32, then int16, before the [act_min, act_max]
- * window: both bounds lie in int8, so saturating first changes no result.
+ * The requantized value saturates to int16, gets y_zp added (saturating int16),
+ * saturates to int8 and is clamped to the [act_min, act_max] window: both bounds
+ * lie in int8 and |y_zp| <= 128, so no saturation changes a result.
  *
  * Sizes: tp any (processed 4 pixels at a time), to 4, 8 or 16 vectorized (1 and
  * 2 also work: gemm_c reduces each sum alone, gemm_k and out fall back to scalar
