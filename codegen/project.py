@@ -335,10 +335,10 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     it is compiled in the staging folder, which is then discarded.
     ``info`` (model name and options) goes into build.json; ``lower`` replaces
     codegen.kernels.lower_node (tests); ``io_in_arena`` (``--io-in-arena``) plans the
-    input and output into the arena, so the SRAM need has no separate input/output buffers.  The returned report has one field the
-    written report.json lacks, ``build_time_s``: seconds since ``started``
-    (a perf_counter() value; default: the call), for the caller to print; kept
-    out of the folder, it would make two identical builds differ.
+    input and output into the arena, so the SRAM need has no separate input/output buffers.
+    The returned report has one field the written report.json lacks, ``build_time_s``:
+    seconds since ``started`` (a perf_counter() value; default: the call), for the caller
+    to print; kept out of the folder, it would make two identical builds differ.
     """
     import time
 

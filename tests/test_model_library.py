@@ -96,6 +96,21 @@ def test_run_with_arena_checks_its_arguments(toy_io, tmp_path):
     assert "#define TOY_NET_ERROR_ALIGN (-2)" in header and "#define TOY_NET_ARENA_ALIGN 16" in header
 
 
+def test_header_serves_cpp_firmware(toy_io, tmp_path):
+    """A C++ main links with the C model: the header declares its functions extern "C"."""
+    out, _ = toy_io
+    objs = []
+    for name in ("model", "kernels", "weights"):
+        obj = tmp_path / f"{name}.o"
+        subprocess.run(["gcc", "-std=c99", "-c", "-o", str(obj), str(out / "model" / f"toy_net_{name}.c")], check=True)
+        objs.append(str(obj))
+    exe = tmp_path / "cpp"
+    done = subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{out / 'model'}", "-o", str(exe),
+                           str(DATA / "cpp_main.cpp"), *objs], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert subprocess.run([str(exe)]).returncode == 0
+
+
 def test_io_in_arena_reuses_the_input_bytes(toy_io, toy):
     """With --io-in-arena the input and output are arena buffers: the arena grows by less than
     they take outside it, the report's SRAM need has no input/output buffers, the header says where."""
@@ -338,3 +353,15 @@ def test_arena_section_places_the_static_arena(toy_m4, tmp_path):
 
     assert arena_section() == (".bss", 16)
     assert arena_section('-DTOY_NET_ARENA_SECTION=__attribute__((section(".dtcm")))') == (".dtcm", 16)
+
+
+def test_io_in_arena_is_refused_for_board_firmware(tmp_path, capsys):
+    """A board build writes OUT/firmware/, whose main reads the test input in place from flash:
+    --io-in-arena there is one line on stderr, exit 2, before anything is built or written."""
+    out = tmp_path / "b"
+    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "64", "--classes", "10",
+                 "--target", "netduinoplus2", "--io-in-arena", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mbmicro: error: --io-in-arena is not supported for the netduinoplus2 firmware")
+    assert err.count("\n") == 1 and "--target cortex-m4" in err
+    assert list(tmp_path.iterdir()) == []

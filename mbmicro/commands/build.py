@@ -19,6 +19,7 @@ from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preproc
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
 from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
+from mbmicro.errors import UserError
 from mbmicro.targets.target import load_target
 
 HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model and target"
@@ -62,6 +63,21 @@ def calibration_source(args: argparse.Namespace, pre: Preprocess):
     return args.calibration
 
 
+def check_io_in_arena(args: argparse.Namespace, target) -> None:
+    """--io-in-arena with a board that gets OUT/firmware/: refused before any work.
+
+    Why: the firmware's main (targets/common/fw_main.c) runs the model on the test input read
+    in place from flash and its own output buffer, which an --io-in-arena model refuses
+    (<PREFIX>_ERROR_IO); the simulator test program and your own firmware handle it.
+    """
+    from mbmicro.codegen.firmware import wants_firmware
+
+    if args.io_in_arena and wants_firmware(target):
+        raise UserError(f"--io-in-arena is not supported for the {target.name} firmware yet (its main reads the "
+                        f"test input in place from flash): build without --io-in-arena, or with --target "
+                        f"{target.core or 'cortex-m4'} for the model library alone")
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from mbmicro.codegen.aot import check_prefix, default_prefix
@@ -70,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     target = with_budgets(load_target(args.target),
                           sram=None if args.sram is None else parse_bytes(args.sram, "--sram"),
                           flash=None if args.flash is None else parse_bytes(args.flash, "--flash"))
+    check_io_in_arena(args, target)
     config = config_from_args(args)
     prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.name)[:32])
     check_calibration_file(args.calibration)
