@@ -79,11 +79,12 @@ def test_defaults_differ_by_target_and_are_in_space(target, expected_block):
     assert set(space) == {"c_block", "unroll_taps", "pad_mode", "vec_c", "micro"}
     # the first value of each list is the target default
     assert space["c_block"][0] == expected_block
-    # micro-kernels, the default first: SMLAD on the M4/M7, Helium on the M55; the host
-    # offers both C twins; the DSP kernel is offered wherever its int32 guard holds (the
-    # A53 and M55 compile its portable twin or the DSP path), Helium only on M55 and host
+    # micro-kernels, the default first: SMLAD on the M4/M7, Helium on the M55, NEON on the
+    # A53; the host offers every C twin; the DSP kernel is offered wherever its int32 guard
+    # holds (the A53 and M55 compile its portable twin or the DSP path), Helium only on M55
+    # and host, NEON only on A53 and host
     assert space["micro"] == {"cortex-m4": ["dsp", "none"], "cortex-m55": ["mve", "none", "dsp"],
-                              "host": ["none", "dsp", "mve"], "cortex-a53": ["none", "dsp"]}[target]
+                              "host": ["none", "dsp", "neon", "mve"], "cortex-a53": ["neon", "none", "dsp"]}[target]
 
 
 def test_vec_c_keeps_a_rolled_channel_loop_and_is_sampled():
@@ -92,7 +93,7 @@ def test_vec_c_keeps_a_rolled_channel_loop_and_is_sampled():
     rng = np.random.default_rng(11)
     graph, node, feeds, _, ref = dw_case(rng, 9, 9, 40, 3, 1, knob_pick=False)
     from mbmicro.codegen.kernels import lower_node
-    kn = {"pad_mode": "tile", "c_block": 16, "vec_c": 1}
+    kn = {"pad_mode": "tile", "c_block": 16, "vec_c": 1, "micro": "none"}  # the A53 default is "neon"
     vec = lower_node(graph, node, "cortex-a53", kn)
     flat = lower_node(graph, node, "cortex-a53", dict(kn, vec_c=0))
     assert vec.function != flat.function and vec.function.endswith("v")

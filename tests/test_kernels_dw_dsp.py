@@ -158,7 +158,7 @@ def test_band_rows_divide_the_output_and_fit():
 
 
 @pytest.mark.parametrize("target,micro", [("cortex-m4", "dsp"), ("cortex-m7", "dsp"), ("cortex-m55", "mve"),
-                                          ("cortex-a53", "none"), ("host", "none")])
+                                          ("cortex-a53", "neon"), ("host", "none")])
 def test_micro_defaults(target, micro):
     rng = np.random.default_rng(5)
     graph, node, *_ = dw_case(rng, 12, 12, 64, 3, 1, knob_pick=False)

@@ -182,12 +182,14 @@ def neon_defaults_for(graph, node) -> dict:
 
 
 def test_a53_defaults_pick_the_neon_kernels_by_shape():
-    """C <= 24: the panel kernel along K; from 64: the reduction along C; names carry the
-    requantization mode (1: 32-bit single rule) and "p" (paired products)."""
+    """C <= 24: the panel kernel along K; from 64: the reduction along C, one pixel per tile
+    on a 3x3 map, 4 on larger ones; names carry the requantization mode (1: 32-bit single
+    rule) and "p" (paired products)."""
     rng = np.random.default_rng(5)
     small, *_ = neon_case(rng, 48, 48, 8, 48, None)
     big, *_ = neon_case(rng, 3, 3, 112, 1280, None)
-    for graph, want in ((small, ("neon_k", 4, 8)), (big, ("neon", 4, 16))):
+    wide, *_ = neon_case(rng, 6, 6, 144, 32, None)
+    for graph, want in ((small, ("neon_k", 4, 8)), (big, ("neon", 1, 16)), (wide, ("neon", 4, 16))):
         graph.meta["requant"] = "single"
         node = graph.nodes[0]
         node.params["weight"] = np.clip(node.params["weight"], -127, 127)
@@ -203,3 +205,33 @@ def test_a53_defaults_pick_the_neon_kernels_by_shape():
         other = lower_node(graph, node, "cortex-a53")
         assert other.function.endswith("0") and other.function != k.function
         assert lower_node(graph, node, "cortex-m4").headers == ("mbmicro_gemm.h",)  # the M4: the DSP GEMM
+
+
+def pw_count_case(P: int, C: int, K: int, seed: int):
+    """A 1x1 layer as the models have it: single rule, shifts >= 32, no -128 weights."""
+    rng = np.random.default_rng(seed)
+    graph, node, feeds, _, _ = neon_case(rng, P, 1, C, K, None)
+    graph.meta["requant"] = "single"
+    p = node.params
+    p["weight"] = np.clip(p["weight"], -127, 127)
+    p["multiplier"], p["shift"] = random_requant(rng, K, 1e-3, 0.05)
+    ref = R.conv2d(feeds["x"], p["weight"], p["bias"], p["multiplier"], p["shift"],
+                   x_zp=graph.tensors["x"].zero_point, y_zp=graph.tensors["y"].zero_point, stride=1,
+                   pad=(0, 0, 0, 0), groups=1, act_min=node.attrs["act_min"], act_max=node.attrs["act_max"])
+    return graph, node, feeds, None, ref
+
+
+#: the A53's slowest 1x1 shapes of the 11 models before the issue-9 second round (instr/MAC then):
+#: C = 8 expansions (0.53), a 3x3-map expansion from 40 channels (0.51), ReXNet's C % 8 tails
+#: (9x63->378: 0.62, 100x28->168: 0.64, 25x36->216: 0.54)
+SLOW_SHAPES = [(2304, 8, 48), (576, 8, 24), (9, 40, 240), (9, 63, 378), (100, 28, 168), (25, 36, 216),
+               (9, 48, 288)]
+
+
+def test_a53_pointwise_defaults_at_most_half_an_instruction_per_mac():
+    """Issue 9's A53 target on its worst shapes: the default kernels, bit-exact in QEMU,
+    execute at most 0.5 instructions per MAC (QEMU counts are exactly repeatable)."""
+    cases = [pw_count_case(P, C, K, n) for n, (P, C, K) in enumerate(SLOW_SHAPES)]
+    counts = run_cases_qemu(cases, "cortex-a53", count=True)
+    per_mac = {shape: count / np.prod(shape) for shape, count in zip(SLOW_SHAPES, counts)}
+    assert max(per_mac.values()) <= 0.5, per_mac

@@ -210,20 +210,24 @@ def gemm_headers(knobs: dict) -> tuple[str, ...]:
 
 
 def neon_defaults(P: int, C: int, K: int) -> dict:
-    """A53 knobs for a shape, from QEMU instruction counts of the generated kernels of the
-    1x1 shapes of MobileNetV2 / MnasNet-A1 / EfficientNet-B0 0.35/96 (all tiles tried):
-    up to 24 input channels the panel kernel along K, 4 pixels x 8 channels (a reduction
-    of 8-24 channels leaves too few MACs per output to pay its horizontal sum: 0.52
-    against 0.92 instructions per MAC at C = 8); from 64 on the reduction along C,
-    4 pixels x 16 (8) channels; in between the reduction along C with 2 x 8 tiles when
-    there are pixels enough (P >= 36), else (3x3 maps) the panel kernel with 2 x 16."""
+    """A53 knobs for a shape, from QEMU instruction counts of the generated kernels of every
+    1x1 shape of the 11 models at their benchmark configs (all tiles tried): up to 24 input
+    channels the panel kernel along K, 4 pixels x 8 channels (a reduction of 8-24 channels
+    leaves too few MACs per output to pay its horizontal sum: 0.49 against 0.92 instructions
+    per MAC at C = 8); a 28-32 channel reduction with a C % 8 tail (ReXNet) too, 2 x 8
+    (100x28->168: 0.42 against 0.64); otherwise the reduction along C, 4 x 16 (or 8)
+    from 64 channels, 2 x 8 below; one pixel per tile on 3x3 maps (and 5x5 maps below 64
+    channels), because a 4-pixel tile overlaps the last one by up to a third there
+    (9x48->288: 0.34 against 0.49 for the panel kernel, 9x64->192: 0.33 against 0.43 for
+    4 x 16; 25x192->36 keeps 4 x 8: 0.34 against 0.40)."""
+    wide = 16 if K % 16 == 0 else 8
     if C <= 24:
         return {"micro": "neon_k", "tile_p": 4, "tile_oc": 8}
+    if C <= 32 and C % 8:
+        return {"micro": "neon_k", "tile_p": 2, "tile_oc": 8}
     if C >= 64:
-        return {"micro": "neon", "tile_p": 4, "tile_oc": 16 if K % 16 == 0 else 8}
-    if P >= 36:
-        return {"micro": "neon", "tile_p": 2, "tile_oc": 8}
-    return {"micro": "neon_k", "tile_p": 2, "tile_oc": 16 if K % 16 == 0 else 8}
+        return {"micro": "neon", "tile_p": 1 if P < 16 else 4, "tile_oc": wide}
+    return {"micro": "neon", "tile_p": 1 if P < 36 else 2, "tile_oc": 8}
 
 
 def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, weight2d):

@@ -55,8 +55,9 @@ def pairs_ok(weight) -> bool:
     return int(np.min(weight)) > -128
 
 
-def _out(rule, acc, b, m, s, zp, lo, hi):
-    return cm.clamp_i8(cm.requantize_by(rule, acc + b, m, s), zp, lo, hi)
+def _out(rule, acc, m, s, zp, lo, hi):
+    """The output rule of a tile element (the accumulator already holds the bias)."""
+    return cm.clamp_i8(cm.requantize_by(rule, acc, m, s), zp, lo, hi)
 
 
 def _gemm_intrin(along: str, tp: int, to: int, C: int, xs: int, ws: int, pair: int) -> str:
@@ -122,127 +123,112 @@ def _gemm_pair(along, tp, to, C, xs, ws, pair):
 
 
 def _out_intrin(tp: int, to: int, ys: int, rule: str, rq: int) -> str:
-    """y[tp][to] (rows ys apart) = clamp(requantize(acc + bias) + q[0], q[1], q[2])."""
+    """y[tp][to] (rows ys apart) = clamp(requantize(acc) + q[0], q[1], q[2])."""
     from mbmicro.codegen.microkernels import intrin
 
-    name = f"mbmicro_neon_out_{tp}x{to}_ys{ys}_{rule}_rq{rq}"
+    name = f"mbmicro_neon_out_{tp}x{to}_ys{ys}_{rule}_rq{rq}_nb"
     return intrin.ensure(name, lambda: _out_pair(tp, to, ys, rule, rq))
 
 
 def _out_pair(tp, to, ys, rule, rq):
+    # a unit tile axis keeps its loop but gets no block iterator (see _gemm_pair)
+    def at(vi, vj):
+        return (vi if tp > 1 else 0, vj if to > 1 else 0)
+
     @T.prim_func(s_tir=True)
-    def desc(a: T.handle, b: T.handle, m: T.handle, s: T.handle, q: T.handle, y: T.handle):
+    def desc(a: T.handle, m: T.handle, s: T.handle, q: T.handle, y: T.handle):
         A = T.match_buffer(a, (tp, to), "int32", offset_factor=1, strides=[to, 1])
-        B = T.match_buffer(b, (to,), "int32", offset_factor=1)
         M = T.match_buffer(m, (to,), "int32", offset_factor=1)
         S = T.match_buffer(s, (to,), "int32", offset_factor=1)
         Q = T.match_buffer(q, (3,), "int32", offset_factor=1)
         Y = T.match_buffer(y, (tp, to), "int8", offset_factor=1, strides=[ys, 1])
         with T.sblock("root"):
-            T.reads(A[0:tp, 0:to], B[0:to], M[0:to], S[0:to], Q[0:3])
+            T.reads(A[0:tp, 0:to], M[0:to], S[0:to], Q[0:3])
             T.writes(Y[0:tp, 0:to])
             if tp > 1 and to > 1:
                 for i, j in T.grid(tp, to):
                     with T.sblock("y"):
                         vi, vj = T.axis.remap("SS", [i, j])
-                        Y[vi, vj] = _out(rule, A[vi, vj], B[vj], M[vj], S[vj], Q[0], Q[1], Q[2])
+                        Y[vi, vj] = _out(rule, A[vi, vj], M[vj], S[vj], Q[0], Q[1], Q[2])
             elif to > 1:
                 for i, j in T.grid(tp, to):
                     with T.sblock("y"):
                         vj = T.axis.remap("S", [j])
-                        Y[0, vj] = _out(rule, A[0, vj], B[vj], M[vj], S[vj], Q[0], Q[1], Q[2])
+                        Y[at(0, vj)] = _out(rule, A[at(0, vj)], M[vj], S[vj], Q[0], Q[1], Q[2])
             elif tp > 1:
                 for i, j in T.grid(tp, to):
                     with T.sblock("y"):
                         vi = T.axis.remap("S", [i])
-                        Y[vi, 0] = _out(rule, A[vi, 0], B[0], M[0], S[0], Q[0], Q[1], Q[2])
+                        Y[at(vi, 0)] = _out(rule, A[at(vi, 0)], M[0], S[0], Q[0], Q[1], Q[2])
             else:
                 for i, j in T.grid(tp, to):
                     with T.sblock("y"):
-                        Y[0, 0] = _out(rule, A[0, 0], B[0], M[0], S[0], Q[0], Q[1], Q[2])
+                        Y[0, 0] = _out(rule, A[0, 0], M[0], S[0], Q[0], Q[1], Q[2])
 
     @T.prim_func(s_tir=True)
-    def impl(a: T.handle, b: T.handle, m: T.handle, s: T.handle, q: T.handle, y: T.handle):
+    def impl(a: T.handle, m: T.handle, s: T.handle, q: T.handle, y: T.handle):
         A = T.match_buffer(a, (tp, to), "int32", offset_factor=1, strides=[to, 1])
-        B = T.match_buffer(b, (to,), "int32", offset_factor=1)
         M = T.match_buffer(m, (to,), "int32", offset_factor=1)
         S = T.match_buffer(s, (to,), "int32", offset_factor=1)
         Q = T.match_buffer(q, (3,), "int32", offset_factor=1)
         Y = T.match_buffer(y, (tp, to), "int8", offset_factor=1, strides=[ys, 1])
         with T.sblock("root"):
-            T.reads(A[0:tp, 0:to], B[0:to], M[0:to], S[0:to], Q[0:3])
+            T.reads(A[0:tp, 0:to], M[0:to], S[0:to], Q[0:3])
             T.writes(Y[0:tp, 0:to])
             T.evaluate(T.call_extern("void", "mbmicro_neon_out", Y.access_ptr("w"), A.access_ptr("r"),
-                                     B.access_ptr("r"), M.access_ptr("r"), S.access_ptr("r"),
-                                     Q.access_ptr("r"), ys, tp, to, rq))
+                                     M.access_ptr("r"), S.access_ptr("r"), Q.access_ptr("r"), ys, tp, to, rq))
 
     return desc, impl
 
 
+def _w_tile(along: str, w, panel, K: int, to: int, vko, vj, vc):
+    """Weight of tile channel vj, input channel vc: the graph's w[K][C] ("c") or the panel ("k")."""
+    return panel[vc, vj] if along == "k" else w[T.min(vko * to, K - to) + vj, vc]
+
+
 def tiles_func(P: int, C: int, K: int, tp: int, to: int, rule: str, along: str):
-    """The GEMM as TIR tiles (overlapping last tiles), q holding the three scalars;
-    for ``along`` = "k" the ko loop is outermost and fills the panel."""
+    """The GEMM as TIR tiles (overlapping last tiles), one builder for both micro-kernels:
+    q holds the three scalars, the ko loop is outermost (for ``along`` = "k" it fills the
+    panel, for "c" the schedule moves it inside), the tile's accumulators start from the
+    (folded) bias, so the output intrinsic adds none."""
     NP, NK = -(-P // tp), -(-K // to)
+    panel_shape = (C, to) if along == "k" else (1, 1)
 
     @T.prim_func(s_tir=True)
-    def func_c(x: T.Buffer((P, C), "int8"), w: T.Buffer((K, C), "int8"), bias: T.Buffer((K,), "int32"),
-               mult: T.Buffer((K,), "int32"), shift: T.Buffer((K,), "int32"), y_zp: T.int32,
-               act_min: T.int32, act_max: T.int32, y: T.Buffer((P, K), "int8")):
+    def func(x: T.Buffer((P, C), "int8"), w: T.Buffer((K, C), "int8"), bias: T.Buffer((K,), "int32"),
+             mult: T.Buffer((K,), "int32"), shift: T.Buffer((K,), "int32"), y_zp: T.int32,
+             act_min: T.int32, act_max: T.int32, y: T.Buffer((P, K), "int8")):
         q = T.alloc_buffer((3,), "int32")
         acc = T.alloc_buffer((tp, to), "int32")
-        for n in range(3):
-            with T.sblock("q"):
-                vn = T.axis.remap("S", [n])
-                q[vn] = T.Select(vn == 0, y_zp, T.Select(vn == 1, act_min, act_max))
-        for po, ko in T.grid(NP, NK):
-            for i, j, c in T.grid(tp, to, C):
-                with T.sblock("acc"):
-                    vpo, vko, vi, vj, vc = T.axis.remap("SSSSR", [po, ko, i, j, c])
-                    with T.init():
-                        acc[vi, vj] = 0
-                    acc[vi, vj] = acc[vi, vj] + (T.Cast("int32", x[T.min(vpo * tp, P - tp) + vi, vc])
-                                                 * T.Cast("int32", w[T.min(vko * to, K - to) + vj, vc]))
-            for i, j in T.grid(tp, to):
-                with T.sblock("y"):
-                    vpo, vko, vi, vj = T.axis.remap("SSSS", [po, ko, i, j])
-                    y[T.min(vpo * tp, P - tp) + vi, T.min(vko * to, K - to) + vj] = _out(
-                        rule, acc[vi, vj], bias[T.min(vko * to, K - to) + vj],
-                        mult[T.min(vko * to, K - to) + vj], shift[T.min(vko * to, K - to) + vj],
-                        q[0], q[1], q[2])
-
-    @T.prim_func(s_tir=True)
-    def func_k(x: T.Buffer((P, C), "int8"), w: T.Buffer((K, C), "int8"), bias: T.Buffer((K,), "int32"),
-               mult: T.Buffer((K,), "int32"), shift: T.Buffer((K,), "int32"), y_zp: T.int32,
-               act_min: T.int32, act_max: T.int32, y: T.Buffer((P, K), "int8")):
-        q = T.alloc_buffer((3,), "int32")
-        acc = T.alloc_buffer((tp, to), "int32")
-        panel = T.alloc_buffer((C, to), "int8")
+        panel = T.alloc_buffer(panel_shape, "int8")
         for n in range(3):
             with T.sblock("q"):
                 vn = T.axis.remap("S", [n])
                 q[vn] = T.Select(vn == 0, y_zp, T.Select(vn == 1, act_min, act_max))
         for ko in range(NK):
-            for c, j in T.grid(C, to):
-                with T.sblock("panel"):
-                    vko, vc, vj = T.axis.remap("SSS", [ko, c, j])
-                    panel[vc, vj] = w[T.min(vko * to, K - to) + vj, vc]
+            if along == "k":
+                for c, j in T.grid(C, to):
+                    with T.sblock("panel"):
+                        vko, vc, vj = T.axis.remap("SSS", [ko, c, j])
+                        panel[vc, vj] = w[T.min(vko * to, K - to) + vj, vc]
             for po in range(NP):
+                for i, j in T.grid(tp, to):
+                    with T.sblock("acc_init"):
+                        vko, vpo, vi, vj = T.axis.remap("SSSS", [ko, po, i, j])
+                        acc[vi, vj] = bias[T.min(vko * to, K - to) + vj]
                 for i, j, c in T.grid(tp, to, C):
                     with T.sblock("acc"):
                         vko, vpo, vi, vj, vc = T.axis.remap("SSSSR", [ko, po, i, j, c])
-                        with T.init():
-                            acc[vi, vj] = 0
                         acc[vi, vj] = acc[vi, vj] + (T.Cast("int32", x[T.min(vpo * tp, P - tp) + vi, vc])
-                                                     * T.Cast("int32", panel[vc, vj]))
+                                                     * T.Cast("int32", _w_tile(along, w, panel, K, to, vko, vj, vc)))
                 for i, j in T.grid(tp, to):
                     with T.sblock("y"):
                         vko, vpo, vi, vj = T.axis.remap("SSSS", [ko, po, i, j])
                         y[T.min(vpo * tp, P - tp) + vi, T.min(vko * to, K - to) + vj] = _out(
-                            rule, acc[vi, vj], bias[T.min(vko * to, K - to) + vj],
-                            mult[T.min(vko * to, K - to) + vj], shift[T.min(vko * to, K - to) + vj],
-                            q[0], q[1], q[2])
+                            rule, acc[vi, vj], mult[T.min(vko * to, K - to) + vj],
+                            shift[T.min(vko * to, K - to) + vj], q[0], q[1], q[2])
 
-    return func_c if along == "c" else func_k
+    return func
 
 
 def neon_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str, rq: int, pair: bool):
@@ -250,11 +236,12 @@ def neon_gemm_func(P: int, C: int, K: int, knobs: dict, rule: str, rq: int, pair
     along = {"neon": "c", "neon_k": "k"}[knobs["micro"]]
     tp, to = knobs["tile_p"], knobs["tile_oc"]
     sch = s_tir.Schedule(tiles_func(P, C, K, tp, to, rule, along))
-    ab, yb = sch.get_sblock("acc"), sch.get_sblock("y")
-    loops = sch.get_loops(ab)
-    init = sch.decompose_reduction(ab, loops[2])
+    ab, yb, init = sch.get_sblock("acc"), sch.get_sblock("y"), sch.get_sblock("acc_init")
+    if along == "c":  # pixel tiles outermost (the reduction along C re-reads x, not w)
+        ko, po = sch.get_loops(ab)[:2]
+        sch.reorder(po, ko)
     ws = C if along == "c" else to
-    sch.tensorize(loops[2], _gemm_intrin(along, tp, to, C, C, ws, int(pair)))
+    sch.tensorize(sch.get_loops(ab)[2], _gemm_intrin(along, tp, to, C, C, ws, int(pair)))
     if rule == "single":
         sch.tensorize(sch.get_loops(yb)[2], _out_intrin(tp, to, K, rule, rq))
     # TFLite's rule keeps its output loop in TIR: blockize simplifies that longer

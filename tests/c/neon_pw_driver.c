@@ -62,10 +62,9 @@ static void *read_bytes(FILE *f, size_t n)
             for (int32_t ko = 0; ko < (g->K + TO - 1) / TO; ko++) {                             \
                 int32_t p = MIN(po * TP, g->P - TP), k = MIN(ko * TO, g->K - TO);               \
                 for (int i = 0; i < TP * TO; i++)                                               \
-                    acc[i] = 0;                                                                 \
+                    acc[i] = g->bias[k + i % TO];                                               \
                 mbmicro_neon_gemm_c(acc, g->x + p * g->C, g->w + k * g->C, g->C, g->C, g->C, TP, TO, PAIR); \
-                mbmicro_neon_out(g->y + p * g->K + k, acc, g->bias + k, g->mult + k, g->shift + k, g->q, \
-                                 g->K, TP, TO, RQ);                                             \
+                mbmicro_neon_out(g->y + p * g->K + k, acc, g->mult + k, g->shift + k, g->q, g->K, TP, TO, RQ); \
             }                                                                                   \
     }
 #define GEMM_K(TP, TO, RQ)                                                                         \
@@ -81,10 +80,9 @@ static void *read_bytes(FILE *f, size_t n)
             for (int32_t po = 0; po < (g->P + TP - 1) / TP; po++) {                             \
                 int32_t p = MIN(po * TP, g->P - TP);                                            \
                 for (int i = 0; i < TP * TO; i++)                                               \
-                    acc[i] = 0;                                                                 \
+                    acc[i] = g->bias[k + i % TO];                                               \
                 mbmicro_neon_gemm_k(acc, g->x + p * g->C, panel, g->C, g->C, TP, TO);           \
-                mbmicro_neon_out(g->y + p * g->K + k, acc, g->bias + k, g->mult + k, g->shift + k, g->q, \
-                                 g->K, TP, TO, RQ);                                             \
+                mbmicro_neon_out(g->y + p * g->K + k, acc, g->mult + k, g->shift + k, g->q, g->K, TP, TO, RQ); \
             }                                                                                   \
         }                                                                                       \
         free(panel);                                                                            \

@@ -1,0 +1,274 @@
+/* mbmicro NEON depthwise micro-kernel for the Cortex-A53 (codegen/ops/depthwise_neon.py).
+ *
+ * A depthwise kernel is y[oh][ow][c] = clamp(requantize(sum_{kh,kw} (x[ih][iw][c] - x_zp)
+ * * w[kh][kw][c] + bias[c]) + y_zp), ih = oh*S + kh - top, iw = ow*S + kw - left, taps
+ * outside the image skipped.  The schedule places one call of mbmicro_neon_dw_row per
+ * output row; the shape and the requantization mode are literal arguments, so gcc
+ * specializes the inlined body.
+ *
+ * Why x - x_zp and no folded bias: a tap outside the image then contributes nothing, so
+ * border pixels simply skip it, and the interior needs no padded copy of the input.  The
+ * subtraction costs nothing: SSUBL widens int8 to int16 and subtracts in one instruction
+ * (|x - x_zp| <= 255, so (x - x_zp) * w fits int32 and the sum does too: the op checks
+ * sum + bias against int32 offline).
+ *
+ * Per 16 channels and tap: one LD1 of 16 input bytes, SSUBL + SSUBL2, and four SMLAL(2)
+ * of int16 x int16 -> int32 against the tap's weights, which are int16 re-laid offline
+ * (w[(kh*KW + kw)*C + c]: the int8 weights widened, same order).  On rows and columns
+ * whose taps all lie inside the image the tap weights are loaded once per channel block
+ * (registers for 3x3) and the taps are unrolled; border pixels loop over their valid
+ * taps only.  A tail of 8 channels uses 8-lane loads; the last C % 8 channels are scalar.
+ *
+ * Requantization (``rq``, the modes of mbmicro_neon_pw.h) takes e = 31 - shift per
+ * channel, re-laid offline: MBMICRO_RQ_SINGLE32 (every shift >= 32) is SQDMULH then SRSHL
+ * by e, exactly the single rule (see mbmicro_neon_pw.h for the proof); the other modes go
+ * through mbmicro_neon_rq.  The requantized int32 lanes narrow with saturation to int16,
+ * get y_zp added (saturating), narrow to int8 and are clamped to [lo, hi]: the bounds lie
+ * in int8, so each saturation on the way moves a value only where the clamp would anyway.
+ *
+ * The portable twin (no __ARM_NEON) computes the same values with the reference's int64
+ * formulas (mbmicro_neon_out_ref); the host build and host tests use it.
+ */
+#ifndef MBMICRO_NEON_DW_H
+#define MBMICRO_NEON_DW_H
+
+#include <stdint.h>
+
+#include "mbmicro_neon_pw.h"
+
+/* Largest KH * KW the kernel takes (9x9). */
+#define MBMICRO_NEON_DW_MAX_TAPS 81 /* the op's limit: the kernel itself has none */
+
+/* sum over the valid taps of (x - x_zp) * w for channel c of the output pixel whose first
+ * tap is input (ih0, iw0). */
+static inline int32_t mbmicro_neon_dw_sum1(const int8_t *x, int32_t H, int32_t W, int32_t C, const int16_t *w,
+                                           int32_t KH, int32_t KW, int32_t ih0, int32_t iw0, int32_t x_zp,
+                                           int32_t c)
+{
+    int32_t acc = 0;
+    for (int32_t kh = 0; kh < KH; kh++) {
+        int32_t ih = ih0 + kh;
+        if (ih < 0 || ih >= H)
+            continue;
+        for (int32_t kw = 0; kw < KW; kw++) {
+            int32_t iw = iw0 + kw;
+            if (iw < 0 || iw >= W)
+                continue;
+            acc += ((int32_t)x[(ih * W + iw) * C + c] - x_zp) * w[(kh * KW + kw) * C + c];
+        }
+    }
+    return acc;
+}
+
+/* One output row, channels [c0, C), in the reference's arithmetic (the twin, and the
+ * NEON path's last C % 8 channels). */
+static inline void mbmicro_neon_dw_row_ref(const int8_t *x, int32_t H, int32_t W, int32_t C, const int16_t *w,
+                                           int32_t KH, int32_t KW, int32_t S, int32_t top, int32_t left,
+                                           int32_t oh, int32_t OW, const int32_t *bias, const int32_t *mult,
+                                           const int32_t *rexp, int32_t x_zp, int rq, int32_t y_zp, int32_t lo,
+                                           int32_t hi, int8_t *y, int32_t c0)
+{
+    const int32_t q[3] = {y_zp, lo, hi};
+    for (int32_t ow = 0; ow < OW; ow++)
+        for (int32_t c = c0; c < C; c++) {
+            int32_t acc = mbmicro_neon_dw_sum1(x, H, W, C, w, KH, KW, oh * S - top, ow * S - left, x_zp, c);
+            y[ow * C + c] = mbmicro_neon_out_ref(acc + bias[c], mult[c], 31 - rexp[c], q, rq);
+        }
+}
+
+#if defined(__ARM_NEON)
+#include <arm_neon.h>
+
+/* The requantization of mbmicro_neon_pw.h with e = 31 - shift given. */
+MBMICRO_NEON_INLINE int32x4_t mbmicro_neon_dw_rq(int32x4_t acc, int32x4_t m, int32x4_t e, int rq)
+{
+    if (rq == MBMICRO_RQ_SINGLE32)
+        return vrshlq_s32(vqdmulhq_s32(acc, m), e);
+    return mbmicro_neon_rq(acc, m, vsubq_s32(vdupq_n_s32(31), e), rq);
+}
+
+/* a[0..3] += (x[0:16] - zp) * (wl, wh) (16 channels of one tap). */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_tap16(int32x4_t a[4], const int8_t *x, int8x16_t zp, int16x8_t wl,
+                                               int16x8_t wh)
+{
+    int8x16_t v = vld1q_s8(x);
+    int16x8_t l = vsubl_s8(vget_low_s8(v), vget_low_s8(zp));
+    int16x8_t h = vsubl_high_s8(v, zp);
+    a[0] = vmlal_s16(a[0], vget_low_s16(l), vget_low_s16(wl));
+    a[1] = vmlal_high_s16(a[1], l, wl);
+    a[2] = vmlal_s16(a[2], vget_low_s16(h), vget_low_s16(wh));
+    a[3] = vmlal_high_s16(a[3], h, wh);
+}
+
+/* a[0..1] += (x[0:8] - zp) * w (8 channels of one tap). */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_tap8(int32x4_t a[2], const int8_t *x, int8x8_t zp, int16x8_t w)
+{
+    int16x8_t l = vsubl_s8(vld1_s8(x), zp);
+    a[0] = vmlal_s16(a[0], vget_low_s16(l), vget_low_s16(w));
+    a[1] = vmlal_high_s16(a[1], l, w);
+}
+
+/* Output ow of a 16-channel block over its valid taps only (border pixels), weights
+ * read from memory. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_edge16(int32x4_t a[4], const int8_t *x, int32_t H, int32_t W,
+                                                int32_t C, const int16_t *w, int32_t KH, int32_t KW,
+                                                int32_t ih0, int32_t iw0, int8x16_t zp)
+{
+    int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < KH ? H - ih0 : KH;
+    int32_t kw0 = iw0 < 0 ? -iw0 : 0, kw1 = W - iw0 < KW ? W - iw0 : KW;
+    for (int32_t kh = kh0; kh < kh1; kh++)
+        for (int32_t kw = kw0; kw < kw1; kw++) {
+            const int16_t *wt = w + (kh * KW + kw) * C;
+            mbmicro_neon_dw_tap16(a, x + ((ih0 + kh) * W + iw0 + kw) * C, zp, vld1q_s16(wt), vld1q_s16(wt + 8));
+        }
+}
+
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_edge8(int32x4_t a[2], const int8_t *x, int32_t H, int32_t W,
+                                               int32_t C, const int16_t *w, int32_t KH, int32_t KW,
+                                               int32_t ih0, int32_t iw0, int8x8_t zp)
+{
+    int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < KH ? H - ih0 : KH;
+    int32_t kw0 = iw0 < 0 ? -iw0 : 0, kw1 = W - iw0 < KW ? W - iw0 : KW;
+    for (int32_t kh = kh0; kh < kh1; kh++)
+        for (int32_t kw = kw0; kw < kw1; kw++)
+            mbmicro_neon_dw_tap8(a, x + ((ih0 + kh) * W + iw0 + kw) * C, zp, vld1q_s16(w + (kh * KW + kw) * C));
+}
+
+/* Store the 16 requantized outputs of a[4] at y (channels c..c+15). */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_out16(int8_t *y, const int32x4_t a[4], const int32_t *mult,
+                                               const int32_t *rexp, int rq, int16x8_t zp, int8x16_t lo,
+                                               int8x16_t hi)
+{
+    int32x4x4_t m = vld1q_s32_x4(mult), e = vld1q_s32_x4(rexp);
+    int32x4_t r[4];
+    for (int g = 0; g < 4; g++)
+        r[g] = mbmicro_neon_dw_rq(a[g], m.val[g], e.val[g], rq);
+    vst1q_s8(y, mbmicro_neon_narrow16(r, zp, lo, hi));
+}
+
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_out8(int8_t *y, const int32x4_t a[2], const int32_t *mult,
+                                              const int32_t *rexp, int rq, int16x8_t zp, int8x16_t lo,
+                                              int8x16_t hi)
+{
+    int32x4x2_t m = vld1q_s32_x2(mult), e = vld1q_s32_x2(rexp);
+    int32x4_t r[4];
+    r[0] = mbmicro_neon_dw_rq(a[0], m.val[0], e.val[0], rq);
+    r[1] = mbmicro_neon_dw_rq(a[1], m.val[1], e.val[1], rq);
+    r[2] = r[0];
+    r[3] = r[1];
+    vst1_s8(y, vget_low_s8(mbmicro_neon_narrow16(r, zp, lo, hi)));
+}
+
+/* Two outputs S input columns apart (a[0..3], a[4..7]) over the taps kh in [kh0, kh1), every
+ * kw: interior columns.  xp: input of tap (0, 0) of the first output, w: tap (0, 0)'s
+ * weights; each tap's 16 int16 weights are loaded once for both outputs. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_pair16(int32x4_t a[8], const int8_t *xp, int32_t W, int32_t C,
+                                                const int16_t *w, int32_t KW, int32_t S, int32_t kh0,
+                                                int32_t kh1, int8x16_t zp)
+{
+    for (int32_t kh = kh0; kh < kh1; kh++) {
+        const int8_t *xr = xp + kh * W * C;
+        const int16_t *wr = w + kh * KW * C;
+        for (int32_t kw = 0; kw < KW; kw++) {
+            int16x8_t wl = vld1q_s16(wr + kw * C), wh = vld1q_s16(wr + kw * C + 8);
+            mbmicro_neon_dw_tap16(a, xr + kw * C, zp, wl, wh);
+            mbmicro_neon_dw_tap16(a + 4, xr + (kw + S) * C, zp, wl, wh);
+        }
+    }
+}
+
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_pair8(int32x4_t a[4], const int8_t *xp, int32_t W, int32_t C,
+                                               const int16_t *w, int32_t KW, int32_t S, int32_t kh0,
+                                               int32_t kh1, int8x8_t zp)
+{
+    for (int32_t kh = kh0; kh < kh1; kh++) {
+        const int8_t *xr = xp + kh * W * C;
+        const int16_t *wr = w + kh * KW * C;
+        for (int32_t kw = 0; kw < KW; kw++) {
+            int16x8_t wt = vld1q_s16(wr + kw * C);
+            mbmicro_neon_dw_tap8(a, xr + kw * C, zp, wt);
+            mbmicro_neon_dw_tap8(a + 2, xr + (kw + S) * C, zp, wt);
+        }
+    }
+}
+
+/* One output row: y[ow][c] for ow < OW, every channel (y points at the row).  Interior
+ * columns [j0, j1) (every kw inside the image) go two at a time through the pair kernels
+ * over the row's valid kh; the border columns and an odd last one through the edge ones. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int16_t *w,
+                                             int32_t KH, int32_t KW, int32_t S, int32_t top, int32_t left,
+                                             int32_t oh, int32_t OW, const int32_t *bias, const int32_t *mult,
+                                             const int32_t *rexp, int32_t x_zp, int rq, int32_t y_zp, int32_t lo,
+                                             int32_t hi, int8_t *y)
+{
+    const int32_t ih0 = oh * S - top;
+    const int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < KH ? H - ih0 : KH;
+    int32_t j0 = (left + S - 1) / S, j1 = W + left - KW >= 0 ? (W + left - KW) / S + 1 : 0;
+    j0 = j0 < OW ? j0 : OW;
+    j1 = j1 < OW ? j1 : OW;
+    j1 = j1 > j0 ? j1 : j0;
+    const int32_t jp = j0 + ((j1 - j0) & ~1); /* pairs end here */
+    const int8x16_t zp16 = vdupq_n_s8((int8_t)x_zp);
+    const int16x8_t yzp = vdupq_n_s16((int16_t)y_zp);
+    const int8x16_t vlo = vdupq_n_s8((int8_t)lo), vhi = vdupq_n_s8((int8_t)hi);
+    int32_t c = 0;
+    for (; c + 16 <= C; c += 16) {
+        for (int32_t ow = j0; ow < jp; ow += 2) {
+            int32x4x4_t b = vld1q_s32_x4(bias + c);
+            int32x4_t a[8] = {b.val[0], b.val[1], b.val[2], b.val[3], b.val[0], b.val[1], b.val[2], b.val[3]};
+            mbmicro_neon_dw_pair16(a, x + ((ih0 + kh0) * W + ow * S - left) * C + c, W, C, w + kh0 * KW * C + c,
+                                   KW, S, 0, kh1 - kh0, zp16);
+            mbmicro_neon_dw_out16(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
+            mbmicro_neon_dw_out16(y + (ow + 1) * C + c, a + 4, mult + c, rexp + c, rq, yzp, vlo, vhi);
+        }
+        for (int32_t ow = 0; ow < OW; ow++) {
+            if (ow == j0)
+                ow = jp;
+            if (ow >= OW)
+                break;
+            int32x4x4_t b = vld1q_s32_x4(bias + c);
+            int32x4_t a[4] = {b.val[0], b.val[1], b.val[2], b.val[3]};
+            mbmicro_neon_dw_edge16(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, zp16);
+            mbmicro_neon_dw_out16(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
+        }
+    }
+    if (c + 8 <= C) {
+        const int8x8_t zp8 = vget_low_s8(zp16);
+        for (int32_t ow = j0; ow < jp; ow += 2) {
+            int32x4x2_t b = vld1q_s32_x2(bias + c);
+            int32x4_t a[4] = {b.val[0], b.val[1], b.val[0], b.val[1]};
+            mbmicro_neon_dw_pair8(a, x + ((ih0 + kh0) * W + ow * S - left) * C + c, W, C, w + kh0 * KW * C + c,
+                                  KW, S, 0, kh1 - kh0, zp8);
+            mbmicro_neon_dw_out8(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
+            mbmicro_neon_dw_out8(y + (ow + 1) * C + c, a + 2, mult + c, rexp + c, rq, yzp, vlo, vhi);
+        }
+        for (int32_t ow = 0; ow < OW; ow++) {
+            if (ow == j0)
+                ow = jp;
+            if (ow >= OW)
+                break;
+            int32x4x2_t b = vld1q_s32_x2(bias + c);
+            int32x4_t a[2] = {b.val[0], b.val[1]};
+            mbmicro_neon_dw_edge8(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, zp8);
+            mbmicro_neon_dw_out8(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
+        }
+        c += 8;
+    }
+    if (c < C)
+        mbmicro_neon_dw_row_ref(x, H, W, C, w, KH, KW, S, top, left, oh, OW, bias, mult, rexp, x_zp, rq, y_zp,
+                                lo, hi, y, c);
+}
+
+#else /* portable twin: the reference's arithmetic */
+
+static inline void mbmicro_neon_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int16_t *w,
+                                       int32_t KH, int32_t KW, int32_t S, int32_t top, int32_t left, int32_t oh,
+                                       int32_t OW, const int32_t *bias, const int32_t *mult, const int32_t *rexp,
+                                       int32_t x_zp, int rq, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
+{
+    mbmicro_neon_dw_row_ref(x, H, W, C, w, KH, KW, S, top, left, oh, OW, bias, mult, rexp, x_zp, rq, y_zp, lo, hi,
+                            y, 0);
+}
+
+#endif /* __ARM_NEON */
+#endif /* MBMICRO_NEON_DW_H */
