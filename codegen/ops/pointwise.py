@@ -51,6 +51,7 @@ from tvm.script import tirx as T
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
 from mbmicro.codegen.ops import mve
+from mbmicro.codegen.ops import pointwise_dspx as dspx
 from mbmicro.codegen.ops import pointwise_neon as neon
 
 MICRO = ["none", "dsp"]
@@ -246,6 +247,11 @@ def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, wei
         headers=gemm_headers,
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
+    if family in dspx.FAMILIES:
+        mine = dspx.defaults(family, P, C)
+        mine = {**mine, "tile_p": pick(space["tile_p"], mine["tile_p"]), "tile_oc": pick(space["tile_oc"], mine["tile_oc"])}
+        plan = dspx.with_dspx(plan, family, rule, dspx.Layout(graph, node, weight2d), P, C, K,
+                              mine if family in DSP_FAMILIES else None)
     mode = mve.requant_mode(node.params["shift"])
     return mve.with_mve(plan, family, rule, lambda kn: mve.pw_func(P, C, K, mode),
                         mve.pw_args(graph, node, weight2d))
