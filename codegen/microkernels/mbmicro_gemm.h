@@ -165,7 +165,7 @@ MBMICRO_GEMM_TILE_FN(8, 16)
  * stored.  The portable twin computes the same integers in plain C (host builds and tests).
  * ------------------------------------------------------------------------------------------ */
 #define MBMICRO_PW_MAX_TP 8
-#define MBMICRO_PW_MAX_TO 8
+#define MBMICRO_PW_MAX_TO 16
 #define MBMICRO_PW_HI32 0
 #define MBMICRO_PW_WIDE 1
 
@@ -325,7 +325,7 @@ mbmicro_pw_group(int32_t *xv, int32_t rw, int32_t K, int32_t tp, int32_t to, int
     int32_t a[MBMICRO_PW_MAX_TP][MBMICRO_PW_MAX_TO];
     _Pragma("GCC unroll 8")
     for (int32_t i = 0; i < tp; i++) {
-        _Pragma("GCC unroll 8")
+        _Pragma("GCC unroll 16")
         for (int32_t j = 0; j < to; j++) {
             a[i][j] = rq[4 * j];
         }
@@ -334,7 +334,7 @@ mbmicro_pw_group(int32_t *xv, int32_t rw, int32_t K, int32_t tp, int32_t to, int
     _Pragma("GCC unroll 8")
     for (int32_t q = 0; q < rw; q += 2, px += 2 * tp) {
         int32_t we[MBMICRO_PW_MAX_TO], wo[MBMICRO_PW_MAX_TO];
-        _Pragma("GCC unroll 8")
+        _Pragma("GCC unroll 16")
         for (int32_t j = 0; j < to; j++, w += 4) {
             mbmicro_pw_weights(w, &we[j], &wo[j]);
         }
@@ -342,7 +342,7 @@ mbmicro_pw_group(int32_t *xv, int32_t rw, int32_t K, int32_t tp, int32_t to, int
         for (int32_t i = 0; i < tp; i++) { /* each pixel pair loaded once per chunk */
             int32_t xe, xo;
             mbmicro_pw_load_pair(px + 2 * i, &xe, &xo);
-            _Pragma("GCC unroll 8")
+            _Pragma("GCC unroll 16")
             for (int32_t j = 0; j < to; j++) {
                 a[i][j] = mbmicro_pw_dot4(a[i][j], xe, xo, we[j], wo[j]);
             }
@@ -351,7 +351,7 @@ mbmicro_pw_group(int32_t *xv, int32_t rw, int32_t K, int32_t tp, int32_t to, int
     _Pragma("GCC unroll 8")
     for (int32_t i = 0; i < tp; i++) {
         int32_t v[MBMICRO_PW_MAX_TO];
-        _Pragma("GCC unroll 8")
+        _Pragma("GCC unroll 16")
         for (int32_t j = 0; j < to; j++) {
             v[j] = mbmicro_pw_requant(a[i][j], rq, j, mode, clamp, zp, lo, hi);
         }
