@@ -9,10 +9,12 @@ COMMANDS = {
     "export-onnx": "export_onnx",
     "reference": "reference",
     "targets": "targets",
+    "boards": "boards",
     "build": "build",
     "run": "run",
     "verify": "verify",
     "evaluate": "evaluate",
     "profile": "profile",
+    "flash": "flash",
     "demo": "demo",
 }
