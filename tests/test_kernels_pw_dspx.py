@@ -141,3 +141,14 @@ def test_k8_expansion_on_the_m4_is_cheap():
     graph, node, feeds, _, ref = pw_case(np.random.default_rng(22), 24, 24, 8, 48, knob_pick=False)  # no clamp, as in the models
     (count,) = run_cases_qemu([(graph, node, feeds, None, ref)], "cortex-m4", count=True)
     assert count / (24 * 24 * 8 * 48) <= 2.2, count / (24 * 24 * 8 * 48)
+
+
+def test_dspx_lowered_twice_is_the_same_c():
+    from mbmicro.codegen.kernels import clear_cache
+
+    graph, node, *_ = pw_case(np.random.default_rng(23), 5, 6, 20, 12, knob_pick=False)
+    first = lower_node(graph, node, "cortex-m4", {"micro": "dspx", "tile_p": 4, "tile_oc": 2})
+    assert '#include "mbmicro_gemm.h"' in first.source and "mbmicro_gemm_dspx_pw(" in first.source
+    clear_cache()
+    again = lower_node(graph, node, "cortex-m4", {"micro": "dspx", "tile_p": 4, "tile_oc": 2})
+    assert again.source == first.source and [a.name for a in again.args] == ["x", "w", "rq", "y_zp", "y"]
