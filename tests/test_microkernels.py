@@ -132,14 +132,18 @@ def test_requantization_path_in_the_tag():
     run_cases([(g, n, f, knobs, ref) for g, n, f, _, ref in (small, wide)])
 
 
-def test_dsp_is_the_default_on_m4_and_m7_only():
+def test_dsp_is_the_default_on_m4_and_m7_only_under_tflites_rule():
+    """Under TFLite's rule (which "dspx" does not implement, test_kernels_pw_dspx) the M4/M7
+    default is still this tile micro-kernel, with the measured tiles of dsp_defaults."""
     graph, node, *_ = pw_case(np.random.default_rng(14), 12, 12, 96, 24, knob_pick=False)
     narrow, nnode, *_ = pw_case(np.random.default_rng(15), 12, 12, 16, 96, knob_pick=False)
+    fc, fnode, *_ = fc_case(np.random.default_rng(16), 200, 10, knob_pick=False)
+    for g in (graph, narrow, fc):
+        g.meta["requant"] = "tflite"
     for core in ("cortex-m4", "cortex-m7"):
         assert lower_node(graph, node, core).knobs == {"tile_p": 2, "tile_oc": 2, "unroll": 1, "micro": "dsp"}
-        assert lower_node(narrow, nnode, core).function.endswith("_t4x1dh")
-    fc, fnode, *_ = fc_case(np.random.default_rng(16), 200, 10, knob_pick=False)
-    assert lower_node(fc, fnode, "cortex-m4").function.endswith("_t1x4dh")
+        assert lower_node(narrow, nnode, core).function.endswith("_t4x1d")
+    assert lower_node(fc, fnode, "cortex-m4").function.endswith("_t1x4d")
     for core in ("cortex-m55", "cortex-a53", "host"):  # Helium's and NEON's (test_kernels_mve, test_neon_pw)
         assert lower_node(graph, node, core).knobs["micro"] != "dsp"
 

@@ -18,7 +18,7 @@ predicated, so the inner loop never tests bounds.
 
 The input zero point is folded into the bias offline (no padding here), so
 the kernel has no x_zp parameter.  Knobs: tile_p, tile_oc, unroll (0/1: the
-tile loops unrolled or left as loops for gcc), micro ("none" | "dsp" | "neon" | "neon_k" | "mve").
+tile loops unrolled or left as loops for gcc), micro ("none" | "dsp" | "dspx" | "neon" | "neon_k" | "mve").
 
 ``micro="neon"`` / ``"neon_k"`` (Cortex-A53 family and host) use the NEON
 micro-kernels of codegen/microkernels/mbmicro_neon_pw.h, reducing along C or
@@ -38,6 +38,12 @@ clamping stay in TIR (one rule).  Where a layer's shifts are 33..62 and
 acc + bias provably fits int32 the requantization is the equal 32-bit form
 (common.requantize_hi32; tag suffix "h"), otherwise the 64-bit one.
 
+``micro="dspx"`` (Cortex-M4/M7 default under the single-rounding rule, for layers with more
+than one pixel; the host runs its twin) is the layer-step micro-kernel of
+:mod:`.pointwise_dspx`: a tile of input rows widened to int16 once, every output channel
+run over it, requantization (SMMLA, ASR, SSAT) and packed stores in the header, weights and
+per-channel records re-laid offline.
+
 ``micro="mve"`` (Cortex-M55 default, and the host: its twin) is the Helium GEMM
 tile of codegen/microkernels/mbmicro_mve.h with its own weight and
 requantization-record layouts, see :mod:`mbmicro.codegen.ops.mve`.
@@ -51,6 +57,7 @@ from tvm.script import tirx as T
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
 from mbmicro.codegen.ops import mve
+from mbmicro.codegen.ops import pointwise_dspx as dspx
 from mbmicro.codegen.ops import pointwise_neon as neon
 
 MICRO = ["none", "dsp"]
@@ -108,7 +115,8 @@ def gemm_func(P: int, C: int, K: int, knobs: dict, rule: str = "single"):
     return sch.mod["main"]
 
 
-#: cores whose default is the SXTB16/SMLAD micro-kernel (measured: it wins on every shape)
+#: cores whose default is a DSP micro-kernel: "dspx" (pointwise_dspx.defaults) where it applies,
+#: else the SXTB16/SMLAD tile (TFLite's rule, one pixel; measured: it beats "none" on every shape)
 DSP_FAMILIES = ("cortex-m4", "cortex-m7")
 
 
@@ -250,6 +258,12 @@ def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, wei
         headers=gemm_headers,
         doc=f"int8 1x1 conv / GEMM: x[{P}][{C}] * w[{K}][{C}]^T, per-channel requantize",
     )
+    if family in dspx.FAMILIES:
+        mine = dspx.defaults(family, P, C) if family in DSP_FAMILIES else None
+        if mine:
+            mine = {**mine, "tile_p": pick(space["tile_p"], mine["tile_p"]),
+                    "tile_oc": pick(space["tile_oc"], mine["tile_oc"])}
+        plan = dspx.with_dspx(plan, family, rule, dspx.Layout(graph, node, weight2d), P, C, K, mine)
     mode = mve.requant_mode(node.params["shift"])
     return mve.with_mve(plan, family, rule, lambda kn: mve.pw_func(P, C, K, mode),
                         mve.pw_args(graph, node, weight2d))
