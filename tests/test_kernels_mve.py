@@ -74,31 +74,58 @@ def test_mve_intrinsics_match_reference_in_qemu(cases, tmp_path):
     assert f"0 of {len(cases)} cases differ" in out
 
 
-@pytest.mark.parametrize("shape", [("pw", 7, 5, 40, 21), ("pw", 1, 1, 200, 10), ("dw", 11, 9, 48, 3, 1),
-                                   ("dw", 12, 12, 40, 5, 2), ("dw", 9, 10, 24, 7, 1), ("cv", 11, 12, 3, 16, 3, 2)])
-def test_specialized_call_matches_reference_in_qemu(shape, tmp_path):
-    """With the shape as literal constants (how a generated kernel calls the header),
-    gcc takes other paths (unrolled taps, folded tails): checked on its own."""
-    rng = np.random.default_rng(sum(shape[1:]))
-    if shape[0] == "pw":
-        _, H, W, C, K = shape
-        case = M.pw_case(rng, H, W, C, K)
+def _bench(kind: str, *shape, mixed: bool = True, seed: int | None = None):
+    """Case 0 of a one-case firmware built from tests/data/mve/mve_bench.c, the shape as literal
+    constants: (the case, the compiler defines)."""
+    rng = np.random.default_rng(sum(shape) if seed is None else seed)
+    if kind == "pw":
+        H, W, C, K = shape
+        case = M.pw_case(rng, H, W, C, K, mixed)
         defines = (f"-DBENCH_P={H * W}", f"-DBENCH_C={C}", f"-DBENCH_K={K}")
     else:
-        case = M.dw_case(rng, *shape[1:]) if shape[0] == "dw" else M.cv_case(rng, *shape[1:])
+        case = M.dw_case(rng, *shape, mixed=mixed) if kind == "dw" else M.cv_case(rng, *shape, mixed=mixed)
         d = case.dims
         defines = tuple(f"-DBENCH_{k}={d[k]}" for k in ("H", "W", "C", "KH", "S", "OH", "OW")) + (
             f"-DBENCH_PT={d['pt']}", f"-DBENCH_PL={d['pl']}")
-        if shape[0] == "cv":
+        if kind == "cv":
             defines += (f"-DBENCH_K={d['K']}",)
-    defines += (f"-DBENCH_MODE={case.ints['mode']}",)
-    M.stage([case], tmp_path)
-    (tmp_path / "mve_driver.c").unlink()
-    (tmp_path / "mve_bench.c").write_text(M.BENCH.read_text())
+    return case, defines + (f"-DBENCH_MODE={case.ints['mode']}",)
+
+
+def _stage_bench(case, defines, folder):
+    M.stage([case], folder)
+    (folder / "mve_driver.c").unlink()
+    (folder / "mve_bench.c").write_text(M.BENCH.read_text())
     target = load_target("cortex-m55")
-    build_program(target, [], tmp_path, defines)
-    result = qemu.run(target, tmp_path / target.extra["exe"], [], cwd=tmp_path)
+    build_program(target, [], folder, defines)
+    return target, folder / target.extra["exe"]
+
+
+@pytest.mark.parametrize("shape", [("pw", 7, 5, 40, 21), ("pw", 1, 1, 200, 10), ("dw", 11, 9, 48, 3, 1),
+                                   ("dw", 12, 12, 40, 5, 2), ("dw", 9, 10, 24, 7, 1), ("cv", 11, 12, 3, 16, 3, 2),
+                                   ("dw", 3, 3, 40, 5, 1), ("dw", 6, 6, 20, 7, 2), ("dw", 5, 4, 12, 3, 2)])
+def test_specialized_call_matches_reference_in_qemu(shape, tmp_path):
+    """With the shape as literal constants (how a generated kernel calls the header),
+    gcc takes other paths (unrolled taps, folded tails, border pixels): checked on its own."""
+    target, exe = _stage_bench(*_bench(*shape), tmp_path)
+    result = qemu.run(target, exe, [], cwd=tmp_path)
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize("shape, most", [((3, 3, 400, 5, 1), 0.8), ((6, 6, 120, 5, 1), 1.2),
+                                         ((6, 6, 192, 7, 2), 1.0), ((3, 3, 960, 3, 1), 1.7)])
+def test_border_pixels_skip_their_padded_taps_in_qemu(shape, most, tmp_path):
+    """Small maps are mostly border: a 5x5 kernel on a 3x3 map has 9 of its 25 taps inside the
+    image.  The row kernel clips each pixel's window once and runs only the inside taps, so
+    instructions per MAC (all taps counted, as CMSIS-NN's figures count them) stay below
+    ``most`` (the per-tap bounds checks ran 1.71, 1.87, 1.73 and 2.25 here; CMSIS-NN 1.72,
+    1.60, 1.58, 2.28: benchmarks/results/cmsis_nn.md)."""
+    case, defines = _bench("dw", *shape, mixed=False, seed=1)
+    target, exe = _stage_bench(case, defines, tmp_path)
+    counts = qemu.count_instructions(target, exe, [], cwd=tmp_path)
+    H, W, C, K, S = shape
+    macs = case.dims["OH"] * case.dims["OW"] * C * K * K
+    assert counts.regions[0] / macs < most
 
 
 @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -122,9 +149,10 @@ def test_layouts_and_modes():
     assert list(flat[64:68]) == list(w[0, 16:]) and list(flat[68:72]) == list(w[1, 16:])
     # rows 6, 7 (q = 2, 3 of block 1, which starts at 4 * 20) are zero padding in both chunks
     assert not flat[80 + 32:80 + 64].any() and not flat[80 + 64 + 8:].any() and flat[80:112].any()
-    rq = mve.dw_requant(np.arange(10), np.arange(10) + 100, np.full(10, 33))
+    rq = mve.dw_requant(np.arange(10), np.arange(10) + 100, np.full(10, 33), np.arange(10) + 50)
     assert list(rq[:8]) == [0, 2, 4, 6, 1, 3, 5, 7] and list(rq[8:16]) == [100, 102, 104, 106, 101, 103, 105, 107]
-    assert list(rq[16:24]) == [-2] * 8 and list(rq[24:32]) == [8, 0, 0, 0, 9, 0, 0, 0]
+    assert list(rq[16:24]) == [-2] * 8 and list(rq[24:32]) == [50, 52, 54, 56, 51, 53, 55, 57]
+    assert list(rq[32:40]) == [8, 0, 0, 0, 9, 0, 0, 0] and list(rq[56:64]) == [58, 0, 0, 0, 59, 0, 0, 0]
     pq = mve.pw_requant(np.arange(5), np.arange(5) + 10, np.full(5, 31))
     assert list(pq[:12]) == [0, 1, 2, 3, 10, 11, 12, 13, 0, 0, 0, 0] and list(pq[12:16]) == [4, 0, 0, 0]
     assert mve.requant_mode(np.array([32, 40, 62])) == mve.MODE_S32

@@ -64,16 +64,17 @@ def pw_requant(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndar
     return rows.reshape(3, -1, 4).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
-def dw_requant(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Per block of 8 channels: bias', M, (31 - s), each as channels 0,2,4,6 then 1,3,5,7
-    (the even/odd lanes VMULLB/VMULLT give), int32, zero past C."""
+def dw_requant(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, raw_bias: np.ndarray) -> np.ndarray:
+    """Per block of 8 channels: bias' (x_zp folded in), M, (31 - s), the raw bias (for border
+    pixels, which skip their padded taps), each as channels 0,2,4,6 then 1,3,5,7 (the
+    even/odd lanes VMULLB/VMULLT give), int32, zero past C."""
     s = _check_mode_shifts(shift)
     C = len(s)
     c8 = -(-C // 8) * 8
-    rows = np.zeros((3, c8), np.int64)
-    rows[0, :C], rows[1, :C], rows[2, :C] = bias, mult, 31 - s
-    blocks = rows.reshape(3, -1, 8)
-    eo = np.concatenate([blocks[:, :, 0::2], blocks[:, :, 1::2]], axis=2)  # (3, nblocks, 8)
+    rows = np.zeros((4, c8), np.int64)
+    rows[0, :C], rows[1, :C], rows[2, :C], rows[3, :C] = bias, mult, 31 - s, raw_bias
+    blocks = rows.reshape(4, -1, 8)
+    eo = np.concatenate([blocks[:, :, 0::2], blocks[:, :, 1::2]], axis=2)  # (4, nblocks, 8)
     return eo.transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
@@ -136,7 +137,8 @@ def dw_args(graph, node, weight: np.ndarray, pad) -> list:
     shift = np.broadcast_to(node.params["shift"], (C,))
     args = [cm.io_arg("input", "x", node.inputs[0]),
             KernelArg("const", "w", "const int8_t *", np.array(weight, dtype=np.int8)),
-            KernelArg("const", "rq", "const int32_t *", dw_requant(bias, mult, shift))]
+            KernelArg("const", "rq", "const int32_t *",
+                      dw_requant(bias, mult, shift, cm.as_i32(node.params["bias"], "bias")))]
     if any(pad):
         args.append(KernelArg("int", "x_zp", "int32_t", x_zp))
     return [*args, *cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
@@ -148,7 +150,7 @@ def dw_func(H: int, W: int, C: int, KH: int, KW: int, S: int, pad, mode: int):
 
     top, left, bottom, right = pad
     OH, OW = (H + top + bottom - KH) // S + 1, (W + left + right - KW) // S + 1
-    NR = -(-C // 8) * 24
+    NR = -(-C // 8) * 32
 
     def row(x, w, rq, x_zp, y_zp, lo, hi, y, oh):
         return T.call_extern("void", "mbmicro_mve_dw_row", T.address_of(x[0]), H, W, C, T.address_of(w[0]),
