@@ -29,7 +29,9 @@ def seeded_cases(seed: int = 2026, n: int = 200) -> list[M.Case]:
     for i in range(n):
         P1 = i % 10 == 0  # fully_connected: one pixel, long input vector
         H, W = (1, 1) if P1 else (int(rng.integers(1, 9)), int(rng.integers(1, 9)))
-        C = int(rng.integers(1, 300)) if P1 else int(rng.integers(1, 70))
+        # every third: a reduction wide enough for the 3 x 4 tile (mve.PW3_MIN_C)
+        wide = i % 3 == 1
+        C = int(rng.integers(1, 300)) if P1 else int(rng.integers(96, 220)) if wide else int(rng.integers(1, 70))
         cases.append(M.pw_case(rng, H, W, C, int(rng.integers(1, 41))))
     for i in range(n):
         K, S = (3, 5, 7)[i % 3], 1 + (i // 3) % 2
@@ -51,6 +53,9 @@ def test_seeded_cases_cover_every_mode_and_tail(cases):
     assert modes == {mve.MODE_S32, mve.MODE_S31, mve.MODE_SCALAR}
     assert {c.dims["C"] % 16 for c in cases if c.kind == "dw"} >= {0, 1, 8, 9}
     assert any(c.dims["H"] * c.dims["W"] % 2 for c in cases if c.kind == "pw")
+    wide = [c.dims for c in cases if c.kind == "pw" and c.dims["C"] >= mve.PW3_MIN_C]
+    assert {d["H"] * d["W"] % 3 for d in wide if d["H"] * d["W"] > 1} == {0, 1, 2}
+    assert {d["K"] % 4 for d in wide} == {0, 1, 2, 3} and {d["C"] % 16 for d in wide} >= {0, 1, 15}
     assert {(c.dims["KH"], c.dims["S"]) for c in cases if c.kind == "cv"} >= {(3, 2), (5, 1), (1, 2)}
 
 
@@ -101,7 +106,8 @@ def _stage_bench(case, defines, folder):
     return target, folder / target.extra["exe"]
 
 
-@pytest.mark.parametrize("shape", [("pw", 7, 5, 40, 21), ("pw", 1, 1, 200, 10), ("dw", 11, 9, 48, 3, 1),
+@pytest.mark.parametrize("shape", [("pw", 7, 5, 40, 21), ("pw", 1, 1, 200, 10), ("pw", 3, 3, 320, 30),
+                                   ("pw", 4, 2, 100, 7), ("pw", 5, 1, 97, 6), ("dw", 11, 9, 48, 3, 1),
                                    ("dw", 12, 12, 40, 5, 2), ("dw", 9, 10, 24, 7, 1), ("cv", 11, 12, 3, 16, 3, 2),
                                    ("dw", 3, 3, 40, 5, 1), ("dw", 6, 6, 20, 7, 2), ("dw", 5, 4, 12, 3, 2)])
 def test_specialized_call_matches_reference_in_qemu(shape, tmp_path):
@@ -171,7 +177,10 @@ def test_generated_mve_kernels_are_bit_exact_in_qemu():
 
     rng = np.random.default_rng(55)
     cases = [pw_case(rng, int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 70)),
-                     int(rng.integers(1, 50)), knob_pick=False) for _ in range(80)]
+                     int(rng.integers(1, 50)), knob_pick=False) for _ in range(60)]
+    # the 3 x 4 tile (C >= mve.PW3_MIN_C), full tiles and a 1- or 2-pixel tail
+    cases += [pw_case(rng, int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(96, 200)),
+                      int(rng.integers(1, 40)), knob_pick=False) for _ in range(20)]
     cases += [fc_case(rng, int(rng.integers(1, 400)), int(rng.integers(1, 40)), knob_pick=False) for _ in range(20)]
     cases += [dw_case(rng, int(rng.integers(1, 14)), int(rng.integers(1, 14)), int(rng.integers(1, 50)),
                       (3, 5, 7)[i % 3], 1 + i % 2, knob_pick=False) for i in range(90)]
@@ -180,3 +189,20 @@ def test_generated_mve_kernels_are_bit_exact_in_qemu():
     micro = [lower_node(g, n, "cortex-m55", kn).knobs.get("micro") for g, n, _, kn, _ in cases]
     assert micro.count("mve") >= 200
     run_cases_qemu(cases, "cortex-m55")
+
+
+@pytest.mark.parametrize("shape, cmsis_nn", [((3, 3, 320, 1280), 0.24), ((6, 6, 192, 32), 0.25),
+                                             ((12, 12, 96, 16), 0.33)])
+def test_wide_pointwise_beats_cmsis_nn_in_qemu(shape, cmsis_nn):
+    """The M55's default pointwise kernels of the wide-reduction shapes of
+    benchmarks/results/cmsis_nn.md (the 320 -> 1280 head, 192 -> 32, 96 -> 16) stay at or
+    below 0.8x CMSIS-NN's instructions per MAC there (its figure: ``cmsis_nn``).  The 2 x 4
+    tile ran 0.225 and 0.21 on the first two, over the bound, and 0.23 on the third."""
+    from qemu_kernel_harness import run_cases_qemu
+    from test_kernels_pw import pw_case
+
+    H, W, C, K = shape
+    graph, node, feeds, _, ref = pw_case(np.random.default_rng(3), H, W, C, K, knob_pick=False)
+    assert mve.requant_mode(node.params["shift"]) == mve.MODE_S32
+    (count,) = run_cases_qemu([(graph, node, feeds, None, ref)], "cortex-m55", count=True)
+    assert count / (H * W * C * K) <= 0.8 * cmsis_nn, count / (H * W * C * K)

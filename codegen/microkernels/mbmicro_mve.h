@@ -48,6 +48,16 @@
  * spill.  (-fno-schedule-insns does the same for the whole file but costs the scalar
  * kernels 10% on the M55.)  No instruction is emitted. */
 #define MBMICRO_MVE_BARRIER() __asm__ volatile("" ::: "memory")
+/* Makes p's value opaque to gcc (no instruction): pointers that walk side by side then keep
+ * registers of their own with post-increment loads, instead of being re-derived from one
+ * induction variable with an ADD per load (offsets past the load's 7-bit immediate). */
+#define MBMICRO_MVE_OWN_REG(p) __asm__("" : "+r"(p))
+#endif
+
+/* Pointwise layers with at least this many input channels use the 3 x 4 tile, fewer the 2 x 4
+ * one (measured on the M55, see mbmicro.codegen.ops.mve.PW3_MIN_C, which must be equal). */
+#ifndef MBMICRO_MVE_PW3_MIN_C
+#define MBMICRO_MVE_PW3_MIN_C 96
 #endif
 
 #define MBMICRO_MVE_S32 0
@@ -222,21 +232,130 @@ static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t 
 #endif
 }
 
+#ifdef MBMICRO_MVE_INTRINSICS
+
 /*
- * A whole pointwise layer / GEMM y[P][K] = requant(x[P][C] w[K][C]^T + bias): pixel pairs
- * times output-channel blocks of 4 (odd P: the last tile has one pixel).  Generated
- * kernels run this loop nest in TIR; the tests call it directly.
+ * The sums of channels q0, q0 + 1 of a weight block for np (1..3) pixels: x at the first
+ * pixel's C inputs (the others follow, C apart), wb the block (4 rows per 16-input chunk);
+ * s[2 * i + j]: pixel i, channel q0 + j.  Per 16 inputs: 3 pixel loads, 2 weight loads, 6
+ * VMLADAVA (96 MACs).  6 sums, 5 pointers and the loop counter leave gcc registers to
+ * spare (a 2 x 4 tile's 8 sums do not: VMLADAVA sums live in even registers, 7 of them
+ * besides LR, and gcc shuffles one through the stack every step).
+ */
+static inline void mbmicro_mve_pw_sums_3x2(const int8_t *x, int32_t np, int32_t C, const int8_t *wb, int32_t q0,
+                                           int32_t s[6])
+{
+    const int8_t *x0 = x, *x1 = np >= 2 ? x + C : x, *x2 = np == 3 ? x + 2 * C : x1;
+    const int8_t *w0 = wb + 16 * q0, *w1 = w0 + 16;
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0;
+    int32_t c = 0;
+    /* not unrolled: copies of the body make gcc precompute every address and spill them */
+#pragma GCC unroll 1
+    for (; c + 16 <= C; c += 16) {
+        int8x16_t u = vldrbq_s8(x0), v = vldrbq_s8(x1), t = vldrbq_s8(x2);
+        int8x16_t w = vldrbq_s8(w0);
+        a0 = vmladavaq_s8(a0, u, w);
+        b0 = vmladavaq_s8(b0, v, w);
+        c0 = vmladavaq_s8(c0, t, w);
+        w = vldrbq_s8(w1);
+        a1 = vmladavaq_s8(a1, u, w);
+        b1 = vmladavaq_s8(b1, v, w);
+        c1 = vmladavaq_s8(c1, t, w);
+        x0 += 16, x1 += 16, x2 += 16, w0 += 64, w1 += 64;
+        MBMICRO_MVE_OWN_REG(x1);
+        MBMICRO_MVE_OWN_REG(x2);
+        MBMICRO_MVE_OWN_REG(w1);
+        MBMICRO_MVE_BARRIER();
+    }
+    if (c < C) {
+        int32_t r = C - c;
+        mve_pred16_t p = vctp8q((uint32_t)r);
+        const int8_t *wc = wb + 4 * c + r * q0;
+        int8x16_t u = vldrbq_z_s8(x0, p), v = vldrbq_z_s8(x1, p), t = vldrbq_z_s8(x2, p);
+        int8x16_t w = vldrbq_z_s8(wc, p);
+        a0 = vmladavaq_s8(a0, u, w);
+        b0 = vmladavaq_s8(b0, v, w);
+        c0 = vmladavaq_s8(c0, t, w);
+        w = vldrbq_z_s8(wc + r, p);
+        a1 = vmladavaq_s8(a1, u, w);
+        b1 = vmladavaq_s8(b1, v, w);
+        c1 = vmladavaq_s8(c1, t, w);
+    }
+    s[0] = a0, s[1] = a1, s[2] = b0, s[3] = b1, s[4] = c0, s[5] = c1;
+}
+
+#endif /* MBMICRO_MVE_INTRINSICS */
+
+/*
+ * Outputs [0, nk) (nk in 1..4) of output-channel block kb for np (1..3) pixels, as the 2 x 4
+ * tile's arguments: the wide-reduction tile (inputs C >= MBMICRO_MVE_PW3_MIN_C in generated
+ * kernels), two passes of 3 pixels x 2 channels over the block.
+ */
+static inline void mbmicro_mve_pw_tile_3x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
+                                           const int32_t *rq, int32_t nk, int32_t K, int32_t mode, int32_t y_zp,
+                                           int32_t lo, int32_t hi, int8_t *y)
+{
+#ifdef MBMICRO_MVE_INTRINSICS
+    /* both halves' sums of a pixel in one vector: one requantization per 4 outputs */
+    int32_t s[6], t[6];
+    mbmicro_mve_pw_sums_3x2(x, np, C, wb, 0, s);
+    int32x4_t v0 = vsetq_lane_s32(s[1], vdupq_n_s32(s[0]), 1);
+    int32x4_t v1 = vsetq_lane_s32(s[3], vdupq_n_s32(s[2]), 1);
+    int32x4_t v2 = vsetq_lane_s32(s[5], vdupq_n_s32(s[4]), 1);
+    if (nk > 2) {
+        mbmicro_mve_pw_sums_3x2(x, np, C, wb, 2, t);
+        v0 = vsetq_lane_s32(t[1], vsetq_lane_s32(t[0], v0, 2), 3);
+        v1 = vsetq_lane_s32(t[3], vsetq_lane_s32(t[2], v1, 2), 3);
+        v2 = vsetq_lane_s32(t[5], vsetq_lane_s32(t[4], v2, 2), 3);
+    }
+    mbmicro_mve_pw_store(v0, rq, nk, mode, y_zp, lo, hi, y);
+    if (np >= 2) {
+        mbmicro_mve_pw_store(v1, rq, nk, mode, y_zp, lo, hi, y + K);
+    }
+    if (np == 3) {
+        mbmicro_mve_pw_store(v2, rq, nk, mode, y_zp, lo, hi, y + 2 * K);
+    }
+#else
+    for (int32_t i = 0; i < np; ++i) {
+        mbmicro_mve_pw_tile_2x4(x + i * C, 1, C, wb, rq, nk, K, mode, y_zp, lo, hi, y + i * K);
+    }
+#endif
+}
+
+/* Pixels [p, p + np) of a pointwise layer, every block of 4 output channels, with the tile
+ * of tp (2 or 3) pixels. */
+static inline void mbmicro_mve_pw_pixels(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t p, int32_t np,
+                                         int32_t tp, int32_t C, int32_t K, int32_t mode, int32_t y_zp, int32_t lo,
+                                         int32_t hi, int8_t *y)
+{
+    for (int32_t k = 0; k < K; k += 4) {
+        int32_t nk = K - k < 4 ? K - k : 4;
+        if (tp == 3) {
+            mbmicro_mve_pw_tile_3x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + p * K + k);
+        } else {
+            mbmicro_mve_pw_tile_2x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + p * K + k);
+        }
+    }
+}
+
+/*
+ * A whole pointwise layer / GEMM y[P][K] = requant(x[P][C] w[K][C]^T + bias): tiles of 2 or 3
+ * pixels (3 from MBMICRO_MVE_PW3_MIN_C inputs on) times output-channel blocks of 4, then the
+ * P % tile pixels left in one shorter tile.  Generated kernels run this loop nest in TIR (the
+ * same order, the full tiles' pixel count a literal); the tests call it directly.
  */
 static inline void mbmicro_mve_pw_s8(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t P, int32_t C,
                                      int32_t K, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
 {
-    for (int32_t p = 0; p < P; p += 2) {
-        int32_t np = P - p < 2 ? P - p : 2;
-        for (int32_t k = 0; k < K; k += 4) {
-            int32_t nk = K - k < 4 ? K - k : 4;
-            mbmicro_mve_pw_tile_2x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
-                                    y + p * K + k);
-        }
+    const int32_t tp = C >= MBMICRO_MVE_PW3_MIN_C ? 3 : 2;
+    int32_t p = 0;
+    for (; p + tp <= P; p += tp) {
+        mbmicro_mve_pw_pixels(x, w, rq, p, tp, tp, C, K, mode, y_zp, lo, hi, y);
+    }
+    if (p < P) {
+        mbmicro_mve_pw_pixels(x, w, rq, p, P - p, tp, C, K, mode, y_zp, lo, hi, y);
     }
 }
 
