@@ -343,8 +343,8 @@ static inline void mbmicro_mve_pw_pixels(const int8_t *x, const int8_t *w, const
 /*
  * A whole pointwise layer / GEMM y[P][K] = requant(x[P][C] w[K][C]^T + bias): tiles of 2 or 3
  * pixels (3 from MBMICRO_MVE_PW3_MIN_C inputs on) times output-channel blocks of 4, then the
- * P % tile pixels left in one shorter tile.  Generated kernels run this loop nest in TIR (the
- * same order, the full tiles' pixel count a literal); the tests call it directly.
+ * P % tile pixels left in one shorter tile.  Generated kernels run this loop nest in TIR
+ * (mbmicro.codegen.ops.mve.pw_func, the same order); the tests call it directly.
  */
 static inline void mbmicro_mve_pw_s8(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t P, int32_t C,
                                      int32_t K, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
