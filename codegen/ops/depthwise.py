@@ -28,8 +28,9 @@ tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1), and micro:
 "none" (this scalar schedule), "dsp" (:mod:`.depthwise_dsp`: an int16 channel
 band and the SMLAD row micro-kernel of codegen/microkernels/mbmicro_depthwise.h;
 the default on the Cortex-M4/M7) or "mve" (the Helium row kernel of
-codegen/microkernels/mbmicro_mve.h, 16 channels per step, see
-:mod:`mbmicro.codegen.ops.mve`; the default on the Cortex-M55).  The other
+codegen/microkernels/mbmicro_mve.h, 16 channels per step, each pixel's tap
+window clipped to the image once so that border pixels run only their inside
+taps, see :mod:`mbmicro.codegen.ops.mve`; the default on the Cortex-M55).  The other
 knobs do not apply to the micro-kernels.
 
 ``vec_c`` = 1 swaps the loop order inside a block to
