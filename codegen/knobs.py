@@ -35,7 +35,7 @@ def target_family(target: Any) -> str:
     else:
         tvm_target = getattr(target, "tvm_target", {}) or {}
         texts = [str(tvm_target.get("mcpu", "")), getattr(target, "name", ""),
-                 getattr(target, "board", "")]
+                 getattr(target, "core", ""), getattr(target, "board_name", "")]
     for text in texts:
         low = text.lower()
         for fam in ("cortex-m55", "cortex-m4", "cortex-m7", "cortex-a53"):

@@ -27,14 +27,19 @@ from importlib import resources
 from pathlib import Path
 
 from mbmicro.targets import budgets
-from mbmicro.codegen import link_script, microkernels
+from mbmicro.codegen import firmware, link_script, microkernels
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.processes import deferred_interrupts
 from mbmicro.targets.target import Target
 
 BUILD_FORMAT = "mbmicro-build/1"
-RUNTIME_FILES = ("mbmicro_main.c", "mbmicro_hooks.c", "mbmicro_hooks.h")
+#: The model includes the hooks header (compiled to nothing unless a test variant turns them on);
+#: the hooks' definitions and the test program belong to the build folder around model/.
+MODEL_HOOKS = "mbmicro_hooks.h"
+APP_RUNTIME_FILES = ("mbmicro_main.c", "mbmicro_hooks.c")
+#: Every file of codegen/runtime that goes into a build.
+RUNTIME_FILES = (*APP_RUNTIME_FILES, MODEL_HOOKS)
 _COMPILED = (".c", ".S", ".s")
 
 
@@ -180,15 +185,48 @@ def _names(path: Path, fd: int) -> bool:
     return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
+#: The build folder's subfolder that holds the model as a library (docs/MODEL_LIBRARY.md).
+MODEL_DIR = "model"
+
+
+def split_cflags(cflags) -> tuple[list[str], list[str]]:
+    """(flags the model is compiled with, warning flags) of a target's cflags.
+
+    Why split: model/model.mk hands a firmware the flags that decide the code
+    (core, FPU, ABI, optimization, C standard); warnings (``-W...``, not
+    ``-Wl,``/``-Wa,``/``-Wp,``) are the firmware's own choice, and only the
+    test program keeps ours (-Werror).
+    """
+    warn = [f for f in cflags if f.startswith("-W") and not f.startswith(("-Wl,", "-Wa,", "-Wp,"))]
+    return [f for f in cflags if f not in warn], warn
+
+
+def model_sources(prefix: str) -> list[str]:
+    """The model library's C files, in link order (names inside model/)."""
+    return [f"{prefix}_model.c", f"{prefix}_kernels.c", f"{prefix}_weights.c"]
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    text = _package_file("templates", template).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    if re.search(r"@[A-Z_]+@", text):
+        raise ValueError(f"{template} has a placeholder the renderer does not fill")
+    return text
+
+
 def render_makefile(target: Target, prefix: str, sources: list[str], extra_deps: list[str]) -> str:
-    """Makefile.in (plus Makefile.host.in on the host) with the target's compiler and flags."""
+    """Makefile.in (plus Makefile.host.in on the host): the test program around model/model.mk.
+
+    ``sources`` are the test program's own files (the model's come from model.mk).
+    """
     names = executable_names(target)
     values = {
         "TARGET": target.name,
         "CC": target.cc,
-        "CFLAGS": shlex.join(target.cflags),
+        "CFLAGS": shlex.join(split_cflags(target.cflags)[1]),
         "LDFLAGS": shlex.join(target.ldflags),
-        "SRCS": " ".join(sources),
+        "APP_SRCS": " ".join(sources),
         "HOOKED": f"{prefix}_model.c mbmicro_hooks.c mbmicro_main.c",
         "EXTRA_DEPS": " ".join(extra_deps),
         "MODEL_OBJS": f"{prefix}_model.o {prefix}_kernels.o",
@@ -196,18 +234,40 @@ def render_makefile(target: Target, prefix: str, sources: list[str], extra_deps:
         "EXE_TRACE": names["trace"],
         "EXE_PROFILE": names["profile"],
     }
-    text = _package_file("templates", "Makefile.in").read_text()
+    text = _fill("Makefile.in", values)
     if target.is_host:
-        text += _package_file("templates", "Makefile.host.in").read_text()
-    for key, value in values.items():
-        text = text.replace(f"@{key}@", value)
-    if re.search(r"@[A-Z_]+@", text):
-        raise ValueError("Makefile template has a placeholder the renderer does not fill")
+        text += _fill("Makefile.host.in", {})
     return text
 
 
-def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
-    """Write the generated C, the runtime, the target's files and the Makefile; returns file names."""
+def render_model_mk(program) -> str:
+    """model/model.mk: the model's sources and flags, relative to the fragment's own folder."""
+    p, m = program.prefix, program.macro
+    return _fill("model.mk.in", {
+        "MODEL": program.graph.name, "TARGET": program.target.name, "PREFIX": m,
+        "SRCS": " ".join(f"$({m}_MODEL_DIR)/{n}" for n in model_sources(p)),
+        "TARGET_CFLAGS": shlex.join(split_cflags(program.target.cflags)[0]),
+    })
+
+
+def render_model_cmake(program) -> str:
+    """model/model.cmake: a static library ``<prefix>_model`` with this folder as include directory."""
+    p, m = program.prefix, program.macro
+    return _fill("model.cmake.in", {
+        "MODEL": program.graph.name, "TARGET": program.target.name, "PREFIX": m,
+        "LIB": f"{p}_model", "HEADER": f"{p}_model.h",
+        "CMAKE_SRCS": "".join(f'    "${{CMAKE_CURRENT_LIST_DIR}}/{n}"\n' for n in model_sources(p)),
+        "TARGET_CFLAGS": " ".join(_cmake_quote(f) for f in split_cflags(program.target.cflags)[0]),
+    })
+
+
+def _cmake_quote(flag: str) -> str:
+    return flag if re.fullmatch(r"[A-Za-z0-9_.=+,/-]+", flag) else '"' + flag.replace('"', '\\"') + '"'
+
+
+def write_model(folder: Path, program) -> list[str]:
+    """Write the model as a library into ``folder``: generated C, hooks header, micro-kernel headers,
+    model.mk and model.cmake, and nothing else; returns the file names, sorted."""
     from mbmicro.codegen import aot
 
     p = program.prefix
@@ -217,14 +277,30 @@ def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
         f"{p}_kernels.c": aot.render_kernels_c(program),
         f"{p}_weights.h": program.weights.render_h(),
         f"{p}_weights.c": program.weights.render_c(),
-        "mbmicro_app.h": aot.render_app_h(program),
-        **extra,
+        "model.mk": render_model_mk(program),
+        "model.cmake": render_model_cmake(program),
     }
+    folder.mkdir()
     for name, text in files.items():
         (folder / name).write_text(text)
-    for name in RUNTIME_FILES:
-        shutil.copyfile(_package_file("runtime", name), folder / name)
+    shutil.copyfile(_package_file("runtime", MODEL_HOOKS), folder / MODEL_HOOKS)
     headers = microkernels.copy_headers(kernel_headers(program), folder)
+    return sorted([*files, MODEL_HOOKS, *headers])
+
+
+def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
+    """Write model/ (the library), the test program, the target's files and the Makefile.
+
+    Returns the file names relative to ``folder`` (``model/...`` for the library's).
+    """
+    from mbmicro.codegen import aot
+
+    model = [f"{MODEL_DIR}/{n}" for n in write_model(folder / MODEL_DIR, program)]
+    files = {"mbmicro_app.h": aot.render_app_h(program), **extra}
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    for name in APP_RUNTIME_FILES:
+        shutil.copyfile(_package_file("runtime", name), folder / name)
     target_files = [str(f) for f in program.target.extra.get("files", [])]
     for name in target_files:
         src = program.target.folder / name
@@ -235,11 +311,11 @@ def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
         else:
             shutil.copyfile(src, folder / Path(name).name)
     local = [Path(n).name for n in target_files]
-    sources = [f"{p}_model.c", f"{p}_kernels.c", f"{p}_weights.c", "mbmicro_hooks.c", "mbmicro_main.c"]
+    sources = ["mbmicro_hooks.c", "mbmicro_main.c"]
     sources += [n for n in local if n.endswith(_COMPILED)]
     deps = [n for n in local if not n.endswith(_COMPILED)]
-    (folder / "Makefile").write_text(render_makefile(program.target, p, sources, deps))
-    return sorted([*files, *RUNTIME_FILES, *headers, *local, "Makefile"])
+    (folder / "Makefile").write_text(render_makefile(program.target, program.prefix, sources, deps))
+    return sorted([*model, *files, *APP_RUNTIME_FILES, *local, "Makefile"])
 
 
 def kernel_headers(program) -> list[str]:
@@ -289,6 +365,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     }
     with staging(out, force) as tmp:
         files = write_files(tmp, program, {})
+        if firmware.wants_firmware(target):  # OUT/firmware/: the program for the real board
+            files += firmware.write_firmware(tmp, program, tuple(x.shape))
         graph_io.save_graph(graph, tmp)
         build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
         code = report.code_bytes(tmp, program)

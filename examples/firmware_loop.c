@@ -1,12 +1,13 @@
 /*
  * How firmware calls a model that mbmicro generated: no runtime, no malloc,
  * no setup call.  Build the model with `--prefix net`, then compile this file
- * with the generated net_*.c files instead of the test program mbmicro_main.c:
+ * with the model library out/net/model/ (its C files; model/model.mk and model/model.cmake
+ * list them for make and CMake) instead of the test program mbmicro_main.c:
  *
  *   mbmicro build --model mobilenetv2 --width 0.35 --resolution 96 --classes 10 \
  *       --target host --prefix net -o out/net
- *   cc -std=c99 -O2 -Wall -Wextra -Werror -Iout/net examples/firmware_loop.c \
- *       out/net/net_model.c out/net/net_kernels.c out/net/net_weights.c out/net/mbmicro_hooks.c -o loop
+ *   cc -std=c99 -O2 -Wall -Wextra -Werror -Iout/net/model examples/firmware_loop.c \
+ *       out/net/model/net_model.c out/net/model/net_kernels.c out/net/model/net_weights.c -o loop
  *
  * A real firmware would fill `image` from a camera or sensor; here it is a
  * flat grey picture (the input zero point), so the program is deterministic.

@@ -109,7 +109,7 @@ def test_toy_build_is_bit_exact_and_in_place(toy_build):
     x = np.random.default_rng(1).integers(-128, 128, graph.input.shape, dtype=np.int8)
     y, _ = run_build(load_build_folder(out), x)
     assert np.array_equal(y, run_int8(graph, x))
-    model_c = (out / "toy_net_model.c").read_text()
+    model_c = (out / "model" / "toy_net_model.c").read_text()
     assert "test_lut(input," in model_c and "output, toy_net_w_" in model_c  # caller buffers used directly
     residual = re.search(r"toy_net_test_add\((toy_net_arena \+ \d+), input, (toy_net_arena \+ \d+),", model_c)
     assert residual and residual[1] == residual[2]  # reads the caller's input late, writes in place
@@ -134,7 +134,7 @@ def test_toy_verify_reports_first_bad_layer(toy_build, tmp_path, capsys):
     assert "verified 2/2 inputs bit-exact (toy-net, host)" in capsys.readouterr().out
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(out), str(broken)], check=True)
-    kernels = broken / "toy_net_kernels.c"
+    kernels = broken / "model" / "toy_net_kernels.c"
     kernels.write_text(kernels.read_text().replace("+ zy;", "+ zy + (i == 7) * (zy < 0 ? 1 : -1);"))
     assert main(["verify", str(broken), "--count", "1"]) == 1
     text = capsys.readouterr().out

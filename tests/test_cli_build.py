@@ -108,7 +108,7 @@ def test_failed_build_leaves_nothing_and_force_replaces_a_build(tmp_path):
     _build(out)
     (out / "stale.txt").write_text("from the old build")
     _build(out, force=True)
-    assert not (out / "stale.txt").exists() and (out / "one_model.c").is_file()
+    assert not (out / "stale.txt").exists() and (out / "model" / "one_model.c").is_file()
     assert _leftovers(out.parent) == ["b"]  # no temporary or old folders left
 
 
@@ -149,5 +149,6 @@ def test_build_json_describes_the_build(lut_build):
     build = json.loads((lut_build / "build.json").read_text())
     assert build["format"] == "mbmicro-build/1" and build["prefix"] == "one"
     assert build["input"] == {"tensor": "x", "shape": [1, 4, 4, 3], "scale": 1 / 64, "zero_point": 5}
-    products = {p.name for p in lut_build.iterdir() if p.suffix == ".o" or p.name.startswith("app")}
-    assert set(build["files"]) == {p.name for p in lut_build.iterdir()} - products
+    present = {str(p.relative_to(lut_build)) for p in lut_build.rglob("*") if p.is_file()}
+    products = {p for p in present if p.endswith(".o") or p.startswith("app")}
+    assert set(build["files"]) == present - products

@@ -167,7 +167,7 @@ def _tvm_loaded(pid: int) -> bool:
 def _compiling(sandbox: Path) -> bool:
     """A cc1 of ours runs in the staging folder beside DIR (once the generated C is there: looking
     at /proc before is needless work for a machine that is busy building)."""
-    if not list(sandbox.glob(".b.tmp-*/*_kernels.c")):
+    if not list(sandbox.glob(".b.tmp-*/model/*_kernels.c")):
         return False
     return any(cmd.split(" ")[0].endswith("cc1") for cmd in _ours(sandbox).values())
 

@@ -87,9 +87,9 @@ def test_build_folder_copies_the_header_and_verifies(tmp_path):
     out = tmp_path / "b"
     build_project(graph, load_target("cortex-m4"), out, prefix="m", force=False, info={"model": "pw", "options": {}},
                   lower=_force_dsp)
-    assert (out / "mbmicro_gemm.h").read_text() == microkernels.header_path("mbmicro_gemm.h").read_text()
-    assert "mbmicro_gemm.h" in json.loads((out / "build.json").read_text())["files"]
-    assert '#include "mbmicro_gemm.h"' in (out / "m_kernels.c").read_text()
+    assert (out / "model" / "mbmicro_gemm.h").read_text() == microkernels.header_path("mbmicro_gemm.h").read_text()
+    assert "model/mbmicro_gemm.h" in json.loads((out / "build.json").read_text())["files"]
+    assert '#include "mbmicro_gemm.h"' in (out / "model" / "m_kernels.c").read_text()
     assert main(["verify", str(out), "--count", "1"]) == 0
 
 

@@ -8,7 +8,11 @@ build time is printed by ``mbmicro build``, not written into the folder).
 Usage::
 
     python tools/snapshot_generated.py snapshot OUT [--targets cortex-m4,cortex-a53] [--jobs 2]
-    python tools/snapshot_generated.py compare BEFORE AFTER
+    python tools/snapshot_generated.py compare BEFORE AFTER [--by-name]
+
+``--by-name`` compares the files of a build by file name, wherever they are in it:
+for a move of generated files into a subfolder (the model library, model/), whose
+contents must stay identical while their paths change.
 """
 
 from __future__ import annotations
@@ -52,13 +56,21 @@ def snapshot(out: Path, targets: list[str], jobs: int) -> None:
             print("built", f.result(), flush=True)
 
 
-def _generated(folder: Path) -> dict[str, bytes]:
-    """Every file of the build except compiler products, with wall-clock lines blanked."""
+def _generated(folder: Path, by_name: bool = False) -> dict[str, bytes]:
+    """Every file of the build except compiler products, with wall-clock lines blanked.
+
+    Keyed by path inside each build folder, or (``by_name``) by build folder and file name.
+    """
     files = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.suffix not in (".o", ".elf", ".su") and not path.name.startswith("app"):
             data = path.read_bytes()
-            files[str(path.relative_to(folder))] = _without_build_time(path.name, data)
+            key = path.relative_to(folder)
+            if by_name:
+                key = Path(key.parts[0], path.name) if len(key.parts) > 1 else key
+            if str(key) in files:
+                raise SystemExit(f"two files named {path.name} in {key.parent}: compare without --by-name")
+            files[str(key)] = _without_build_time(path.name, data)
     return files
 
 
@@ -75,8 +87,8 @@ def _without_build_time(name: str, data: bytes) -> bytes:
     return data
 
 
-def compare(before: Path, after: Path) -> int:
-    a, b = _generated(before), _generated(after)
+def compare(before: Path, after: Path, by_name: bool = False) -> int:
+    a, b = _generated(before, by_name), _generated(after, by_name)
     bad = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     for name in bad:
         print("differs:", name)
@@ -94,11 +106,12 @@ def main(argv: list[str]) -> int:
     c = sub.add_parser("compare")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
+    c.add_argument("--by-name", action="store_true", help="match files by name, not by path in the build")
     args = ap.parse_args(argv)
     if args.cmd == "snapshot":
         snapshot(args.out, args.targets.split(","), args.jobs)
         return 0
-    return compare(args.before, args.after)
+    return compare(args.before, args.after, args.by_name)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ COMMANDS = {
     "export-onnx": "export_onnx",
     "reference": "reference",
     "targets": "targets",
+    "boards": "boards",
     "build": "build",
     "run": "run",
     "verify": "verify",

@@ -98,4 +98,7 @@ def run(args: argparse.Namespace) -> int:
           f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
           f"SRAM {m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "
           f"flash {m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
+    if (out / "firmware").is_dir():
+        print(f"firmware for the {target.board.title} in {out / 'firmware'}: 'make' builds app.elf, "
+              f"'make flash' programs it (docs/BOARDS.md)")
     return 0

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     target = load_target(TARGET)
     print(f"demo: {MODEL} (width 1.0, 224 px, 1000 classes, seeded random weights) for {target.name} "
-          f"({target.board}), QEMU user mode", flush=True)
+          f"({target.board_name}), QEMU user mode", flush=True)
     _, graph = make_model(MODEL)
     info = {"model": MODEL, "options": {"width": 1.0, "resolution": 224, "classes": 1000, "seed": 0,
                                         "calibration": None}}

@@ -82,7 +82,7 @@ def profile(folder: Path) -> dict:
     result = {"target": target.name, "exe": exe.name, "layers": rows, "total": total,
               "program_instructions": counts.total}
     if "estimated_cycles" in total:
-        result["cycles_table"] = f"targets/{target.name}/{cycles.TABLE_FILE}"
+        result["cycles_table"] = f"targets/{target.core}/{cycles.TABLE_FILE}"
     return result
 
 

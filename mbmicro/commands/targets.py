@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from mbmicro.targets.target import Target, load_target, target_names
+from mbmicro.targets.target import Target, core_names, load_target
 
-HELP = "list the targets (core, board, SRAM and flash budgets, simulator)"
+HELP = "list the core targets (core, board, SRAM and flash budgets, simulator); boards: 'mbmicro boards'"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +38,9 @@ def simulator_text(target: Target) -> str:
 
 def rows() -> list[dict[str, str | int]]:
     out = []
-    for name in target_names():
+    for name in core_names():
         t = load_target(name)
-        out.append({"name": t.name, "core": t.extra.get("core", "host CPU"), "board": t.board,
+        out.append({"name": t.name, "core": t.extra.get("core", "host CPU"), "board": t.board_name,
                     "sram_bytes": t.sram_bytes, "flash_bytes": t.flash_bytes,
                     "simulator": simulator_text(t)})
     return out

@@ -20,7 +20,8 @@ EXTRA = "extra_registers"
 
 
 def table_path(target: Target) -> Path:
-    return target.folder / TABLE_FILE
+    """The core's table: a board uses its core's (same instructions, same costs)."""
+    return (target.core_folder or target.folder) / TABLE_FILE
 
 
 def load_table(target: Target) -> dict | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from mbmicro.errors import UserError
 from mbmicro.processes import run_child
-from mbmicro.targets.target import Target, load_target, target_names, targets_root
+from mbmicro.targets.target import Target, board_names, load_target, target_names, targets_root
 
 BEGIN_SYMBOL = "mbmicro_layer_begin"
 END_SYMBOL = "mbmicro_layer_end"
@@ -95,6 +95,23 @@ def command(target: Target, exe: Path, args: list[str], plugin: list[str] | None
         return [_tool(sim["binary"]), *sim["args"], *plugin_opts, "-0", exe.name, str(exe), *args]
     raise UserError(f"target '{target.name}' is not simulated by QEMU: choose one of "
                     f"{', '.join(simulated_target_names())}")
+
+
+def firmware_command(target: Target, elf: Path, serial: str = "stdio") -> list[str]:
+    """QEMU command that runs a board's firmware (OUT/firmware/app.elf) on the board's own machine.
+
+    No semihosting: the firmware talks only through its console UART, which is the
+    machine's first serial port (``serial``: a QEMU chardev such as ``stdio`` or
+    ``tcp:127.0.0.1:PORT,server=on,wait=off``). The firmware never exits; whoever
+    starts this stops QEMU once it has read the result line.
+    """
+    machine = target.board.qemu_machine if target.board is not None else None
+    if machine is None:
+        boards = [n for n in board_names() if load_target(n).board.qemu_machine]
+        raise UserError(f"{target.name} is not modelled by QEMU, so its firmware cannot run there: use a board "
+                        f"with a QEMU machine ({', '.join(boards)}) or flash the real board")
+    return [_tool(target.simulator["binary"]), "-M", machine, "-display", "none", "-monitor", "none",
+            "-serial", serial, "-kernel", str(elf)]
 
 
 def run(target: Target, exe: Path, args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -1,0 +1,54 @@
+"""``mbmicro boards``: list the boards a model can be built and flashed for.
+
+Why a list beside ``mbmicro targets``: a core says how code is compiled; a
+board adds where it goes (memory map, console UART, debug probe) and whether
+QEMU models it, which decides how ``verify`` runs a build for it (the board's
+own QEMU machine, else its core's with the board's budgets; docs/BOARDS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mbmicro.commands.targets import human_bytes
+from mbmicro.targets.target import Target, board_names, load_target
+
+HELP = "list the boards (core, MCU, flash/SRAM, probe, QEMU machine) for --target BOARD"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def probe_text(target: Target) -> str:
+    """How the board is programmed: 'openocd' / 'pyocd' when it has a probe, 'ssh' for Linux boards."""
+    board = target.board
+    if board.deploy == "linux-ssh":
+        return "ssh"
+    return "/".join(k for k in ("openocd", "pyocd") if (board.probe or {}).get(k)) or "-"
+
+
+def rows() -> list[dict]:
+    out = []
+    for name in board_names():
+        t = load_target(name)
+        b = t.board
+        out.append({"name": t.name, "core": t.core, "mcu": b.mcu, "title": b.title,
+                    "flash_bytes": t.flash_bytes, "sram_bytes": t.sram_bytes, "probe": probe_text(t),
+                    "qemu_machine": b.qemu_machine, "deploy": b.deploy})
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    table = rows()
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    header = ["name", "core", "MCU", "flash", "SRAM", "probe", "QEMU"]
+    lines = [[r["name"], r["core"], r["mcu"], human_bytes(r["flash_bytes"]), human_bytes(r["sram_bytes"]),
+              r["probe"], r["qemu_machine"] or "-"] for r in table]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    for line in [header, *lines]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+    return 0
