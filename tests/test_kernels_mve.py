@@ -29,9 +29,10 @@ def seeded_cases(seed: int = 2026, n: int = 200) -> list[M.Case]:
     for i in range(n):
         P1 = i % 10 == 0  # fully_connected: one pixel, long input vector
         H, W = (1, 1) if P1 else (int(rng.integers(1, 9)), int(rng.integers(1, 9)))
-        # every third: a reduction wide enough for the 3 x 4 tile (mve.PW3_MIN_C)
-        wide = i % 3 == 1
-        C = int(rng.integers(1, 300)) if P1 else int(rng.integers(96, 220)) if wide else int(rng.integers(1, 70))
+        # every third: a reduction wide enough for the 3 x 4 tile (mve.pw_tile): 192 or more
+        # inputs, or 96..192 in whole chunks of 16
+        wide = int(rng.integers(192, 260)) if i % 2 else 16 * int(rng.integers(6, 12))
+        C = int(rng.integers(1, 300)) if P1 else wide if i % 3 == 1 else int(rng.integers(1, 70))
         cases.append(M.pw_case(rng, H, W, C, int(rng.integers(1, 41))))
     for i in range(n):
         K, S = (3, 5, 7)[i % 3], 1 + (i // 3) % 2
@@ -53,9 +54,9 @@ def test_seeded_cases_cover_every_mode_and_tail(cases):
     assert modes == {mve.MODE_S32, mve.MODE_S31, mve.MODE_SCALAR}
     assert {c.dims["C"] % 16 for c in cases if c.kind == "dw"} >= {0, 1, 8, 9}
     assert any(c.dims["H"] * c.dims["W"] % 2 for c in cases if c.kind == "pw")
-    wide = [c.dims for c in cases if c.kind == "pw" and c.dims["C"] >= mve.PW3_MIN_C]
-    assert {d["H"] * d["W"] % 3 for d in wide if d["H"] * d["W"] > 1} == {0, 1, 2}
-    assert {d["K"] % 4 for d in wide} == {0, 1, 2, 3} and {d["C"] % 16 for d in wide} >= {0, 1, 15}
+    wide = [c.dims for c in cases if c.kind == "pw" and mve.pw_tile(c.dims["H"] * c.dims["W"], c.dims["C"]) == 3]
+    assert {d["H"] * d["W"] % 3 for d in wide} == {0, 1, 2}
+    assert {d["K"] % 4 for d in wide} == {0, 1, 2, 3} and {0, 1, 15} <= {d["C"] % 16 for d in wide}
     assert {(c.dims["KH"], c.dims["S"]) for c in cases if c.kind == "cv"} >= {(3, 2), (5, 1), (1, 2)}
 
 
@@ -164,6 +165,10 @@ def test_layouts_and_modes():
     assert mve.requant_mode(np.array([32, 40, 62])) == mve.MODE_S32
     assert mve.requant_mode(np.array([31, 40])) == mve.MODE_S31
     assert mve.requant_mode(np.array([30, 40])) == mve.MODE_SCALAR
+    # the 3 x 4 pointwise tile: wide reductions over 3 pixels or more; a partial last chunk
+    # only from PW3_MIN_C_TAIL inputs on; one pixel (an SE block's FC, a classifier) never
+    assert [mve.pw_tile(P, C) for P, C in [(9, 320), (9, 96), (400, 120), (100, 168), (9, 330), (2, 320),
+                                           (1, 1280), (36, 80)]] == [3, 3, 2, 2, 3, 2, 2, 2]
 
 
 def test_generated_mve_kernels_are_bit_exact_in_qemu():
@@ -178,8 +183,8 @@ def test_generated_mve_kernels_are_bit_exact_in_qemu():
     rng = np.random.default_rng(55)
     cases = [pw_case(rng, int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 70)),
                      int(rng.integers(1, 50)), knob_pick=False) for _ in range(60)]
-    # the 3 x 4 tile (C >= mve.PW3_MIN_C), full tiles and a 1- or 2-pixel tail
-    cases += [pw_case(rng, int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(96, 200)),
+    # the 3 x 4 tile (mve.pw_tile), full tiles and a 1- or 2-pixel tail
+    cases += [pw_case(rng, int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(192, 260)),
                       int(rng.integers(1, 40)), knob_pick=False) for _ in range(20)]
     cases += [fc_case(rng, int(rng.integers(1, 400)), int(rng.integers(1, 40)), knob_pick=False) for _ in range(20)]
     cases += [dw_case(rng, int(rng.integers(1, 14)), int(rng.integers(1, 14)), int(rng.integers(1, 50)),

@@ -54,11 +54,18 @@
 #define MBMICRO_MVE_OWN_REG(p) __asm__("" : "+r"(p))
 #endif
 
-/* Pointwise layers with at least this many input channels use the 3 x 4 tile, fewer the 2 x 4
- * one (measured on the M55, see mbmicro.codegen.ops.mve.PW3_MIN_C, which must be equal). */
+/* Pointwise layers of 3 pixels or more with at least this many input channels, a multiple of
+ * 16 or twice as many, use the 3 x 4 tile, the others the 2 x 4 one (measured on the M55, see
+ * mbmicro.codegen.ops.mve.pw_tile: PW3_MIN_C must be equal, PW3_MIN_C_TAIL twice it). */
 #ifndef MBMICRO_MVE_PW3_MIN_C
 #define MBMICRO_MVE_PW3_MIN_C 96
 #endif
+
+/* The functions a generated kernel calls with its shape as constants, and their helpers, are
+ * always inlined: gcc's unit-growth limit otherwise leaves some of a model's many call sites
+ * out of line, generic in the shape (measured: a whole model's kernel file ran RexNet's
+ * 40x40x32 depthwise at 2.18 instructions per MAC, its one-layer build at 1.43). */
+#define MBMICRO_MVE_INLINE static inline __attribute__((always_inline))
 
 #define MBMICRO_MVE_S32 0
 #define MBMICRO_MVE_S31 1
@@ -92,7 +99,7 @@ static inline int32_t mbmicro_mve_pw_w_index(int32_t C, int32_t q, int32_t c)
 #ifdef MBMICRO_MVE_INTRINSICS
 
 /* nsh = 31 - s (<= 0): the exact rule above for s >= 31, before the zero point. */
-static inline int32x4_t mbmicro_mve_requant_core(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode)
+MBMICRO_MVE_INLINE int32x4_t mbmicro_mve_requant_core(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode)
 {
     int32x4_t r = vrshlq_s32(vqdmulhq_s32(acc, m), nsh);
     if (mode == MBMICRO_MVE_S31) {
@@ -102,7 +109,7 @@ static inline int32x4_t mbmicro_mve_requant_core(int32x4_t acc, int32x4_t m, int
 }
 
 /* The rule plus the zero point and the clamp, in int32 lanes. */
-static inline int32x4_t mbmicro_mve_requant_v(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode,
+MBMICRO_MVE_INLINE int32x4_t mbmicro_mve_requant_v(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode,
                                               int32_t zp, int32_t lo, int32_t hi)
 {
     int32x4_t r = vaddq_n_s32(mbmicro_mve_requant_core(acc, m, nsh, mode), zp);
@@ -111,7 +118,7 @@ static inline int32x4_t mbmicro_mve_requant_v(int32x4_t acc, int32x4_t m, int32x
 }
 
 /* acc + bias' for nk (1..4) output channels (rq: their 12-value record), requantized, to y. */
-static inline void mbmicro_mve_pw_store(int32x4_t acc, const int32_t *rq, int32_t nk, int32_t mode, int32_t zp,
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_store(int32x4_t acc, const int32_t *rq, int32_t nk, int32_t mode, int32_t zp,
                                         int32_t lo, int32_t hi, int8_t *y)
 {
     acc = vaddq_s32(acc, vldrwq_s32(rq));
@@ -131,7 +138,7 @@ static inline void mbmicro_mve_pw_store(int32x4_t acc, const int32_t *rq, int32_
     }
 }
 
-static inline int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
+MBMICRO_MVE_INLINE int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
 {
     int32x4_t v = vdupq_n_s32(a0);
     v = vsetq_lane_s32(a1, v, 1);
@@ -148,7 +155,7 @@ static inline int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, i
  * MVE: per 16 input channels 2 pixel loads + 4 weight loads feed 8 VMLADAVA (128 MACs);
  * the input-channel tail is predicated (zeroing loads), so C need not be a multiple of 16.
  */
-static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
                                            const int32_t *rq, int32_t nk, int32_t K, int32_t mode, int32_t y_zp,
                                            int32_t lo, int32_t hi, int8_t *y)
 {
@@ -242,7 +249,7 @@ static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t 
  * spare (a 2 x 4 tile's 8 sums do not: VMLADAVA sums live in even registers, 7 of them
  * besides LR, and gcc shuffles one through the stack every step).
  */
-static inline void mbmicro_mve_pw_sums_3x2(const int8_t *x, int32_t np, int32_t C, const int8_t *wb, int32_t q0,
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_sums_3x2(const int8_t *x, int32_t np, int32_t C, const int8_t *wb, int32_t q0,
                                            int32_t s[6])
 {
     const int8_t *x0 = x, *x1 = np >= 2 ? x + C : x, *x2 = np == 3 ? x + 2 * C : x1;
@@ -291,7 +298,7 @@ static inline void mbmicro_mve_pw_sums_3x2(const int8_t *x, int32_t np, int32_t 
  * tile's arguments: the wide-reduction tile (inputs C >= MBMICRO_MVE_PW3_MIN_C in generated
  * kernels), two passes of 3 pixels x 2 channels over the block.
  */
-static inline void mbmicro_mve_pw_tile_3x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_tile_3x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
                                            const int32_t *rq, int32_t nk, int32_t K, int32_t mode, int32_t y_zp,
                                            int32_t lo, int32_t hi, int8_t *y)
 {
@@ -349,7 +356,8 @@ static inline void mbmicro_mve_pw_pixels(const int8_t *x, const int8_t *w, const
 static inline void mbmicro_mve_pw_s8(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t P, int32_t C,
                                      int32_t K, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
 {
-    const int32_t tp = C >= MBMICRO_MVE_PW3_MIN_C ? 3 : 2;
+    const int32_t wide = C >= MBMICRO_MVE_PW3_MIN_C && (C % 16 == 0 || C >= 2 * MBMICRO_MVE_PW3_MIN_C);
+    const int32_t tp = wide && P >= 3 ? 3 : 2;
     int32_t p = 0;
     for (; p + tp <= P; p += tp) {
         mbmicro_mve_pw_pixels(x, w, rq, p, tp, tp, C, K, mode, y_zp, lo, hi, y);
@@ -369,7 +377,7 @@ static inline int32_t mbmicro_mve_eo(int32_t l)
 
 /* The tap window [*k0, *k1) of a kernel of K taps whose first tap reads input position i0 of
  * an axis of n positions: the taps that land inside the image. */
-static inline void mbmicro_mve_dw_window(int32_t i0, int32_t K, int32_t n, int32_t *k0, int32_t *k1)
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_window(int32_t i0, int32_t K, int32_t n, int32_t *k0, int32_t *k1)
 {
     *k0 = i0 < 0 ? -i0 : 0;
     *k1 = n - i0 < K ? n - i0 : K;
@@ -381,7 +389,7 @@ static inline void mbmicro_mve_dw_window(int32_t i0, int32_t K, int32_t n, int32
  * The vector form narrows with saturation to int16 before the zero point and the clamp:
  * a value saturated at +-32767 is still beyond every int8 bound after adding y_zp (|y_zp| <=
  * 128, saturating add), so the clamp gives what the exact value gives, on 8 lanes at once. */
-static inline void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32_t *rq, int32_t n, int32_t mode,
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32_t *rq, int32_t n, int32_t mode,
                                          int32_t zp, int32_t lo, int32_t hi, int8_t *y)
 {
     if (mode == MBMICRO_MVE_SCALAR) {
@@ -417,7 +425,7 @@ static inline void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32
     } while (0)
 
 /* 8 int8 values widened to int16 lanes: all of them (n >= 8, no predicate) or the first n. */
-static inline int16x8_t mbmicro_mve_ld8(const int8_t *p, int32_t n)
+MBMICRO_MVE_INLINE int16x8_t mbmicro_mve_ld8(const int8_t *p, int32_t n)
 {
     return n >= 8 ? vldrbq_s16(p) : vldrbq_z_s16(p, vctp16q((uint32_t)n));
 }
@@ -433,7 +441,7 @@ static inline int16x8_t mbmicro_mve_ld8(const int8_t *p, int32_t n)
  * Callers pass n, sub and (inside the image) nkh, nkw as constants: gcc drops the
  * predicates of full blocks and unrolls the taps.
  */
-static inline void mbmicro_mve_dw_block(const int8_t *xp, int32_t rs, int32_t C, const int8_t *wp, int32_t ws,
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_block(const int8_t *xp, int32_t rs, int32_t C, const int8_t *wp, int32_t ws,
                                         int32_t nkh, int32_t nkw, int32_t n, int32_t sub, int32_t x_zp,
                                         const int32_t *rq, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi,
                                         int8_t *y)
@@ -471,7 +479,7 @@ static inline void mbmicro_mve_dw_block(const int8_t *xp, int32_t rs, int32_t C,
 }
 
 /* All C channels of one output pixel, in blocks of 16 (the last one C % 16 wide). */
-static inline void mbmicro_mve_dw_channels(const int8_t *xp, int32_t rs, int32_t C, const int8_t *wp, int32_t ws,
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_channels(const int8_t *xp, int32_t rs, int32_t C, const int8_t *wp, int32_t ws,
                                            int32_t nkh, int32_t nkw, int32_t sub, int32_t x_zp, const int32_t *rq,
                                            int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
 {
@@ -497,7 +505,7 @@ static inline void mbmicro_mve_dw_channels(const int8_t *xp, int32_t rs, int32_t
  * channels per int16 vector, products widened by VMULLB/VMULLT into even/odd int32
  * accumulators (4 vector registers for 16 channels).
  */
-static inline void mbmicro_mve_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
                                       int32_t KH, int32_t KW, int32_t S, int32_t pt, int32_t pl, int32_t oh,
                                       int32_t OW, const int32_t *rq, int32_t x_zp, int32_t mode, int32_t y_zp,
                                       int32_t lo, int32_t hi, int8_t *y)

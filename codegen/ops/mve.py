@@ -117,9 +117,18 @@ def pw_args(graph, node, weight_kc: np.ndarray):
 PW3_MIN_C = 96
 
 
-def pw_tile(C: int) -> int:
-    """Pixels per pointwise tile: 3 for wide reductions, else 2."""
-    return 3 if C >= PW3_MIN_C else 2
+#: With a partial last 16-input chunk (C % 16 != 0), which each of the 3 x 4 tile's two
+#: passes predicates, the 3 x 4 tile wins from this many inputs on (measured in RexNet 0.35/80:
+#: 20x20x120 -> 24 +4% and 10x10x168 -> 32 +1.6% with it, 3x3x330 -> 59 and up faster).
+PW3_MIN_C_TAIL = 192
+
+
+def pw_tile(P: int, C: int) -> int:
+    """Pixels per pointwise tile: 3 for wide reductions over 3 pixels or more, else 2 (one
+    pixel, an SE block's FC: the 3 x 4 tile would make two passes for 4 outputs).  Equal to
+    the header's rule in mbmicro_mve_pw_s8."""
+    wide = C >= PW3_MIN_C and (C % 16 == 0 or C >= PW3_MIN_C_TAIL)
+    return 3 if wide and P >= 3 else 2
 
 
 def pw_func(P: int, C: int, K: int, mode: int):
@@ -131,7 +140,7 @@ def pw_func(P: int, C: int, K: int, mode: int):
     56 -> 336: +1.6%), so its pixel count stays ``min(2, P - 2 * po)``."""
     from tvm.script import tirx as T
 
-    tp = pw_tile(C)
+    tp = pw_tile(P, C)
     tile = f"mbmicro_mve_pw_tile_{tp}x4"
     NK, NW, NR = -(-K // 4), -(-K // 4) * 4 * C, -(-K // 4) * 12
     NF, NT = (P // 3, P % 3) if tp == 3 else (-(-P // 2), 0)
