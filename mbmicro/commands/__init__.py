@@ -15,5 +15,6 @@ COMMANDS = {
     "verify": "verify",
     "evaluate": "evaluate",
     "profile": "profile",
+    "flash": "flash",
     "demo": "demo",
 }
