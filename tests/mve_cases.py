@@ -71,7 +71,8 @@ def dw_case(rng, H, W, C, K, S, mixed=True) -> Case:
     return Case("dw", dict(H=H, W=W, C=C, K=C, KH=K, S=S, pt=pt, pl=pl, OH=conv_out_size(H, S),
                            OW=conv_out_size(W, S)),
                 dict(x_zp=xzp, y_zp=yzp, lo=lo, hi=hi, mode=mve.requant_mode(s)),
-                dict(x=x, w=w, rq=mve.dw_requant(cm.folded_bias(bias, w.reshape(K * K, C).T, xzp), m, s), ref=ref))
+                dict(x=x, w=w, rq=mve.dw_requant(cm.folded_bias(bias, w.reshape(K * K, C).T, xzp), m, s, bias),
+                     ref=ref))
 
 
 def cv_case(rng, H, W, I, O, K, S, mixed=True) -> Case:

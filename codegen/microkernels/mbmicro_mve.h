@@ -20,14 +20,17 @@
  * (MBMICRO_MVE_S32: every s >= 32; MBMICRO_MVE_S31: some s == 31; MBMICRO_MVE_SCALAR),
  * known when the kernel is generated.
  *
- * The input zero point is folded into the bias (bias' = bias - x_zp * sum w), so padded
- * depthwise taps contribute x_zp * w exactly as the reference's padded image does.
+ * The input zero point is folded into the bias (bias' = bias - x_zp * sum w), so a GEMM
+ * multiplies raw int8 inputs.  A depthwise pixel at the border runs only the taps inside the
+ * image, from the raw bias with x_zp taken off each input: a padded tap, which reads x_zp in
+ * the reference, adds nothing there.
  *
  * Per-channel values come as one int32 record array `rq`, made offline
  * (mbmicro.codegen.ops.mve), zero past the last channel so no load needs a predicate:
  *   pointwise, per block of 4 output channels, 12 values: bias'[4], M[4], (31 - s)[4];
- *   depthwise, per block of 8 channels, 24 values: bias', M, (31 - s), each as the 4 even
- *   channels (0, 2, 4, 6) then the 4 odd ones: the lane order VMULLB/VMULLT produce.
+ *   depthwise, per block of 8 channels, 32 values: bias', M, (31 - s), the raw bias (x_zp not
+ *   folded in: for border pixels, which skip their padded taps), each as the 4 even channels
+ *   (0, 2, 4, 6) then the 4 odd ones: the lane order VMULLB/VMULLT produce.
  */
 #ifndef MBMICRO_MVE_H
 #define MBMICRO_MVE_H
@@ -45,7 +48,24 @@
  * spill.  (-fno-schedule-insns does the same for the whole file but costs the scalar
  * kernels 10% on the M55.)  No instruction is emitted. */
 #define MBMICRO_MVE_BARRIER() __asm__ volatile("" ::: "memory")
+/* Makes p's value opaque to gcc (no instruction): pointers that walk side by side then keep
+ * registers of their own with post-increment loads, instead of being re-derived from one
+ * induction variable with an ADD per load (offsets past the load's 7-bit immediate). */
+#define MBMICRO_MVE_OWN_REG(p) __asm__("" : "+r"(p))
 #endif
+
+/* Pointwise layers of 3 pixels or more with at least this many input channels, a multiple of
+ * 16 or twice as many, use the 3 x 4 tile, the others the 2 x 4 one (measured on the M55, see
+ * mbmicro.codegen.ops.mve.pw_tile: PW3_MIN_C must be equal, PW3_MIN_C_TAIL twice it). */
+#ifndef MBMICRO_MVE_PW3_MIN_C
+#define MBMICRO_MVE_PW3_MIN_C 96
+#endif
+
+/* The functions a generated kernel calls with its shape as constants, and their helpers, are
+ * always inlined: gcc's unit-growth limit otherwise leaves some of a model's many call sites
+ * out of line, generic in the shape (measured: a whole model's kernel file ran RexNet's
+ * 40x40x32 depthwise at 2.18 instructions per MAC, its one-layer build at 1.43). */
+#define MBMICRO_MVE_INLINE static inline __attribute__((always_inline))
 
 #define MBMICRO_MVE_S32 0
 #define MBMICRO_MVE_S31 1
@@ -78,21 +98,27 @@ static inline int32_t mbmicro_mve_pw_w_index(int32_t C, int32_t q, int32_t c)
 
 #ifdef MBMICRO_MVE_INTRINSICS
 
-/* nsh = 31 - s (<= 0): the exact rule above for s >= 31. */
-static inline int32x4_t mbmicro_mve_requant_v(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode,
-                                              int32_t zp, int32_t lo, int32_t hi)
+/* nsh = 31 - s (<= 0): the exact rule above for s >= 31, before the zero point. */
+MBMICRO_MVE_INLINE int32x4_t mbmicro_mve_requant_core(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode)
 {
     int32x4_t r = vrshlq_s32(vqdmulhq_s32(acc, m), nsh);
     if (mode == MBMICRO_MVE_S31) {
         r = vpselq_s32(vqrdmulhq_s32(acc, m), r, vcmpeqq_s32(nsh, vdupq_n_s32(0)));
     }
-    r = vaddq_n_s32(r, zp);
+    return r;
+}
+
+/* The rule plus the zero point and the clamp, in int32 lanes. */
+MBMICRO_MVE_INLINE int32x4_t mbmicro_mve_requant_v(int32x4_t acc, int32x4_t m, int32x4_t nsh, int32_t mode,
+                                              int32_t zp, int32_t lo, int32_t hi)
+{
+    int32x4_t r = vaddq_n_s32(mbmicro_mve_requant_core(acc, m, nsh, mode), zp);
     r = vmaxq_s32(r, vdupq_n_s32(lo));
     return vminq_s32(r, vdupq_n_s32(hi));
 }
 
 /* acc + bias' for nk (1..4) output channels (rq: their 12-value record), requantized, to y. */
-static inline void mbmicro_mve_pw_store(int32x4_t acc, const int32_t *rq, int32_t nk, int32_t mode, int32_t zp,
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_store(int32x4_t acc, const int32_t *rq, int32_t nk, int32_t mode, int32_t zp,
                                         int32_t lo, int32_t hi, int8_t *y)
 {
     acc = vaddq_s32(acc, vldrwq_s32(rq));
@@ -112,7 +138,7 @@ static inline void mbmicro_mve_pw_store(int32x4_t acc, const int32_t *rq, int32_
     }
 }
 
-static inline int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
+MBMICRO_MVE_INLINE int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
 {
     int32x4_t v = vdupq_n_s32(a0);
     v = vsetq_lane_s32(a1, v, 1);
@@ -129,7 +155,7 @@ static inline int32x4_t mbmicro_mve_lanes4(int32_t a0, int32_t a1, int32_t a2, i
  * MVE: per 16 input channels 2 pixel loads + 4 weight loads feed 8 VMLADAVA (128 MACs);
  * the input-channel tail is predicated (zeroing loads), so C need not be a multiple of 16.
  */
-static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
                                            const int32_t *rq, int32_t nk, int32_t K, int32_t mode, int32_t y_zp,
                                            int32_t lo, int32_t hi, int8_t *y)
 {
@@ -213,21 +239,131 @@ static inline void mbmicro_mve_pw_tile_2x4(const int8_t *x, int32_t np, int32_t 
 #endif
 }
 
+#ifdef MBMICRO_MVE_INTRINSICS
+
 /*
- * A whole pointwise layer / GEMM y[P][K] = requant(x[P][C] w[K][C]^T + bias): pixel pairs
- * times output-channel blocks of 4 (odd P: the last tile has one pixel).  Generated
- * kernels run this loop nest in TIR; the tests call it directly.
+ * The sums of channels q0, q0 + 1 of a weight block for np (1..3) pixels: x at the first
+ * pixel's C inputs (the others follow, C apart), wb the block (4 rows per 16-input chunk);
+ * s[2 * i + j]: pixel i, channel q0 + j.  Per 16 inputs: 3 pixel loads, 2 weight loads, 6
+ * VMLADAVA (96 MACs).  6 sums, 5 pointers and the loop counter leave gcc registers to
+ * spare (a 2 x 4 tile's 8 sums do not: VMLADAVA sums live in even registers, 7 of them
+ * besides LR, and gcc shuffles one through the stack every step).
+ */
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_sums_3x2(const int8_t *x, int32_t np, int32_t C, const int8_t *wb, int32_t q0,
+                                           int32_t s[6])
+{
+    const int8_t *x0 = x, *x1 = np >= 2 ? x + C : x, *x2 = np == 3 ? x + 2 * C : x1;
+    const int8_t *w0 = wb + 16 * q0, *w1 = w0 + 16;
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0;
+    int32_t c = 0;
+    /* not unrolled: copies of the body make gcc precompute every address and spill them */
+#pragma GCC unroll 1
+    for (; c + 16 <= C; c += 16) {
+        int8x16_t u = vldrbq_s8(x0), v = vldrbq_s8(x1), t = vldrbq_s8(x2);
+        int8x16_t w = vldrbq_s8(w0);
+        a0 = vmladavaq_s8(a0, u, w);
+        b0 = vmladavaq_s8(b0, v, w);
+        c0 = vmladavaq_s8(c0, t, w);
+        w = vldrbq_s8(w1);
+        a1 = vmladavaq_s8(a1, u, w);
+        b1 = vmladavaq_s8(b1, v, w);
+        c1 = vmladavaq_s8(c1, t, w);
+        x0 += 16, x1 += 16, x2 += 16, w0 += 64, w1 += 64;
+        MBMICRO_MVE_OWN_REG(x1);
+        MBMICRO_MVE_OWN_REG(x2);
+        MBMICRO_MVE_OWN_REG(w1);
+        MBMICRO_MVE_BARRIER();
+    }
+    if (c < C) {
+        int32_t r = C - c;
+        mve_pred16_t p = vctp8q((uint32_t)r);
+        const int8_t *wc = wb + 4 * c + r * q0;
+        int8x16_t u = vldrbq_z_s8(x0, p), v = vldrbq_z_s8(x1, p), t = vldrbq_z_s8(x2, p);
+        int8x16_t w = vldrbq_z_s8(wc, p);
+        a0 = vmladavaq_s8(a0, u, w);
+        b0 = vmladavaq_s8(b0, v, w);
+        c0 = vmladavaq_s8(c0, t, w);
+        w = vldrbq_z_s8(wc + r, p);
+        a1 = vmladavaq_s8(a1, u, w);
+        b1 = vmladavaq_s8(b1, v, w);
+        c1 = vmladavaq_s8(c1, t, w);
+    }
+    s[0] = a0, s[1] = a1, s[2] = b0, s[3] = b1, s[4] = c0, s[5] = c1;
+}
+
+#endif /* MBMICRO_MVE_INTRINSICS */
+
+/*
+ * Outputs [0, nk) (nk in 1..4) of output-channel block kb for np (1..3) pixels, as the 2 x 4
+ * tile's arguments: the wide-reduction tile (inputs C >= MBMICRO_MVE_PW3_MIN_C in generated
+ * kernels), two passes of 3 pixels x 2 channels over the block.
+ */
+MBMICRO_MVE_INLINE void mbmicro_mve_pw_tile_3x4(const int8_t *x, int32_t np, int32_t C, const int8_t *wb,
+                                           const int32_t *rq, int32_t nk, int32_t K, int32_t mode, int32_t y_zp,
+                                           int32_t lo, int32_t hi, int8_t *y)
+{
+#ifdef MBMICRO_MVE_INTRINSICS
+    /* both halves' sums of a pixel in one vector: one requantization per 4 outputs */
+    int32_t s[6], t[6];
+    mbmicro_mve_pw_sums_3x2(x, np, C, wb, 0, s);
+    int32x4_t v0 = vsetq_lane_s32(s[1], vdupq_n_s32(s[0]), 1);
+    int32x4_t v1 = vsetq_lane_s32(s[3], vdupq_n_s32(s[2]), 1);
+    int32x4_t v2 = vsetq_lane_s32(s[5], vdupq_n_s32(s[4]), 1);
+    if (nk > 2) {
+        mbmicro_mve_pw_sums_3x2(x, np, C, wb, 2, t);
+        v0 = vsetq_lane_s32(t[1], vsetq_lane_s32(t[0], v0, 2), 3);
+        v1 = vsetq_lane_s32(t[3], vsetq_lane_s32(t[2], v1, 2), 3);
+        v2 = vsetq_lane_s32(t[5], vsetq_lane_s32(t[4], v2, 2), 3);
+    }
+    mbmicro_mve_pw_store(v0, rq, nk, mode, y_zp, lo, hi, y);
+    if (np >= 2) {
+        mbmicro_mve_pw_store(v1, rq, nk, mode, y_zp, lo, hi, y + K);
+    }
+    if (np == 3) {
+        mbmicro_mve_pw_store(v2, rq, nk, mode, y_zp, lo, hi, y + 2 * K);
+    }
+#else
+    for (int32_t i = 0; i < np; ++i) {
+        mbmicro_mve_pw_tile_2x4(x + i * C, 1, C, wb, rq, nk, K, mode, y_zp, lo, hi, y + i * K);
+    }
+#endif
+}
+
+/* Pixels [p, p + np) of a pointwise layer, every block of 4 output channels, with the tile
+ * of tp (2 or 3) pixels. */
+static inline void mbmicro_mve_pw_pixels(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t p, int32_t np,
+                                         int32_t tp, int32_t C, int32_t K, int32_t mode, int32_t y_zp, int32_t lo,
+                                         int32_t hi, int8_t *y)
+{
+    for (int32_t k = 0; k < K; k += 4) {
+        int32_t nk = K - k < 4 ? K - k : 4;
+        if (tp == 3) {
+            mbmicro_mve_pw_tile_3x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + p * K + k);
+        } else {
+            mbmicro_mve_pw_tile_2x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
+                                    y + p * K + k);
+        }
+    }
+}
+
+/*
+ * A whole pointwise layer / GEMM y[P][K] = requant(x[P][C] w[K][C]^T + bias): tiles of 2 or 3
+ * pixels (3 from MBMICRO_MVE_PW3_MIN_C inputs on) times output-channel blocks of 4, then the
+ * P % tile pixels left in one shorter tile.  Generated kernels run this loop nest in TIR
+ * (mbmicro.codegen.ops.mve.pw_func, the same order); the tests call it directly.
  */
 static inline void mbmicro_mve_pw_s8(const int8_t *x, const int8_t *w, const int32_t *rq, int32_t P, int32_t C,
                                      int32_t K, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
 {
-    for (int32_t p = 0; p < P; p += 2) {
-        int32_t np = P - p < 2 ? P - p : 2;
-        for (int32_t k = 0; k < K; k += 4) {
-            int32_t nk = K - k < 4 ? K - k : 4;
-            mbmicro_mve_pw_tile_2x4(x + p * C, np, C, w + k * C, rq + 3 * k, nk, K, mode, y_zp, lo, hi,
-                                    y + p * K + k);
-        }
+    const int32_t wide = C >= MBMICRO_MVE_PW3_MIN_C && (C % 16 == 0 || C >= 2 * MBMICRO_MVE_PW3_MIN_C);
+    const int32_t tp = wide && P >= 3 ? 3 : 2;
+    int32_t p = 0;
+    for (; p + tp <= P; p += tp) {
+        mbmicro_mve_pw_pixels(x, w, rq, p, tp, tp, C, K, mode, y_zp, lo, hi, y);
+    }
+    if (p < P) {
+        mbmicro_mve_pw_pixels(x, w, rq, p, P - p, tp, C, K, mode, y_zp, lo, hi, y);
     }
 }
 
@@ -239,10 +375,21 @@ static inline int32_t mbmicro_mve_eo(int32_t l)
     return l % 2 ? 4 + l / 2 : l / 2;
 }
 
+/* The tap window [*k0, *k1) of a kernel of K taps whose first tap reads input position i0 of
+ * an axis of n positions: the taps that land inside the image. */
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_window(int32_t i0, int32_t K, int32_t n, int32_t *k0, int32_t *k1)
+{
+    *k0 = i0 < 0 ? -i0 : 0;
+    *k1 = n - i0 < K ? n - i0 : K;
+}
+
 #ifdef MBMICRO_MVE_INTRINSICS
 
-/* Requantize + store n (1..8) channels held as even/odd int32 lanes (rq: the block record). */
-static inline void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32_t *rq, int32_t n, int32_t mode,
+/* Requantize + store n (1..8) channels held as even/odd int32 lanes (rq: the block record).
+ * The vector form narrows with saturation to int16 before the zero point and the clamp:
+ * a value saturated at +-32767 is still beyond every int8 bound after adding y_zp (|y_zp| <=
+ * 128, saturating add), so the clamp gives what the exact value gives, on 8 lanes at once. */
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32_t *rq, int32_t n, int32_t mode,
                                          int32_t zp, int32_t lo, int32_t hi, int8_t *y)
 {
     if (mode == MBMICRO_MVE_SCALAR) {
@@ -255,9 +402,11 @@ static inline void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32
         }
         return;
     }
-    int32x4_t re = mbmicro_mve_requant_v(ev, vldrwq_s32(rq + 8), vldrwq_s32(rq + 16), mode, zp, lo, hi);
-    int32x4_t ro = mbmicro_mve_requant_v(od, vldrwq_s32(rq + 12), vldrwq_s32(rq + 20), mode, zp, lo, hi);
-    int16x8_t out = vmovntq_s32(vreinterpretq_s16_s32(re), ro);
+    int32x4_t re = mbmicro_mve_requant_core(ev, vldrwq_s32(rq + 8), vldrwq_s32(rq + 16), mode);
+    int32x4_t ro = mbmicro_mve_requant_core(od, vldrwq_s32(rq + 12), vldrwq_s32(rq + 20), mode);
+    int16x8_t out = vqmovntq_s32(vqmovnbq_s32(vuninitializedq_s16(), re), ro);
+    out = vqaddq_n_s16(out, (int16_t)zp);
+    out = vminq_s16(vmaxq_s16(out, vdupq_n_s16((int16_t)lo)), vdupq_n_s16((int16_t)hi));
     if (n == 8) {
         vstrbq_s16(y, out);
     } else {
@@ -275,112 +424,123 @@ static inline void mbmicro_mve_dw_store8(int32x4_t ev, int32x4_t od, const int32
         (od) = vqaddq_s32((od), vmulltq_int_s16((xa), (wa))); \
     } while (0)
 
-/* The common case, kept free of predicates and tests: 16 channels, every tap inside. */
-static inline void mbmicro_mve_dw_pixel16(const int8_t *xp, int32_t W, int32_t C, const int8_t *w, int32_t KH,
-                                          int32_t KW, const int32_t *rq, int32_t mode, int32_t y_zp, int32_t lo,
-                                          int32_t hi, int8_t *y)
+/* 8 int8 values widened to int16 lanes: all of them (n >= 8, no predicate) or the first n. */
+MBMICRO_MVE_INLINE int16x8_t mbmicro_mve_ld8(const int8_t *p, int32_t n)
 {
-    int32x4_t e0 = vldrwq_s32(rq), o0 = vldrwq_s32(rq + 4);
-    int32x4_t e1 = vldrwq_s32(rq + 24), o1 = vldrwq_s32(rq + 28);
-    for (int32_t kh = 0; kh < KH; ++kh) {
-        const int8_t *xr = xp + kh * W * C;
-        const int8_t *wr = w + kh * KW * C;
-        for (int32_t kw = 0; kw < KW; ++kw) {
-            int16x8_t xa = vldrbq_s16(xr + kw * C), wa = vldrbq_s16(wr + kw * C);
-            MBMICRO_MVE_MAC8(e0, o0, xa, wa);
-            MBMICRO_MVE_BARRIER();
-            xa = vldrbq_s16(xr + kw * C + 8);
-            wa = vldrbq_s16(wr + kw * C + 8);
-            MBMICRO_MVE_MAC8(e1, o1, xa, wa);
-            MBMICRO_MVE_BARRIER();
-        }
-    }
-    mbmicro_mve_dw_store8(e0, o0, rq, 8, mode, y_zp, lo, hi, y);
-    mbmicro_mve_dw_store8(e1, o1, rq + 24, 8, mode, y_zp, lo, hi, y + 8);
+    return n >= 8 ? vldrbq_s16(p) : vldrbq_z_s16(p, vctp16q((uint32_t)n));
 }
 
-/* n (1..8) channels at any position: predicated loads, padded taps read x_zp. */
-static inline void mbmicro_mve_dw_pixel8(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
-                                         int32_t KH, int32_t KW, int32_t ih0, int32_t iw0, int32_t n,
-                                         const int32_t *rq, int32_t x_zp, int32_t mode, int32_t y_zp, int32_t lo,
-                                         int32_t hi, int8_t *y)
+/*
+ * Channels [0, n) (n in 1..16) of one output pixel over the taps [0, nkh) x [0, nkw) of its
+ * window: xp points at the first tap's input (rows rs bytes apart, taps C apart), wp at its
+ * weight (rows ws bytes apart), rq at the channels' first 8-channel record, y at the output.
+ * sub == 0: every tap is inside the image, the sums start at the folded bias bias'.
+ * sub == 1: the window holds only the taps inside the image; each input has x_zp taken off
+ * (int16: x - x_zp fits) and the sums start at the raw bias, which is the reference's sum
+ * exactly (a padded tap adds (x_zp - x_zp) * w = 0), so padded taps cost nothing.
+ * Callers pass n, sub and (inside the image) nkh, nkw as constants: gcc drops the
+ * predicates of full blocks and unrolls the taps.
+ */
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_block(const int8_t *xp, int32_t rs, int32_t C, const int8_t *wp, int32_t ws,
+                                        int32_t nkh, int32_t nkw, int32_t n, int32_t sub, int32_t x_zp,
+                                        const int32_t *rq, int32_t mode, int32_t y_zp, int32_t lo, int32_t hi,
+                                        int8_t *y)
 {
-    mve_pred16_t p = vctp16q((uint32_t)n);
-    int32x4_t ev = vldrwq_s32(rq), od = vldrwq_s32(rq + 4);
-    const int16x8_t zp16 = vdupq_n_s16((int16_t)x_zp);
-    for (int32_t kh = 0; kh < KH; ++kh) {
-        int32_t ih = ih0 + kh;
-        for (int32_t kw = 0; kw < KW; ++kw) {
-            int32_t iw = iw0 + kw;
-            int16x8_t wa = vldrbq_z_s16(w + (kh * KW + kw) * C, p), xa = zp16;
-            if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
-                xa = vldrbq_z_s16(x + (ih * W + iw) * C, p);
+    const int32_t *b = rq + (sub ? 24 : 0);
+    const int16_t zp = (int16_t)x_zp;
+    int32x4_t e0 = vldrwq_s32(b), o0 = vldrwq_s32(b + 4), e1 = e0, o1 = o0;
+    if (n > 8) {
+        e1 = vldrwq_s32(b + 32), o1 = vldrwq_s32(b + 36);
+    }
+    for (int32_t kh = 0; kh < nkh; ++kh) {
+        const int8_t *xr = xp + kh * rs, *wr = wp + kh * ws;
+        for (int32_t kw = 0; kw < nkw; ++kw) {
+            int16x8_t xa = mbmicro_mve_ld8(xr + kw * C, n), wa = mbmicro_mve_ld8(wr + kw * C, n);
+            if (sub) {
+                xa = vsubq_n_s16(xa, zp);
             }
-            MBMICRO_MVE_MAC8(ev, od, xa, wa);
+            MBMICRO_MVE_MAC8(e0, o0, xa, wa);
+            MBMICRO_MVE_BARRIER();
+            if (n > 8) {
+                xa = mbmicro_mve_ld8(xr + kw * C + 8, n - 8);
+                wa = mbmicro_mve_ld8(wr + kw * C + 8, n - 8);
+                if (sub) {
+                    xa = vsubq_n_s16(xa, zp);
+                }
+                MBMICRO_MVE_MAC8(e1, o1, xa, wa);
+                MBMICRO_MVE_BARRIER();
+            }
         }
     }
-    mbmicro_mve_dw_store8(ev, od, rq, n, mode, y_zp, lo, hi, y);
+    mbmicro_mve_dw_store8(e0, o0, rq, n < 8 ? n : 8, mode, y_zp, lo, hi, y);
+    if (n > 8) {
+        mbmicro_mve_dw_store8(e1, o1, rq + 32, n - 8, mode, y_zp, lo, hi, y + 8);
+    }
+}
+
+/* All C channels of one output pixel, in blocks of 16 (the last one C % 16 wide). */
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_channels(const int8_t *xp, int32_t rs, int32_t C, const int8_t *wp, int32_t ws,
+                                           int32_t nkh, int32_t nkw, int32_t sub, int32_t x_zp, const int32_t *rq,
+                                           int32_t mode, int32_t y_zp, int32_t lo, int32_t hi, int8_t *y)
+{
+    int32_t c = 0;
+    for (; c + 16 <= C; c += 16) {
+        mbmicro_mve_dw_block(xp + c, rs, C, wp + c, ws, nkh, nkw, 16, sub, x_zp, rq + 4 * c, mode, y_zp, lo, hi,
+                             y + c);
+    }
+    if (c < C) {
+        mbmicro_mve_dw_block(xp + c, rs, C, wp + c, ws, nkh, nkw, C - c, sub, x_zp, rq + 4 * c, mode, y_zp, lo,
+                             hi, y + c);
+    }
 }
 
 #endif /* MBMICRO_MVE_INTRINSICS */
 
 /*
- * One output pixel of a depthwise layer, channels [c, c+n) with n <= 16 and c a multiple
- * of 8: taps of kernel KH x KW over the NHWC input x (H x W x C) at top-left input position
- * (ih0, iw0), which may lie in the padding (those taps read x_zp).  w is KH x KW x C, rq
- * the layer's record array, y points at channel c.  MVE: 8 channels per int16 vector,
- * products widened by VMULLB/VMULLT into even/odd int32 accumulators (4 vector registers
- * for 16 channels).
+ * Output row oh of a depthwise layer (stride S, padding top pt / left pl), all C channels;
+ * x is the NHWC input (H x W x C), w the KH x KW x C weights, rq the layer's records, y the
+ * row (OW x C).  Each pixel's tap window is clipped to the image once (no test per tap):
+ * a pixel whose window is whole runs the unrolled taps from the folded bias, a pixel at the
+ * border only its inside taps, from the raw bias with x_zp taken off each input.  MVE: 8
+ * channels per int16 vector, products widened by VMULLB/VMULLT into even/odd int32
+ * accumulators (4 vector registers for 16 channels).
  */
-static inline void mbmicro_mve_dw_pixel(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
-                                        int32_t KH, int32_t KW, int32_t ih0, int32_t iw0, int32_t c, int32_t n,
-                                        const int32_t *rq, int32_t x_zp, int32_t mode, int32_t y_zp, int32_t lo,
-                                        int32_t hi, int8_t *y)
-{
-    int32_t inside = ih0 >= 0 && iw0 >= 0 && ih0 + KH <= H && iw0 + KW <= W;
-#ifdef MBMICRO_MVE_INTRINSICS
-    if (inside && n == 16) {
-        mbmicro_mve_dw_pixel16(x + (ih0 * W + iw0) * C + c, W, C, w + c, KH, KW, rq + 3 * c, mode, y_zp, lo, hi, y);
-        return;
-    }
-    for (int32_t c8 = 0; c8 < n; c8 += 8) {
-        mbmicro_mve_dw_pixel8(x + c + c8, H, W, C, w + c + c8, KH, KW, ih0, iw0, n - c8 < 8 ? n - c8 : 8,
-                              rq + 3 * (c + c8), x_zp, mode, y_zp, lo, hi, y + c8);
-    }
-#else
-    (void)mode;
-    for (int32_t q = 0; q < n; ++q) {
-        const int32_t *r = rq + 3 * ((c + q) - (c + q) % 8);
-        int32_t i = mbmicro_mve_eo((c + q) % 8);
-        int32_t a = r[i];
-        for (int32_t kh = 0; kh < KH; ++kh) {
-            for (int32_t kw = 0; kw < KW; ++kw) {
-                int32_t ih = ih0 + kh, iw = iw0 + kw;
-                int32_t ok = inside || (ih >= 0 && ih < H && iw >= 0 && iw < W);
-                int32_t xv = ok ? x[(ih * W + iw) * C + c + q] : x_zp;
-                a += xv * w[(kh * KW + kw) * C + c + q];
-            }
-        }
-        y[q] = mbmicro_mve_requant1(a, r[8 + i], 31 - r[16 + i], y_zp, lo, hi);
-    }
-#endif
-}
-
-/*
- * Output row oh of a depthwise layer (stride S, padding top pt / left pl), all C channels
- * in blocks of 16; y points at the row (OW x C).
- */
-static inline void mbmicro_mve_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
+MBMICRO_MVE_INLINE void mbmicro_mve_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int8_t *w,
                                       int32_t KH, int32_t KW, int32_t S, int32_t pt, int32_t pl, int32_t oh,
                                       int32_t OW, const int32_t *rq, int32_t x_zp, int32_t mode, int32_t y_zp,
                                       int32_t lo, int32_t hi, int8_t *y)
 {
+    int32_t ih0 = oh * S - pt, kh0, kh1;
+    mbmicro_mve_dw_window(ih0, KH, H, &kh0, &kh1);
     for (int32_t ow = 0; ow < OW; ++ow) {
-        for (int32_t c = 0; c < C; c += 16) {
-            int32_t n = C - c < 16 ? C - c : 16;
-            mbmicro_mve_dw_pixel(x, H, W, C, w, KH, KW, oh * S - pt, ow * S - pl, c, n, rq, x_zp, mode, y_zp,
-                                 lo, hi, y + ow * C + c);
+        int32_t iw0 = ow * S - pl, kw0, kw1;
+        mbmicro_mve_dw_window(iw0, KW, W, &kw0, &kw1);
+        const int8_t *xp = x + ((ih0 + kh0) * W + iw0 + kw0) * C;
+        const int8_t *wp = w + (kh0 * KW + kw0) * C;
+        int8_t *yp = y + ow * C;
+#ifdef MBMICRO_MVE_INTRINSICS
+        if (kh0 == 0 && kh1 == KH && kw0 == 0 && kw1 == KW) {
+            mbmicro_mve_dw_channels(xp, W * C, C, wp, KW * C, KH, KW, 0, x_zp, rq, mode, y_zp, lo, hi, yp);
+        } else {
+            mbmicro_mve_dw_channels(xp, W * C, C, wp, KW * C, kh1 - kh0, kw1 - kw0, 1, x_zp, rq, mode, y_zp, lo,
+                                    hi, yp);
         }
+#else
+        (void)mode;
+        for (int32_t c = 0; c < C; ++c) {
+            const int32_t *r = rq + 4 * (c - c % 8);
+            int32_t i = mbmicro_mve_eo(c % 8);
+            /* the same two forms: a whole window from bias', a clipped one from the raw bias */
+            int32_t sub = !(kh0 == 0 && kh1 == KH && kw0 == 0 && kw1 == KW);
+            int32_t a = r[(sub ? 24 : 0) + i];
+            for (int32_t kh = 0; kh < kh1 - kh0; ++kh) {
+                for (int32_t kw = 0; kw < kw1 - kw0; ++kw) {
+                    a += (xp[(kh * W + kw) * C + c] - (sub ? x_zp : 0)) * wp[(kh * KW + kw) * C + c];
+                }
+            }
+            yp[c] = mbmicro_mve_requant1(a, r[8 + i], 31 - r[16 + i], y_zp, lo, hi);
+        }
+#endif
     }
 }
 

@@ -29,8 +29,9 @@ tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1), and micro:
 band and SMLAD, codegen/microkernels/mbmicro_depthwise.h: a whole channel per call
 where the 32-bit requantization is exact, else the row micro-kernel; the default on
 the Cortex-M4/M7) or "mve" (the Helium row kernel of
-codegen/microkernels/mbmicro_mve.h, 16 channels per step, see
-:mod:`mbmicro.codegen.ops.mve`; the default on the Cortex-M55) or "neon" (the
+codegen/microkernels/mbmicro_mve.h, 16 channels per step, each pixel's tap
+window clipped to the image once so that border pixels run only their inside
+taps, see :mod:`mbmicro.codegen.ops.mve`; the default on the Cortex-M55) or "neon" (the
 A53 row kernel of codegen/microkernels/mbmicro_neon_dw.h: SSUBL + SMLAL on int16
 weights, 16 channels per step, border taps skipped, see :mod:`.depthwise_neon`;
 the default on the Cortex-A53: MobileNetV2 0.35/96 depthwise 2.89 -> 0.71

@@ -64,16 +64,17 @@ def pw_requant(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndar
     return rows.reshape(3, -1, 4).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
-def dw_requant(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Per block of 8 channels: bias', M, (31 - s), each as channels 0,2,4,6 then 1,3,5,7
-    (the even/odd lanes VMULLB/VMULLT give), int32, zero past C."""
+def dw_requant(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, raw_bias: np.ndarray) -> np.ndarray:
+    """Per block of 8 channels: bias' (x_zp folded in), M, (31 - s), the raw bias (for border
+    pixels, which skip their padded taps), each as channels 0,2,4,6 then 1,3,5,7 (the
+    even/odd lanes VMULLB/VMULLT give), int32, zero past C."""
     s = _check_mode_shifts(shift)
     C = len(s)
     c8 = -(-C // 8) * 8
-    rows = np.zeros((3, c8), np.int64)
-    rows[0, :C], rows[1, :C], rows[2, :C] = bias, mult, 31 - s
-    blocks = rows.reshape(3, -1, 8)
-    eo = np.concatenate([blocks[:, :, 0::2], blocks[:, :, 1::2]], axis=2)  # (3, nblocks, 8)
+    rows = np.zeros((4, c8), np.int64)
+    rows[0, :C], rows[1, :C], rows[2, :C], rows[3, :C] = bias, mult, 31 - s, raw_bias
+    blocks = rows.reshape(4, -1, 8)
+    eo = np.concatenate([blocks[:, :, 0::2], blocks[:, :, 1::2]], axis=2)  # (4, nblocks, 8)
     return eo.transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
@@ -107,20 +108,56 @@ def pw_args(graph, node, weight_kc: np.ndarray):
             *cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
 
 
+#: Input channels from which the pointwise kernel uses the 3 x 4 tile (``mbmicro_mve_pw_tile_3x4``:
+#: 6 VMLADAVA sums per 5 loads, no register shuffling), below it the 2 x 4 one, whose fixed
+#: work per tile is smaller where few MACs share it.  Measured on the M55 (QEMU, generated
+#: one-layer builds, instr / est. cycles per MAC, 3x4 against 2x4): C = 32: 0.35 / 0.28,
+#: C = 64: 0.232 / 0.229, C = 80: 0.211 / 0.221 (est. cycles 0.373 / 0.362), C = 96: 0.199 /
+#: 0.259, C = 320: 0.146 / 0.225.  Equal to the header's MBMICRO_MVE_PW3_MIN_C.
+PW3_MIN_C = 96
+
+
+#: With a partial last 16-input chunk (C % 16 != 0), which each of the 3 x 4 tile's two
+#: passes predicates, the 3 x 4 tile wins from this many inputs on (measured in RexNet 0.35/80:
+#: 20x20x120 -> 24 +4% and 10x10x168 -> 32 +1.6% with it, 3x3x330 -> 59 and up faster).
+PW3_MIN_C_TAIL = 192
+
+
+def pw_tile(P: int, C: int) -> int:
+    """Pixels per pointwise tile: 3 for wide reductions over 3 pixels or more, else 2 (one
+    pixel, an SE block's FC: the 3 x 4 tile would make two passes for 4 outputs).  Equal to
+    the header's rule in mbmicro_mve_pw_s8."""
+    wide = C >= PW3_MIN_C and (C % 16 == 0 or C >= PW3_MIN_C_TAIL)
+    return 3 if wide and P >= 3 else 2
+
+
 def pw_func(P: int, C: int, K: int, mode: int):
-    """PrimFunc (x, w, rq, y_zp, act_min, act_max, y): pixel pairs x channel blocks of 4."""
+    """PrimFunc (x, w, rq, y_zp, act_min, act_max, y): pixel tiles x channel blocks of 4.
+
+    The 3-pixel tile runs the full tiles, then the P % 3 pixels left in calls of their own,
+    so that the full tiles' pixel count is a literal (measured: 0.19 -> 0.146 instr/MAC on
+    the 3x3x320 -> 1280 head); the 2-pixel tile measured slightly slower that way (P = 9,
+    56 -> 336: +1.6%), so its pixel count stays ``min(2, P - 2 * po)``."""
     from tvm.script import tirx as T
 
-    NP, NK, NW, NR = -(-P // 2), -(-K // 4), -(-K // 4) * 4 * C, -(-K // 4) * 12
+    tp = pw_tile(P, C)
+    tile = f"mbmicro_mve_pw_tile_{tp}x4"
+    NK, NW, NR = -(-K // 4), -(-K // 4) * 4 * C, -(-K // 4) * 12
+    NF, NT = (P // 3, P % 3) if tp == 3 else (-(-P // 2), 0)
+    NKT = NK if NT else 0  # the tail's blocks (none when the full tiles cover P)
+
+    def call(x, w, rq, y_zp, lo, hi, y, p0, n, kb):
+        return T.call_extern("void", tile, T.address_of(x[p0 * C]), n, C, T.address_of(w[kb * 4 * C]),
+                             T.address_of(rq[kb * 12]), T.min(4, K - kb * 4), K, mode, y_zp, lo, hi,
+                             T.address_of(y[p0 * K + kb * 4]))
 
     @T.prim_func(s_tir=True)
     def func(x: T.Buffer((P * C,), "int8"), w: T.Buffer((NW,), "int8"), rq: T.Buffer((NR,), "int32"),
              y_zp: T.int32, act_min: T.int32, act_max: T.int32, y: T.Buffer((P * K,), "int8")):
-        for po, kb in T.grid(NP, NK):
-            T.evaluate(T.call_extern(
-                "void", "mbmicro_mve_pw_tile_2x4", T.address_of(x[po * 2 * C]), T.min(2, P - po * 2), C,
-                T.address_of(w[kb * 4 * C]), T.address_of(rq[kb * 12]), T.min(4, K - kb * 4), K, mode,
-                y_zp, act_min, act_max, T.address_of(y[po * 2 * K + kb * 4])))
+        for po, kb in T.grid(NF, NK):
+            T.evaluate(call(x, w, rq, y_zp, act_min, act_max, y, po * tp, T.min(tp, P - po * tp), kb))
+        for kb in T.serial(NKT):
+            T.evaluate(call(x, w, rq, y_zp, act_min, act_max, y, NF * tp, NT, kb))
     return func
 
 
@@ -136,7 +173,8 @@ def dw_args(graph, node, weight: np.ndarray, pad) -> list:
     shift = np.broadcast_to(node.params["shift"], (C,))
     args = [cm.io_arg("input", "x", node.inputs[0]),
             KernelArg("const", "w", "const int8_t *", np.array(weight, dtype=np.int8)),
-            KernelArg("const", "rq", "const int32_t *", dw_requant(bias, mult, shift))]
+            KernelArg("const", "rq", "const int32_t *",
+                      dw_requant(bias, mult, shift, cm.as_i32(node.params["bias"], "bias")))]
     if any(pad):
         args.append(KernelArg("int", "x_zp", "int32_t", x_zp))
     return [*args, *cm.out_args(node, graph), cm.io_arg("output", "y", node.outputs[0])]
@@ -148,7 +186,7 @@ def dw_func(H: int, W: int, C: int, KH: int, KW: int, S: int, pad, mode: int):
 
     top, left, bottom, right = pad
     OH, OW = (H + top + bottom - KH) // S + 1, (W + left + right - KW) // S + 1
-    NR = -(-C // 8) * 24
+    NR = -(-C // 8) * 32
 
     def row(x, w, rq, x_zp, y_zp, lo, hi, y, oh):
         return T.call_extern("void", "mbmicro_mve_dw_row", T.address_of(x[0]), H, W, C, T.address_of(w[0]),

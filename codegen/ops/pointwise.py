@@ -46,7 +46,9 @@ per-channel records re-laid offline.
 
 ``micro="mve"`` (Cortex-M55 default, and the host: its twin) is the Helium GEMM
 tile of codegen/microkernels/mbmicro_mve.h with its own weight and
-requantization-record layouts, see :mod:`mbmicro.codegen.ops.mve`.
+requantization-record layouts, see :mod:`mbmicro.codegen.ops.mve`: 2 pixels x 4
+output channels, or 3 x 4 (two passes of 3 x 2, whose 6 VMLADAVA sums fit the
+even registers gcc has) from ``mve.PW3_MIN_C`` input channels on.
 """
 
 from __future__ import annotations
