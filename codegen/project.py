@@ -327,7 +327,7 @@ def kernel_headers(program) -> list[str]:
 
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
-                  lower=None, started: float | None = None) -> dict:
+                  lower=None, started: float | None = None, knobs: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
     A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
@@ -337,7 +337,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     codegen.kernels.lower_node (tests).  The returned report has one field the
     written report.json lacks, ``build_time_s``: seconds since ``started``
     (a perf_counter() value; default: the call), for the caller to print; kept
-    out of the folder, it would make two identical builds differ.
+    out of the folder, it would make two identical builds differ.  ``knobs``: knob
+    settings per node name (a tuning log's, mbmicro.tune.apply); other nodes get defaults.
     """
     import time
 
@@ -346,7 +347,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
-    program = aot.lower_graph(graph, target, prefix, lower=lower)
+    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
 

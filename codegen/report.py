@@ -68,18 +68,21 @@ def make_report(program, build: dict, code: tuple[int, str], memory: dict | None
     g, plan = program.graph, program.plan
     linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()})
     layers = []
+    tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
     for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
         layers.append({
             "index": i, "name": node.name, "op": node.op,
             "output_shape": list(g.tensors[node.outputs[0]].shape),
             "macs": macs(g, node), "params": param_count(node),
             "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
+            **({"knobs_from": "tuning log" if node.name in tuned else "default"} if build.get("tuning") else {}),
             "scratch_bytes": int(k.scratch_bytes),
             "output_offset": plan.offsets.get(node.outputs[0]),
         })
     return {
         "model": build["model"], "target": build["target"], "prefix": program.prefix,
         "options": build["options"], "preprocess": build.get("preprocess"),
+        **({"tuning": build["tuning"]} if build.get("tuning") else {}),
         "weights_bytes": program.weights.total_bytes, "weights_arrays": program.weights.count,
         "code_bytes": code[0], "code_bytes_method": code[1],
         "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
@@ -138,6 +141,11 @@ def render_md(report: dict, program) -> str:
            *([f"Preprocessing (image files): {describe_record(r['preprocess'])}", ""] if r.get("preprocess") else []),
            "| quantity | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
+    if r.get("tuning"):
+        t = r["tuning"]
+        out += ["", f"Knobs from the tuning log ({', '.join(t['logs'])}): {len(t['layers_from_log'])} layers "
+                    f"({len(t['kernels_from_log'])} kernels); {t['layers_default']} layers use the default knobs. "
+                    "The knobs column below shows every layer's."]
     out += ["", "## Layers", "", "| # | name | op | output | MACs | params | kernel | knobs | arena offset |",
             "|---|---|---|---|---|---|---|---|---|"]
     for x in r["layers"]:

@@ -16,4 +16,6 @@ COMMANDS = {
     "evaluate": "evaluate",
     "profile": "profile",
     "demo": "demo",
+    "tune": "tune",
+    "tune-worker": "tune_worker",
 }
