@@ -60,6 +60,8 @@ def _check(args) -> None:
         raise UserError(f"--timeout {args.timeout:g} must be positive")
     if args.key and not args.tracker:
         raise UserError("--key needs --tracker HOST:PORT (the tracker the workers registered with)")
+    if args.tracker:
+        parse_address(args.tracker)
 
 
 def _progress(total: int):
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     results = None
     try:
-        results = tune(kernels, graph, pool, writer, budget=budget, previous=previous, progress=step)
+        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         writer.close()
         getattr(pool, "close", lambda: None)()
     if results is None:  # interrupted: the table from what the log now holds
-        results = tune(kernels, graph, _NoPool(), _NoWriter(), budget=Budget(trials=0),
+        results = tune(kernels, _NoPool(), _NoWriter(), budget=Budget(trials=0),
                        previous=tlog.read(args.log))
     print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} into {args.log}"
           + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))

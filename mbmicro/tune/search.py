@@ -8,8 +8,10 @@ knob values is enough and needs no TuneContext.
 * A space no larger than the trial budget is measured exhaustively, defaults first.
 * A larger one: the defaults, then a seeded random sample for the first round, then rounds of
   evolution: each of the best few settings measured so far changes one knob to another value
-  (mutations of better parents first); a round that has no unmeasured mutation left is filled
-  with unmeasured random settings.  Same seed, same results, same order.
+  (mutations of better parents first) for half of the round, and unmeasured random settings
+  fill the other half (and any round without unmeasured mutations): the knob landscapes have
+  several local minima (a 4x2 tile and a 1x8 tile may both beat their neighbours), which pure
+  hill-climbing would never leave.  Same seed, same results, same order.
 """
 
 from __future__ import annotations
@@ -73,17 +75,18 @@ class Search:
         if n <= 0:
             return []
         if self.size <= len(self.costs) + trials_left:  # the rest of the space fits the budget
-            pool = every_setting(self.space)
-        else:
-            defaults = {k: v[0] for k, v in self.space.items()}
-            pool = [defaults] + self._mutations()
+            pool, exploit = every_setting(self.space), n
+        else:  # the defaults first, then half mutations, half random
+            pool, exploit = [{k: v[0] for k, v in self.space.items()}] + self._mutations(), (n + 1) // 2
         chosen: dict[str, dict] = {}
         for knobs in pool:
             key = _key(knobs)
             if key not in self.costs and key not in chosen:
                 chosen[key] = knobs
-            if len(chosen) == n:
-                return list(chosen.values())
+            if len(chosen) >= exploit:
+                break
+        if len(chosen) == n:
+            return list(chosen.values())
         misses = 0
         while len(chosen) < n and misses < 1000:
             knobs = self._random()

@@ -67,7 +67,7 @@ def _update(state: _State) -> None:
     res.best = tlog.best(state.records, kernel.family, kernel.key, kernel.space_version)
 
 
-def tune(kernels: list[Kernel], graph, pool, writer, *, budget: Budget, seed: int = 0,
+def tune(kernels: list[Kernel], pool, writer, *, budget: Budget, seed: int = 0,
          previous: list[dict] | None = None, progress=None) -> list[KernelResult]:
     """Tune ``kernels``; ``previous`` records (the log so far) count as measured.
 
@@ -77,7 +77,7 @@ def tune(kernels: list[Kernel], graph, pool, writer, *, budget: Budget, seed: in
     previous = previous or []
     states = []
     for kernel in kernels:
-        weight = sum(macs(graph, graph.node(n)) for n in kernel.layers)
+        weight = len(kernel.layers) * macs(kernel.graph, kernel.graph.node(kernel.node))
         state = _State(KernelResult(kernel, macs=weight), Search(kernel.space, seed=seed))
         state.records = _mine(previous, kernel)
         state.search.tell(state.records)
