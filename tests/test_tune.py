@@ -259,6 +259,19 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _wait_for_tracker(port: int) -> None:
+    from tvm import rpc
+
+    end = time.monotonic() + 30
+    while True:
+        try:
+            rpc.connect_tracker("127.0.0.1", port).summary()
+            return
+        except Exception:  # noqa: BLE001 - not listening yet
+            assert time.monotonic() < end, "the tracker did not start"
+            time.sleep(0.2)
+
+
 def test_tracker_and_two_workers_share_a_run_and_a_killed_worker_loses_nothing(tmp_path):
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port",
@@ -266,18 +279,18 @@ def test_tracker_and_two_workers_share_a_run_and_a_killed_worker_loses_nothing(t
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     key = "test-cortex-m4"
     try:
-        time.sleep(1.5)
-        for _ in range(2):
+        for _ in range(2):  # started with the tracker: a worker waits for it to answer
             procs.append(subprocess.Popen([sys.executable, "-m", "mbmicro", "tune-worker", "--tracker",
                                            f"127.0.0.1:{port}", "--key", key, "--host", "127.0.0.1",
                                            "--port", str(_free_port())],
                                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        _wait_for_tracker(port)
         pool = TrackerPool("127.0.0.1", port, key, timeout=120, target_name="cortex-m4")
         deadline = time.monotonic() + 40
         while pool.workers() < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
         assert pool.workers() == 2, "both workers registered with the tracker"
-        kernels = [pointwise_kernel(seed=s) for s in (3, 4)]
+        kernels = [pointwise_kernel(seed=3), pointwise_kernel(seed=4, k=16)]
         for k in kernels:
             k.space = scalar_subspace(k)
         killed = []

@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="a board folder (see 'mbmicro boards'); measured on its core's simulator")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     p.add_argument("--port", type=int, default=9091, help="first port to try (default 9091)")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the tracker to answer (default 60)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.board is not None and args.board not in board_names():
         raise UserError(f"unknown board {args.board!r}: pick one of {', '.join(board_names())} ('mbmicro boards')")
     worker._BOARD[0] = args.board
+    worker.wait_for_tracker(tracker, args.wait)
     try:
         server = worker.start_server(tracker, args.key, host=args.host, port=args.port)
     except Exception as exc:  # noqa: BLE001 - the tracker or port is the user's

@@ -101,6 +101,23 @@ def start_server(tracker: tuple[str, int], key: str, host: str = "0.0.0.0", port
                       server_init_callback=_register, silent=True)
 
 
+def wait_for_tracker(addr: tuple[str, int], seconds: float) -> None:
+    """Return once the tracker answers (a worker and its tracker are often started together)."""
+    import time
+
+    from tvm import rpc
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            rpc.connect_tracker(*addr).summary()
+            return
+        except Exception as exc:  # noqa: BLE001 - not listening (yet), or not a tracker
+            if time.monotonic() >= deadline:
+                raise _tracker_error(addr, exc) from None
+            time.sleep(0.2)
+
+
 class WorkerLost(Exception):
     """A worker died, hung past the timeout or refused the job: the job goes to another worker."""
 
@@ -198,8 +215,6 @@ class LocalWorkers(TrackerPool):
         import sys
         import time
 
-        from tvm import rpc
-
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -208,21 +223,16 @@ class LocalWorkers(TrackerPool):
         self.procs = [subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1",
                                         "--port", str(port), "--port-end", str(port + 1), "--silent"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                rpc.connect_tracker("127.0.0.1", port).summary()
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                if time.monotonic() > deadline:
-                    self.close()
-                    raise RuntimeError("the local RPC tracker did not start within 30 s") from None
-                time.sleep(0.2)
         for _ in range(jobs):
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "mbmicro", "tune-worker", "--tracker", f"127.0.0.1:{port}", "--key", key,
                  "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        self._wait_for(jobs, deadline=time.monotonic() + 60)
+        try:
+            wait_for_tracker(self.addr, 60)
+        except Exception:
+            self.close()
+            raise
+        self._wait_for(jobs, deadline=time.monotonic() + 90)
 
     def _wait_for(self, jobs: int, deadline: float) -> None:
         import time
@@ -235,7 +245,7 @@ class LocalWorkers(TrackerPool):
                 return
             time.sleep(0.3)
         self.close()
-        raise RuntimeError(f"{jobs} local tune workers did not register within 60 s")
+        raise RuntimeError(f"{jobs} local tune workers did not register within 90 s")
 
     def close(self) -> None:
         import os
