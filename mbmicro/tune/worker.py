@@ -87,8 +87,19 @@ _BOARD: list[str | None] = [None]
 
 
 def _register() -> None:
-    """Runs in the RPC server's process: make MEASURE_FUNC callable by clients."""
+    """Runs in the RPC server's process: make MEASURE_FUNC callable by clients.
+
+    The server forks a process per session, so what is imported here is imported once, not per
+    round: the TVM lowering pipeline and every op template."""
+    import importlib
+    import pkgutil
+
     import tvm
+
+    from mbmicro.codegen import ops, tvm_pipeline  # noqa: F401 - imported for the forks
+
+    for info in pkgutil.iter_modules(ops.__path__):
+        importlib.import_module(f"{ops.__name__}.{info.name}")
 
     tvm.register_global_func(MEASURE_FUNC, lambda payload: serve_job(payload, _BOARD[0]), override=True)
 
