@@ -12,7 +12,9 @@ Graph side (:func:`plan_graph`):
   node that reads it last, so it never overlaps that node's output).
 * the graph input and output are the caller's buffers and not in the arena;
   the caller keeps the input alive for the whole run, so a residual branch may
-  read it late at no cost.
+  read it late at no cost.  With ``io_in_arena`` (``build --io-in-arena``)
+  they are arena buffers like the others (mbmicro.graph.liveness): the
+  input's bytes are reused once its last reader has run.
 * in-place reuse where it is exact: ``add`` (either operand of equal size),
   SE ``mul`` (its ``x``) and ``lut`` write over an operand whose last use is
   that node.  Kernels guarantee these ops are safe element-wise in place.
@@ -143,6 +145,7 @@ class MemoryPlan:
     scratch: dict[int, tuple[int, int]] = field(default_factory=dict)  # step -> (offset, bytes)
     peak: int = 0
     lower_bound: int = 0
+    io_in_arena: bool = False        # the graph input and output are among ``offsets``
 
     @property
     def ratio(self) -> float:
@@ -154,10 +157,11 @@ class MemoryPlan:
 
 
 def plan_graph(graph: Graph, planner_cls=GreedyPlanner,
-               scratch: dict[int, int] | None = None) -> MemoryPlan:
-    """Plan the arena of ``graph``; ``scratch`` maps step -> bytes a kernel needs."""
+               scratch: dict[int, int] | None = None, io_in_arena: bool = False) -> MemoryPlan:
+    """Plan the arena of ``graph``; ``scratch`` maps step -> bytes a kernel needs;
+    ``io_in_arena`` places the graph input and output in the arena too."""
     scratch = {k: v for k, v in (scratch or {}).items() if v > 0}
-    root, lifetimes = arena_buffers(graph, INPLACE_INPUTS)
+    root, lifetimes = arena_buffers(graph, INPLACE_INPUTS, io_in_arena)
     sizes = {t: graph.tensors[t].nbytes for t in root}
 
     planner = planner_cls()
@@ -177,6 +181,7 @@ def plan_graph(graph: Graph, planner_cls=GreedyPlanner,
         scratch={s: (planner.offset(i), scratch[s]) for s, i in scratch_ids.items()},
         peak=planner.peak(),
         lower_bound=lower,
+        io_in_arena=io_in_arena,
     )
 
 

@@ -327,18 +327,21 @@ def kernel_headers(program) -> list[str]:
 
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
-                  lower=None, started: float | None = None, knobs: dict | None = None) -> dict:
+                  lower=None, started: float | None = None, io_in_arena: bool = False,
+                  knobs: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
     A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
     UserError: arena and weights are checked before anything is written, code once
     it is compiled in the staging folder, which is then discarded.
     ``info`` (model name and options) goes into build.json; ``lower`` replaces
-    codegen.kernels.lower_node (tests).  The returned report has one field the
-    written report.json lacks, ``build_time_s``: seconds since ``started``
-    (a perf_counter() value; default: the call), for the caller to print; kept
-    out of the folder, it would make two identical builds differ.  ``knobs``: knob
-    settings per node name (a tuning log's, mbmicro.tune.apply); other nodes get defaults.
+    codegen.kernels.lower_node (tests); ``io_in_arena`` (``--io-in-arena``) plans the
+    input and output into the arena, so the SRAM need has no separate input/output buffers.
+    The returned report has one field the written report.json lacks, ``build_time_s``:
+    seconds since ``started`` (a perf_counter() value; default: the call), for the caller
+    to print; kept out of the folder, it would make two identical builds differ.
+    ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
+    nodes get the defaults.
     """
     import time
 
@@ -347,17 +350,17 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
-    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs)
+    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
 
     def need(code: int) -> dict:
-        return budgets.requirements(target, program.plan.peak, x.nbytes + y.nbytes,
+        return budgets.requirements(target, program.plan.peak, 0 if io_in_arena else x.nbytes + y.nbytes,
                                     program.weights.total_bytes, code)
 
     budgets.check(need(0), target, model, code_known=False)  # arena and weights: before writing anything
     build = {
-        "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix,
+        "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
         "exe": executable_names(target),
         "input": {"tensor": x.name, "shape": list(x.shape), "scale": float(x.scale),
                   "zero_point": int(x.zero_point)},

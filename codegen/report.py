@@ -15,7 +15,9 @@ import re
 import shutil
 from pathlib import Path
 
+from mbmicro.codegen import stack
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
+from mbmicro.codegen.stack import StackNeed
 from mbmicro.graph.ir import macs, param_count
 from mbmicro.graph.images import describe_record
 from mbmicro.processes import run_child
@@ -31,26 +33,34 @@ def _size_tool(cc: str) -> str | None:
     return shutil.which(name) or shutil.which("size")
 
 
-def code_bytes(folder: Path, program) -> tuple[int, str]:
-    """(bytes of .text in the model's objects, how it was obtained).
+def code_bytes(folder: Path, program) -> tuple[int, str, StackNeed]:
+    """(bytes of .text in the model's objects, how it was obtained, the model's stack need).
 
     The objects stay in the folder: ``make`` links them later instead of
-    compiling the (large) kernels file a second time.
+    compiling the (large) kernels file a second time.  They are compiled with
+    gcc's stack-usage flags (they change no code), so the model's worst call
+    chain is measured too (mbmicro.codegen.stack); a compiler without them
+    compiles the objects again without, and the stack is "not measured".
     """
     objs = [f"{program.prefix}_model.o", f"{program.prefix}_kernels.o"]
     size = _size_tool(program.target.cc)
     if shutil.which(program.target.cc) and size and shutil.which("make"):
-        made = run_child(["make", "-s", "objects"], cwd=folder, text=True)
+        made = run_child(["make", "-s", "objects", f"STACK_FLAGS={stack.STACK_FLAGS}"], cwd=folder, text=True)
+        need = stack.measure(folder, objs, program.prefix) if made.returncode == 0 else None
+        if made.returncode != 0:
+            made = run_child(["make", "-s", "objects"], cwd=folder, text=True)
+            need = stack.StackNeed(None, f"not measured: {program.target.cc} does not take {stack.STACK_FLAGS}")
         if made.returncode == 0:
             out = run_child([size, "-A", *objs], cwd=folder, text=True, check=True)
             total = sum(int(m.group(1)) for m in re.finditer(r"^\.text\S*\s+(\d+)", out.stdout, re.M))
-            return total, f"measured: {Path(size).name} -A, .text of {' + '.join(objs)}"
+            return total, f"measured: {Path(size).name} -A, .text of {' + '.join(objs)}", need
         raise RuntimeError(f"generated C does not compile for {program.target.name}:\n{made.stderr[-4000:]}")
     kernel_lines = sum(len([ln for ln in k.source.splitlines() if ln.strip()])
                        for k in {k.function: k for k in program.kernels}.values())
     estimate = kernel_lines * _EST_BYTES_PER_LINE + len(program.kernels) * _EST_BYTES_PER_CALL
     return estimate, (f"estimated ({program.target.cc} not installed): {_EST_BYTES_PER_LINE} bytes per kernel "
-                      f"line + {_EST_BYTES_PER_CALL} per call")
+                      f"line + {_EST_BYTES_PER_CALL} per call"), \
+        stack.StackNeed(None, f"not measured ({program.target.cc} not installed)")
 
 
 def _plain(value):
@@ -63,10 +73,12 @@ def _plain(value):
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def make_report(program, build: dict, code: tuple[int, str], memory: dict | None = None) -> dict:
-    """The report dict; ``memory`` is mbmicro.targets.budgets.requirements() (SRAM/flash needed vs budget)."""
+def make_report(program, build: dict, code: tuple, memory: dict | None = None) -> dict:
+    """The report dict; ``code`` is :func:`code_bytes`' result (a StackNeed third, if measured);
+    ``memory`` is mbmicro.targets.budgets.requirements() (SRAM/flash needed vs budget)."""
     g, plan = program.graph, program.plan
-    linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()})
+    linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()},
+                        io_in_arena=plan.io_in_arena)
     layers = []
     tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
     for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
@@ -85,6 +97,9 @@ def make_report(program, build: dict, code: tuple[int, str], memory: dict | None
         **({"tuning": build["tuning"]} if build.get("tuning") else {}),
         "weights_bytes": program.weights.total_bytes, "weights_arrays": program.weights.count,
         "code_bytes": code[0], "code_bytes_method": code[1],
+        "model_stack": (code[2] if len(code) > 2 else StackNeed(None, "not measured")).as_dict(),
+        "program_allowances": {k: int(program.target.extra.get(k, 0)) for k in ("stack_bytes", "heap_bytes")},
+        "io_in_arena": program.plan.io_in_arena,
         "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
         "arena_ratio": round(plan.ratio, 4), "arena_linear_bytes": linear.peak,
         "sram_budget_bytes": program.target.sram_bytes, "flash_budget_bytes": program.target.flash_bytes,
@@ -104,20 +119,36 @@ def _share(used: int, budget: int) -> str:
     return f"{100 * used / budget:.1f}%" if budget else "n/a"
 
 
-def _memory_rows(m: dict) -> list[tuple[str, str]]:
+def _memory_rows(m: dict, io_in_arena: bool = False) -> list[tuple[str, str]]:
     """SRAM/flash needed (model + runtime reserve) against the budgets the build was checked with."""
     if not m:
         return []
     return [
         ("SRAM needed / available", f"{m['sram_needed_bytes']:,} B / {m['sram_budget_bytes']:,} B "
                                     f"({_share(m['sram_needed_bytes'], m['sram_budget_bytes'])}): arena "
-                                    f"{m['arena_bytes']:,} + input/output {m['io_bytes']:,} + "
-                                    f"stack/heap/runtime {m['runtime_sram_bytes']:,}"),
+                                    f"{m['arena_bytes']:,}{' (input/output in it)' if io_in_arena else ''} + "
+                                    f"input/output {m['io_bytes']:,} + stack/heap/runtime {m['runtime_sram_bytes']:,}"),
         ("flash needed / available", f"{m['flash_needed_bytes']:,} B / {m['flash_budget_bytes']:,} B "
                                      f"({_share(m['flash_needed_bytes'], m['flash_budget_bytes'])}): weights "
                                      f"{m['weights_bytes']:,} + code {m['code_bytes']:,} + "
                                      f"runtime {m['runtime_flash_bytes']:,}"),
     ]
+
+
+def _stack_rows(r: dict) -> list[tuple[str, str]]:
+    """The model's own stack (compiler-measured worst chain), apart from the test program's allowances."""
+    s, allow = r.get("model_stack"), r.get("program_allowances") or {}
+    if not s:
+        return []
+    if s["bytes"] is None:
+        model = s["method"]
+    else:
+        chain = " -> ".join(f"`{f}`" for f in s["chain"])
+        ext = f"; not counted: {', '.join(s['external'])} (outside the model)" if s["external"] else ""
+        model = f"{s['bytes']:,} B ({s['method']}: {chain}{ext})"
+    return [("model stack (worst call chain)", model),
+            ("test program allowances (target.json)", f"stack {allow.get('stack_bytes', 0):,} B, "
+                                                      f"heap {allow.get('heap_bytes', 0):,} B")]
 
 
 def render_md(report: dict, program) -> str:
@@ -131,8 +162,9 @@ def render_md(report: dict, program) -> str:
         ("code", f"{r['code_bytes']:,} B ({r['code_bytes_method']})"),
         ("weights + code (flash)", f"{_share(r['weights_bytes'] + r['code_bytes'], r['flash_budget_bytes'])} of "
                                    f"{r['flash_budget_bytes']:,} B"),
-        *_memory_rows(r.get("memory") or {}),
+        *_memory_rows(r.get("memory") or {}, bool(r.get("io_in_arena"))),
         ("largest kernel scratch", f"{r['max_kernel_scratch_bytes']:,} B"),
+        *_stack_rows(r),
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
     ]

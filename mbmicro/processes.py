@@ -104,17 +104,20 @@ def deferred_interrupts():
 
 
 def run_child(cmd: list[str], *, cwd=None, env: dict | None = None, text: bool = False,
-              timeout: float | None = None, check: bool = False) -> subprocess.CompletedProcess:
+              timeout: float | None = None, check: bool = False,
+              input: bytes | None = None) -> subprocess.CompletedProcess:
     """``subprocess.run(cmd, capture_output=True)`` in a session of its own, stopped as a whole when interrupted.
 
-    stdin is /dev/null.  A timeout raises subprocess.TimeoutExpired, ``check``
+    stdin is /dev/null, or ``input`` (bytes: ssh sends a board its input this
+    way).  A timeout raises subprocess.TimeoutExpired, ``check``
     subprocess.CalledProcessError, like subprocess.run; in both and on any
     interruption the child and everything it started are stopped first.
     """
-    with subprocess.Popen(cmd, cwd=cwd, env=env, text=text, stdin=subprocess.DEVNULL,
+    stdin = subprocess.DEVNULL if input is None else subprocess.PIPE
+    with subprocess.Popen(cmd, cwd=cwd, env=env, text=text, stdin=stdin,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as proc:
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(input=input, timeout=timeout)
         except BaseException:
             stop_group(proc)
             raise

@@ -89,7 +89,7 @@ def check(need: dict[str, int], target: Target, model: str, code_known: bool, at
             f"or a larger --flash")
 
 
-def check_estimate(target: Target, cfg: ModelConfig) -> dict[str, int]:
+def check_estimate(target: Target, cfg: ModelConfig, io_in_arena: bool = False) -> dict[str, int]:
     """Refuse, before anything is built, a model whose lower bounds already exceed the budgets.
 
     Why lower bounds (mbmicro.models.estimate): a refusal here must never turn
@@ -99,7 +99,7 @@ def check_estimate(target: Target, cfg: ModelConfig) -> dict[str, int]:
     """
     if cfg.file is not None:
         return {}
-    est = estimate(cfg)
+    est = estimate(cfg, io_in_arena)
     need = requirements(target, est.arena_bytes, est.io_bytes, est.weights_bytes, 0)
     check(need, target, cfg.model, code_known=False, at_least=True)
     return need

@@ -111,7 +111,7 @@ def test_toy_build_is_bit_exact_and_in_place(toy_build):
     assert np.array_equal(y, run_int8(graph, x))
     model_c = (out / "model" / "toy_net_model.c").read_text()
     assert "test_lut(input," in model_c and "output, toy_net_w_" in model_c  # caller buffers used directly
-    residual = re.search(r"toy_net_test_add\((toy_net_arena \+ \d+), input, (toy_net_arena \+ \d+),", model_c)
+    residual = re.search(r"toy_net_test_add\((arena \+ \d+), input, (arena \+ \d+),", model_c)
     assert residual and residual[1] == residual[2]  # reads the caller's input late, writes in place
     assert rep["arena_bytes"] == rep["arena_lower_bound"] == 2 * 128  # a and one chain buffer, 16-aligned
     assert rep["unique_kernels"] == 2 and rep["code_bytes_method"].startswith("measured")

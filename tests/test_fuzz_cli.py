@@ -121,7 +121,7 @@ def _mutate(doc, path, action, value):
 
 
 @FUZZ
-@given(data=st.data(), command=st.sampled_from(["run", "verify", "profile"]))
+@given(data=st.data(), command=st.sampled_from(["run", "verify", "profile", "flash"]))
 def test_mutated_build_json(host_build, tmp_path, data, command):
     folder = _copy(host_build, tmp_path)
     doc = json.loads((folder / "build.json").read_text())
@@ -131,7 +131,8 @@ def test_mutated_build_json(host_build, tmp_path, data, command):
     doc = _mutate(doc, path, action, data.draw(json_value, label="value"))
     (folder / "build.json").write_text(json.dumps(doc, allow_nan=True))
     args = {"run": ["run", str(folder), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")],
-            "verify": ["verify", str(folder), "--count", "1"], "profile": ["profile", str(folder)]}[command]
+            "verify": ["verify", str(folder), "--count", "1"], "profile": ["profile", str(folder)],
+            "flash": ["flash", str(folder), "--dry-run"]}[command]
     import numpy as np
     np.save(tmp_path / "x.npy", np.zeros((1, 4, 4, 3), np.int8))
     cli(args, tmp_path, allowed={"y.npy"} | {f"copy/{n}" for n in ("app", "app_trace", "app_profile")})

@@ -63,7 +63,7 @@ def _generated(folder: Path, by_name: bool = False) -> dict[str, bytes]:
     """
     files = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix not in (".o", ".elf", ".su") and not path.name.startswith("app"):
+        if path.is_file() and path.suffix not in (".o", ".elf", ".su", ".ci") and not path.name.startswith("app"):
             data = path.read_bytes()
             key = path.relative_to(folder)
             if by_name:

@@ -12,6 +12,14 @@
  * newlib semihosting on Cortex-M, so it uses C99 and stdio only and no
  * malloc (buffers are static, sized by the generated header).  Exit codes:
  * 0 ok, 1 I/O error, 2 usage error, 3 the model returned an error.
+ *
+ * Variants, all checked against the reference (docs/MODEL_LIBRARY.md):
+ *   default               the model's static arena (<prefix>_run), the program's own input and
+ *                         output buffers;
+ *   -DMBMICRO_CALLER_ARENA  the program's own arena through <prefix>_run_with_arena (build the
+ *                         model with -D<PREFIX>_NO_STATIC_ARENA to prove it needs no other);
+ *   a --io-in-arena build the input is read into, and the output written from, the arena
+ *                         (app.h defines MBMICRO_INPUT/MBMICRO_OUTPUT): no buffers of its own.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,8 +27,24 @@
 #include "mbmicro_app.h"
 #include "mbmicro_hooks.h"
 
+#ifdef MBMICRO_CALLER_ARENA
+static int8_t arena[MBMICRO_ARENA_SIZE > 0 ? MBMICRO_ARENA_SIZE : 1]
+    __attribute__((aligned(MBMICRO_ARENA_ALIGN)));
+#define RUN(in, out) MBMICRO_RUN_WITH_ARENA(arena, (in), (out))
+#else
+#define RUN(in, out) MBMICRO_RUN((in), (out))
+#ifdef MBMICRO_STATIC_ARENA
+#define arena MBMICRO_STATIC_ARENA
+#endif
+#endif
+
+#ifdef MBMICRO_INPUT
+#define input_buffer MBMICRO_INPUT(arena)
+#define output_buffer MBMICRO_OUTPUT(arena)
+#else
 static int8_t input_buffer[MBMICRO_INPUT_SIZE];
 static int8_t output_buffer[MBMICRO_OUTPUT_SIZE];
+#endif
 
 #ifdef MBMICRO_TRACE
 static FILE *trace_file;
@@ -80,7 +104,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: app INPUT.bin OUTPUT.bin [TRACE.bin]\n");
         return 2;
     }
-    if (read_exact(argv[1], input_buffer, sizeof input_buffer))
+    if (read_exact(argv[1], input_buffer, MBMICRO_INPUT_SIZE))
         return 1;
 #ifdef MBMICRO_TRACE
     if (argc == 4) {
@@ -91,7 +115,7 @@ int main(int argc, char **argv)
         }
     }
 #endif
-    status = MBMICRO_RUN(input_buffer, output_buffer);
+    status = RUN(input_buffer, output_buffer);
 #ifdef MBMICRO_TRACE
     if (trace_file != NULL && (fclose(trace_file) != 0 || trace_failed)) {
         fprintf(stderr, "app: cannot write trace %s\n", argv[3]);
@@ -102,5 +126,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "app: model returned %d\n", status);
         return 3;
     }
-    return write_all(argv[2], output_buffer, sizeof output_buffer);
+    return write_all(argv[2], output_buffer, MBMICRO_OUTPUT_SIZE);
 }

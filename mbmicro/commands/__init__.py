@@ -15,6 +15,7 @@ COMMANDS = {
     "verify": "verify",
     "evaluate": "evaluate",
     "profile": "profile",
+    "flash": "flash",
     "demo": "demo",
     "tune": "tune",
     "tune-worker": "tune_worker",

@@ -19,6 +19,7 @@ from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preproc
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
 from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
+from mbmicro.errors import UserError
 from mbmicro.targets.target import load_target
 
 HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model and target"
@@ -40,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace DIR if it is an earlier mbmicro build")
     p.add_argument("--sram", metavar="BYTES", help="SRAM budget, e.g. 256K or 1MiB (default: the target's board)")
     p.add_argument("--flash", metavar="BYTES", help="flash budget, e.g. 1M (default: the target's board)")
+    p.add_argument("--io-in-arena", action="store_true",
+                   help="place the input and output in the arena (<prefix>_input/_output(arena)): the input's "
+                        "bytes are reused once it is dead, so SRAM drops by up to the input's size")
 
 
 def add_preprocess_options(p: argparse.ArgumentParser) -> None:
@@ -61,6 +65,21 @@ def calibration_source(args: argparse.Namespace, pre: Preprocess):
     return args.calibration
 
 
+def check_io_in_arena(args: argparse.Namespace, target) -> None:
+    """--io-in-arena with a board that gets OUT/firmware/: refused before any work.
+
+    Why: the firmware's main (targets/common/fw_main.c) runs the model on the test input read
+    in place from flash and its own output buffer, which an --io-in-arena model refuses
+    (<PREFIX>_ERROR_IO); the simulator test program and your own firmware handle it.
+    """
+    from mbmicro.codegen.firmware import wants_firmware
+
+    if args.io_in_arena and wants_firmware(target):
+        raise UserError(f"--io-in-arena is not supported for the {target.name} firmware yet (its main reads the "
+                        f"test input in place from flash): build without --io-in-arena, or with --target "
+                        f"{target.core or 'cortex-m4'} for the model library alone")
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from mbmicro.codegen.aot import check_prefix, default_prefix
@@ -69,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     target = with_budgets(load_target(args.target),
                           sram=None if args.sram is None else parse_bytes(args.sram, "--sram"),
                           flash=None if args.flash is None else parse_bytes(args.flash, "--flash"))
+    check_io_in_arena(args, target)
     config = config_from_args(args)
     prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.name)[:32])
     check_calibration_file(args.calibration)
@@ -79,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         pre.resolved((config.resolution, config.resolution))
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
-    check_estimate(target, config)  # a model far too large for the board: refused in milliseconds
+    # a model far too large for the board: refused in milliseconds
+    check_estimate(target, config, io_in_arena=args.io_in_arena)
     check_memory(config, quantize=True, calibration=args.calibration)  # or too large for this machine
 
     from mbmicro.pipeline import make_model
@@ -100,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
         info["tuning"] = apply.summary(args.tuning_log, used, graph)
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        knobs=knobs)
+                        io_in_arena=args.io_in_arena, knobs=knobs)
     m = rep["memory"]
     print(f"built {config.name} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
           f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "

@@ -23,6 +23,8 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from mbmicro.sim import cycles, qemu
 from mbmicro.errors import UserError
 from mbmicro.sim.build_folder import load_build_folder
@@ -35,6 +37,64 @@ HELP = ("count executed instructions per layer of a build folder in QEMU (instru
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="build folder made by 'mbmicro build'")
     parser.add_argument("--json", action="store_true", help="print the profile as JSON")
+    from mbmicro.commands.run import add_device_arguments
+
+    add_device_arguments(parser)
+
+
+def profile_on_device(folder: Path, port: str | None, timeout: float, host: str | None = None) -> dict:
+    """Cycles per layer measured on the flashed board (DWT CYCCNT), on an all-zero input.
+
+    The firmware must be the build's profile variant (-DMBMICRO_PROFILE with
+    targets/common/layer_cycles.c): it sends one MBMICRO LAYER line per layer,
+    which are paired with report.json's layers like the QEMU regions are."""
+    from mbmicro.sim import device
+
+    built = load_build_folder(folder, need_report=True)
+    layers = built.report["layers"]
+    if device.deploys_over_ssh(built):
+        raise UserError(f"profile --on-device reads the DWT cycles of an MCU board's firmware; board "
+                        f"'{built.target.name}' runs Linux: profile this build in QEMU ('mbmicro profile {folder}')")
+    with device.connect(built, port, timeout, host) as board:
+        if not board.reply.profile:
+            raise UserError(f"the firmware on {board.port} was built without MBMICRO_PROFILE and sends no "
+                            f"per-layer cycles: 'make -C {folder}/firmware serve-profile', then "
+                            f"'mbmicro flash {folder} --elf app_serve_profile.elf'")
+        zeros = np.zeros(built.input.shape, dtype=np.int8)
+        _, result = device.run_on_device(board, built, zeros)
+    if len(result.layer_cycles) != len(layers):
+        raise UserError(f"the board reported {len(result.layer_cycles)} layers but report.json lists "
+                        f"{len(layers)}: flash this build's firmware ('mbmicro flash {folder}')")
+    rows = [{"name": layer["name"], "cycles": c, "macs": layer["macs"],
+             "cycles_per_mac": c / layer["macs"] if layer["macs"] else None}
+            for layer, c in zip(layers, result.layer_cycles)]
+    total_cycles, total_macs = sum(result.layer_cycles), sum(r["macs"] for r in rows)
+    total = {"cycles": total_cycles, "macs": total_macs,
+             "cycles_per_mac": total_cycles / total_macs if total_macs else None}
+    return {"target": built.target.name, "port": board.port, "layers": rows, "total": total,
+            "run_cycles": result.cycles}
+
+
+def format_device_table(result: dict) -> str:
+    """The measured table: one row per layer, cycles and cycles per MAC."""
+    def ratio(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    header = ["#", "layer", "cycles", "MACs", "cycles/MAC"]
+    lines = [[str(i), r["name"], f"{r['cycles']:,}", f"{r['macs']:,}", ratio(r["cycles_per_mac"])]
+             for i, r in enumerate(result["layers"])]
+    t = result["total"]
+    lines.append(["", "total (layers)", f"{t['cycles']:,}", f"{t['macs']:,}", ratio(t["cycles_per_mac"])])
+    widths = [max(len(x) for x in col) for col in zip(header, *lines)]
+    out = [f"{result['target']} on {result['port']}: cycles per layer measured on the device (DWT CYCCNT, "
+           "all-zero input)"]
+    for line in [header, *lines]:
+        out.append("  ".join(x.ljust(w) if i == 1 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths))))
+    out.append(f"whole run (model call, with the per-layer hooks): {result['run_cycles']:,} cycles")
+    if result["run_cycles"] == 0:
+        out.append("every count is 0: the device has no DWT cycle counter (QEMU models none); "
+                   "measure on a board")
+    return "\n".join(out)
 
 
 def profile(folder: Path) -> dict:
@@ -112,6 +172,13 @@ def format_table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mbmicro.commands.run import check_device_arguments
+
+    check_device_arguments(args)
+    if args.on_device:
+        result = profile_on_device(args.dir, args.serial, args.timeout, args.host)
+        print(json.dumps(result, indent=2) if args.json else format_device_table(result))
+        return 0
     result = profile(args.dir)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0

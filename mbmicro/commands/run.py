@@ -40,6 +40,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                              "prints the top-5 classes")
     p.add_argument("--output", metavar="OUT.npy", help="where to save the output (required with --input)")
     p.add_argument("--dequantize", action="store_true", help="save float32 scores instead of int8")
+    add_device_arguments(p)
+
+
+def add_device_arguments(p: argparse.ArgumentParser) -> None:
+    """--on-device, --serial, --timeout: shared by run, verify and profile."""
+    p.add_argument("--on-device", action="store_true",
+                   help="run on the flashed board over its console instead of in the simulator "
+                        "(flash first with 'mbmicro flash DIR')")
+    p.add_argument("--serial", metavar="PORT",
+                   help="the board's console with --on-device: a device (default /dev/ttyACM0) or a pyserial "
+                        "URL such as socket://127.0.0.1:PORT (QEMU -serial tcp:...)")
+    p.add_argument("--host", metavar="USER@HOST",
+                   help="Raspberry Pi boards with --on-device: where 'mbmicro flash --host' copied the program")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for each reply from the board with --on-device (default 60)")
+
+
+def check_device_arguments(args: argparse.Namespace) -> None:
+    """--serial, --host and --timeout only mean something with --on-device; a timeout must be positive."""
+    for name in ("serial", "host"):
+        if not args.on_device and getattr(args, name) is not None:
+            raise UserError(f"--{name} is for --on-device: add --on-device to run on the board, or drop --{name}")
+    check_timeout(args.timeout)
+
+
+def check_timeout(seconds: float) -> None:
+    """A --timeout is a finite number of seconds > 0 (nan and inf would wait forever or never)."""
+    if not 0 < seconds < float("inf"):
+        raise UserError(f"--timeout {seconds:g} is invalid: pass a number of seconds > 0, e.g. 60")
 
 
 def load_input(path: str, folder) -> np.ndarray:
@@ -142,11 +171,23 @@ def _umask() -> int:
     return mask
 
 
+def run_once(folder, x: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    """The build's output for ``x``: from its program in the simulator, or from the board with --on-device."""
+    if not args.on_device:
+        from mbmicro.sim.execute import run_build
+
+        return run_build(folder, x)[0]
+    from mbmicro.sim import device
+
+    with device.connect(folder, args.serial, args.timeout, args.host) as board:
+        return device.run_on_device(board, folder, x)[0]
+
+
 def run(args: argparse.Namespace) -> int:
     from mbmicro.reference.arith import dequantize
     from mbmicro.sim.build_folder import load_build_folder
-    from mbmicro.sim.execute import run_build
 
+    check_device_arguments(args)
     if args.input is not None and args.output is None:
         raise UserError("--output OUT.npy is required with --input (or pass --image IMAGE to print the top-5)")
     folder = load_build_folder(args.dir)
@@ -154,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         check_output(out)
     x = load_input(args.input, folder) if args.input is not None else load_image_input(args.image, folder)
-    y, _ = run_build(folder, x)
+    y = run_once(folder, x, args)
     scores = dequantize(y, folder.output.scale, folder.output.zero_point)
     if out is not None:
         y_saved = scores if args.dequantize else y

@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, default=3,
                    help=f"number of random int8 inputs, 1 to {MAX_COUNT} (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs, >= 0 (default 0)")
+    from mbmicro.commands.run import add_device_arguments
+
+    add_device_arguments(p)
 
 
 def first_mismatch(graph, records, reference: dict) -> str | None:
@@ -53,13 +56,44 @@ def check_arguments(count: int, seed: int) -> None:
         raise UserError(f"--seed {seed} is invalid: pass 0 or a larger integer")
 
 
+def verify_on_device(folder, args: argparse.Namespace) -> int:
+    """The same random inputs sent to the flashed board; its outputs must equal the reference.
+
+    A board cannot write a trace, so a mismatch names the input and points to
+    the simulator's verify, whose trace names the first differing layer."""
+    from mbmicro.reference.int8 import run_int8
+    from mbmicro.sim import device
+
+    graph = folder.graph
+    rng = np.random.default_rng(args.seed)
+    with device.connect(folder, args.serial, args.timeout, args.host) as board:
+        for i in range(args.count):
+            x = rng.integers(-128, 128, size=tuple(graph.input.shape), dtype=np.int8)
+            y, _ = device.run_on_device(board, folder, x)
+            want = run_int8(graph, x)
+            if not np.array_equal(y, want):
+                print(f"input {i}: the board's output differs from the reference in {int((y != want).sum())} "
+                      f"of {y.size} values; 'mbmicro verify {args.dir}' (in the simulator) names the first "
+                      "differing layer")
+                print(f"verification on the device FAILED on input {i + 1}/{args.count} ({folder.model}, "
+                      f"{folder.target.name})")
+                return 1
+    print(f"verified {args.count}/{args.count} inputs bit-exact on the device ({folder.model}, "
+          f"{folder.target.name}, {board.port})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    from mbmicro.commands.run import check_device_arguments
     from mbmicro.reference.int8 import run_int8
     from mbmicro.sim.build_folder import load_build_folder
     from mbmicro.sim.execute import run_build
 
     check_arguments(args.count, args.seed)
+    check_device_arguments(args)
     folder = load_build_folder(args.dir, need_graph=True)
+    if args.on_device:
+        return verify_on_device(folder, args)
     graph = folder.graph
     rng = np.random.default_rng(args.seed)
     for i in range(args.count):

@@ -11,9 +11,10 @@ from __future__ import annotations
 from mbmicro.graph.ir import Graph
 
 
-def arena_buffers(graph: Graph, inplace: dict[str, tuple[int, ...]]
+def arena_buffers(graph: Graph, inplace: dict[str, tuple[int, ...]], io_in_arena: bool = False
                   ) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
-    """(root, lifetimes) of the tensors that live in the arena (not graph inputs or outputs).
+    """(root, lifetimes) of the tensors that live in the arena (not graph inputs or outputs,
+    unless ``io_in_arena``).
 
     ``root[t]`` is the tensor whose buffer ``t`` shares (``t`` itself when
     none): an output of an op in ``inplace`` (op -> input positions it may
@@ -21,14 +22,25 @@ def arena_buffers(graph: Graph, inplace: dict[str, tuple[int, ...]]
     step, is not a graph input or output, and has the same byte size.
     ``lifetimes[r]`` is (first step, last step) of buffer root ``r``, over all
     tensors sharing it.
+
+    ``io_in_arena`` (``build --io-in-arena``): the graph input and output are
+    arena buffers too. The input lives from step 0 to its last reader, after
+    which its bytes are free (the caller may not expect it back); the output
+    lives from its producer to the last step (the caller reads it after the run).
     """
-    external = set(graph.inputs) | set(graph.outputs)
+    external = set() if io_in_arena else set(graph.inputs) | set(graph.outputs)
     produced = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
     last_use = dict(produced)
     for i, n in enumerate(graph.nodes):
         for t in n.inputs:
             last_use[t] = max(last_use.get(t, i), i)
     root: dict[str, str] = {}
+    if io_in_arena:
+        for t in graph.inputs:
+            produced[t] = 0
+            root[t] = t
+        for t in graph.outputs:
+            last_use[t] = len(graph.nodes) - 1
     for step, node in enumerate(graph.nodes):
         out = node.outputs[0]
         if out in external:

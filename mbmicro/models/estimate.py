@@ -67,13 +67,14 @@ class Estimate:
     largest_output: int     # elements of the largest node output
 
 
-def estimate(cfg: ModelConfig) -> Estimate:
-    """The lower bounds for checked options ``cfg`` (milliseconds, no weights are made)."""
+def estimate(cfg: ModelConfig, io_in_arena: bool = False) -> Estimate:
+    """The lower bounds for checked options ``cfg`` (milliseconds, no weights are made);
+    ``io_in_arena``: the input and output are arena buffers (``build --io-in-arena``)."""
     graph = structure_from_config(cfg)
     return Estimate(
         weights_bytes=weights_lower_bound(graph),
-        arena_bytes=arena_lower_bound(graph),
-        io_bytes=graph.input.size + graph.output.size,
+        arena_bytes=arena_lower_bound(graph, io_in_arena),
+        io_bytes=0 if io_in_arena else graph.input.size + graph.output.size,
         params=sum(int(a.size) for n in graph.nodes for k, a in n.params.items() if k in ("weight", "bias")),
         activation_elements=sum(t.size for t in graph.tensors.values()),
         largest_output=max(graph.tensors[n.outputs[0]].size for n in graph.nodes),
@@ -93,15 +94,15 @@ def weights_lower_bound(graph: Graph) -> int:
     return total + 4 * sum(shift_lengths) + (LUT_BYTES if has_lut else 0)
 
 
-def _buffers(graph: Graph) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+def _buffers(graph: Graph, io_in_arena: bool = False) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
     """Arena buffers as the planner makes them: root tensor -> int8 bytes, and -> (first, last) step."""
-    _, spans = arena_buffers(graph, INPLACE_INPUTS)
+    _, spans = arena_buffers(graph, INPLACE_INPUTS, io_in_arena)
     return {r: graph.tensors[r].size for r in spans}, spans  # int8: one byte per element
 
 
-def arena_lower_bound(graph: Graph) -> int:
+def arena_lower_bound(graph: Graph, io_in_arena: bool = False) -> int:
     """Largest int8 bytes of arena buffers live at one step (<= the planner's peak)."""
-    sizes, spans = _buffers(graph)
+    sizes, spans = _buffers(graph, io_in_arena)
     delta = [0] * (len(graph.nodes) + 1)
     for r, (first, last) in spans.items():
         delta[first] += sizes[r]

@@ -85,7 +85,8 @@ static uint32_t crc32(const uint8_t *p, uint32_t n)
 
 #ifdef MBMICRO_PROFILE
 static uint32_t layer_started;
-static uint32_t layer_cycles[MBMICRO_FW_NUM_LAYERS];
+/* Not static: console_serve.c zeroes and reads it around each run it serves (profile --on-device). */
+uint32_t mbmicro_layer_cycles[MBMICRO_FW_NUM_LAYERS];
 
 void mbmicro_layer_begin(int32_t index)
 {
@@ -97,7 +98,7 @@ void mbmicro_layer_end(int32_t index)
 {
     uint32_t now = mbmicro_cycles_now();
     if (index >= 0 && index < MBMICRO_FW_NUM_LAYERS)
-        layer_cycles[index] += now - layer_started;
+        mbmicro_layer_cycles[index] += now - layer_started;
 }
 
 static void print_layers(void)
@@ -106,7 +107,7 @@ static void print_layers(void)
         put("MBMICRO layer=");
         put_i32(i);
         put(" cycles=");
-        put_u32(layer_cycles[i]);
+        put_u32(mbmicro_layer_cycles[i]);
         put("\r\n");
     }
 }
