@@ -8,6 +8,9 @@ on a tracker) keeps each worker busy with one job and gives a failed worker's jo
 
 from __future__ import annotations
 
+import collections
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
 from mbmicro.tune.measure import measure
 
 
@@ -157,8 +160,8 @@ class TrackerPool:
         except Exception as exc:  # noqa: BLE001 - any failure to reach it is the user's address
             raise _tracker_error(self.addr, exc) from None
         queue = summary.get("queue_info", {}).get(self.key, {})
-        return max(1, int(queue.get("free", 0)) + int(queue.get("pending", 0)),
-                   sum(1 for s in summary.get("server_info", []) if s.get("key", "").endswith(":" + self.key)))
+        return max(1, int(queue.get("free", 0)),
+                   sum(1 for s in summary.get("server_info", []) if s.get("key", "") == "server:" + self.key))
 
     def _call(self, payload: str) -> list[dict]:
         import json
@@ -172,34 +175,38 @@ class TrackerPool:
             raise WorkerLost(str(exc)[:300]) from exc
 
     def run(self, next_jobs, kernel_of, finished) -> None:
-        import collections
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
         slots = self.workers()
+        pool = ThreadPoolExecutor(max_workers=slots)
+        try:
+            self._loop(pool, slots, next_jobs, kernel_of, finished)
+        finally:  # interrupted: do not wait for rounds in flight (their workers finish or time out)
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop(self, pool, slots: int, next_jobs, kernel_of, finished) -> None:
+        """Keep ``slots`` rounds in flight; a lost round goes back to the front of the queue."""
         queue: collections.deque = collections.deque()
         running: dict = {}
-        with ThreadPoolExecutor(max_workers=slots) as pool:
-            while True:
-                busy = {job[0] for job in running.values()} | {job[0] for job in queue}
-                if len(running) + len(queue) < slots:
-                    queue.extend((i, c, 0) for i, c in next_jobs(busy))
-                while queue and len(running) < slots:
-                    index, candidates, attempts = job = queue.popleft()
-                    payload = encode_job(kernel_of(index), candidates, self.target_name, self.seed)
-                    running[pool.submit(self._call, payload)] = job
-                if not running:
-                    return
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in done:
-                    index, candidates, attempts = running.pop(future)
-                    try:
-                        finished(index, future.result())
-                    except WorkerLost as exc:
-                        self.lost += 1
-                        if attempts + 1 < MAX_ATTEMPTS:
-                            queue.appendleft((index, candidates, attempts + 1))
-                        else:
-                            finished(index, _lost_records(kernel_of(index), candidates, str(exc)))
+        while True:
+            busy = {job[0] for job in running.values()} | {job[0] for job in queue}
+            if len(running) + len(queue) < slots:
+                queue.extend((i, c, 0) for i, c in next_jobs(busy))
+            while queue and len(running) < slots:
+                index, candidates, attempts = job = queue.popleft()
+                payload = encode_job(kernel_of(index), candidates, self.target_name, self.seed)
+                running[pool.submit(self._call, payload)] = job
+            if not running:
+                return
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                index, candidates, attempts = running.pop(future)
+                try:
+                    finished(index, future.result())
+                except WorkerLost as exc:
+                    self.lost += 1
+                    if attempts + 1 < MAX_ATTEMPTS:
+                        queue.appendleft((index, candidates, attempts + 1))
+                    else:
+                        finished(index, _lost_records(kernel_of(index), candidates, str(exc)))
 
 
 def _lost_records(kernel, candidates, why: str) -> list[dict]:
