@@ -140,6 +140,13 @@ def test_log_round_trips_resumes_and_merges(measured_space, tmp_path):
     best = tlog.best(merged, kernel.family, kernel.key, kernel.space_version)
     assert best["instructions"] == min(r["instructions"] for r in merged if r["ok"])
     assert tlog.best(merged, kernel.family, kernel.key, "another-space") is None
+    # the defaults stay unless beaten by more than the margin (placement noise)
+    default = dict(records[0], knobs=kernel.defaults, instructions=1000)
+    near = dict(records[0], knobs={**kernel.defaults, "tile_p": 1}, instructions=999)
+    far = dict(near, instructions=990)
+    assert tlog.best([default, near], kernel.family, kernel.key, kernel.space_version, kernel.defaults) is default
+    assert tlog.best([default, far], kernel.family, kernel.key, kernel.space_version, kernel.defaults) is far
+    assert tlog.best([default, near], kernel.family, kernel.key, kernel.space_version) is near
 
 
 def test_a_file_that_is_not_a_log_is_one_user_error(tmp_path):
@@ -318,3 +325,28 @@ def test_tracker_and_two_workers_share_a_run_and_a_killed_worker_loses_nothing(t
     finally:
         for proc in reversed(procs):
             _kill_tree(proc)
+
+
+def test_an_interrupted_run_keeps_its_finished_rounds_and_resumes(measured_space, tmp_path):
+    """Ctrl-C after the first round: that round is in the log; the next run skips it."""
+    kernel, table = measured_space
+
+    class InterruptedPool(TablePool):
+        def run(self, next_jobs, kernel_of, finished):
+            index, candidates = next_jobs(set())[0]
+            self.asked += candidates
+            finished(index, [self.table[json.dumps(c, sort_keys=True)] for c in candidates])
+            raise KeyboardInterrupt
+
+    path = tmp_path / "tune.json"
+    writer = tlog.Writer(path)
+    with pytest.raises(KeyboardInterrupt):
+        tune([kernel], InterruptedPool(table), writer, budget=Budget(trials=8, batch=3))
+    writer.close()
+    kept = tlog.read(path)
+    assert len(kept) == 3
+    again = TablePool(table)
+    results = tune([kernel], again, ListWriter(), budget=Budget(trials=8, batch=3), previous=kept)
+    assert len(again.asked) == 5 and results[0].trials == 8
+    assert not {json.dumps(k, sort_keys=True) for k in again.asked} & {json.dumps(r["knobs"], sort_keys=True)
+                                                                     for r in kept}

@@ -16,7 +16,7 @@ def tuned_knobs(graph, target, records: list[dict]) -> tuple[dict[str, dict], di
     knobs, used = {}, {}
     for node in graph.nodes:
         kernel = kernel_of(graph, node, target)
-        record = tlog.best(records, kernel.family, kernel.key, kernel.space_version)
+        record = tlog.best(records, kernel.family, kernel.key, kernel.space_version, kernel.defaults)
         if record is not None:
             knobs[node.name] = dict(record["knobs"])
             used[node.name] = record

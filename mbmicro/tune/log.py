@@ -135,11 +135,28 @@ def _cost(record: dict) -> tuple:
     return (record["instructions"], cycles if cycles is not None else record["instructions"])
 
 
-def best(records: list[dict], target: str, kernel: str, space: str) -> dict | None:
-    """The verified record with the lowest cost for one kernel (None: not in the log)."""
+#: a setting must beat the defaults by more than this share of their instructions to replace them
+MARGIN = 0.002
+
+
+def best(records: list[dict], target: str, kernel: str, space: str, defaults: dict | None = None) -> dict | None:
+    """The verified record with the lowest cost for one kernel (None: not in the log).
+
+    With ``defaults``: their record unless another beats it by more than MARGIN.  Why: the same
+    code can count a few instructions more or less in another firmware (placement changes
+    literal loads and library paths), and knobs a micro-kernel ignores give the same code under
+    another name, so a "win" of one instruction is noise, not a reason to leave the defaults."""
     mine = [r for r in records if r["ok"] and r["target"] == target and r["kernel"] == kernel
             and r["space"] == space]
-    return min(mine, key=_cost) if mine else None
+    if not mine:
+        return None
+    top = min(mine, key=_cost)
+    if defaults is not None:
+        wanted = json.dumps(defaults, sort_keys=True)
+        base = next((r for r in mine if json.dumps(r["knobs"], sort_keys=True) == wanted), None)
+        if base is not None and top["instructions"] >= base["instructions"] * (1 - MARGIN):
+            return base
+    return top
 
 
 def measured(records: list[dict]) -> set[tuple]:

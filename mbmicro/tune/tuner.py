@@ -64,7 +64,7 @@ def _update(state: _State) -> None:
     defaults = json.dumps(kernel.defaults, sort_keys=True)
     res.default = next((r for r in state.records if r["ok"] and json.dumps(r["knobs"], sort_keys=True) == defaults),
                        None)
-    res.best = tlog.best(state.records, kernel.family, kernel.key, kernel.space_version)
+    res.best = tlog.best(state.records, kernel.family, kernel.key, kernel.space_version, kernel.defaults)
 
 
 def tune(kernels: list[Kernel], pool, writer, *, budget: Budget, seed: int = 0,
