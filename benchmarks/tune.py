@@ -46,7 +46,7 @@ def main() -> int:
         sys.stderr.write(done.stderr)
         return done.returncode
     shown = " ".join(c if not c.startswith("/") else Path(c).name for c in cmd[1:])
-    text = [f"# Tuning {a.model} {a.width}/{a.resolution}/{a.classes} on {a.target}", "",
+    text = [f"## Tuning {a.model} {a.width}/{a.resolution}/{a.classes} on {a.target}", "",
             f"`python {shown}` ({'resumed from an existing log' if resumed else 'cold log'}): "
             f"{wall:.0f} s wall on {os.cpu_count()} cores ({platform.machine()}), shared with other work.", "",
             "Instructions are QEMU's counts of the kernel call; cycles are the estimate of mbmicro.sim.cycles "
