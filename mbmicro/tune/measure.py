@@ -249,7 +249,8 @@ def _run_counted(target: Target, exe: Path, folder: Path, timeout: float) -> tup
     return text, qemu.parse_counts(report.read_text())
 
 
-def _record(kernel: Kernel, knobs: dict, **result) -> dict:
+def make_record(kernel: Kernel, knobs: dict, **result) -> dict:
+    """One log record (mbmicro.tune.log): the candidate's identity, its shape, and ``result``."""
     return {"target": kernel.family, "op": kernel.op, "kernel": kernel.key, "space": kernel.space_version,
             "shape": kernel.shape(), "knobs": knobs, **result}
 
@@ -267,18 +268,18 @@ def _measure_cases(target: Target, kernel: Kernel, cases: list[_Case], timeout: 
             return (_measure_cases(target, kernel, cases[:half], timeout)
                     + _measure_cases(target, kernel, cases[half:], timeout))
         why = why or ("run: the firmware did not finish in QEMU (crash, fault or timeout)")
-        return [_record(kernel, cases[0].knobs, ok=False, error=why)]
+        return [make_record(kernel, cases[0].knobs, ok=False, error=why)]
     table = cycles.load_table(target)
     bad = {int(line.split()[1]) for line in text.splitlines() if line.startswith("mismatch ")}
     records = []
     for i, case in enumerate(cases):
         if i in bad:
-            records.append(_record(kernel, case.knobs, ok=False,
+            records.append(make_record(kernel, case.knobs, ok=False,
                                    error="verify: output differs from mbmicro.reference.int8"))
             continue
         mix = counts.mix[i] if counts.mix else {}
         est = cycles.estimate(mix, table) if (table and mix) else None
-        records.append(_record(kernel, case.knobs, ok=True, instructions=int(counts.regions[i]), cycles=est))
+        records.append(make_record(kernel, case.knobs, ok=True, instructions=int(counts.regions[i]), cycles=est))
     return records
 
 
@@ -315,7 +316,7 @@ def measure(kernel: Kernel, candidates: list[dict], target: Target, *, seed: int
         try:
             lowered = lower(kernel.graph, node, core, knobs)
         except Exception as exc:  # noqa: BLE001 - a schedule that refuses a knob setting is a result too
-            records[i] = _record(kernel, knobs, ok=False, error=f"lower: {type(exc).__name__}: {exc}"[:300])
+            records[i] = make_record(kernel, knobs, ok=False, error=f"lower: {type(exc).__name__}: {exc}"[:300])
             continue
         cases.append(_Case(i, knobs, lowered, feeds, expected))
     for batch in _batches(cases):

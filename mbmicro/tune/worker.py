@@ -210,9 +210,9 @@ class TrackerPool:
 
 
 def _lost_records(kernel, candidates, why: str) -> list[dict]:
-    from mbmicro.tune.measure import _record
+    from mbmicro.tune.measure import make_record
 
-    return [_record(kernel, knobs, ok=False, error=f"worker: lost {MAX_ATTEMPTS} times: {why}")
+    return [make_record(kernel, knobs, ok=False, error=f"worker: lost {MAX_ATTEMPTS} times: {why}")
             for knobs in candidates]
 
 
