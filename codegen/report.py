@@ -176,7 +176,8 @@ def render_md(report: dict, program) -> str:
     if r.get("tuning"):
         t = r["tuning"]
         out += ["", f"Knobs from the tuning log ({', '.join(t['logs'])}): {len(t['layers_from_log'])} layers "
-                    f"({len(t['kernels_from_log'])} kernels); {t['layers_default']} layers use the default knobs. "
+                    f"({len(t['kernels_from_log'])} kernels), {t.get('layers_changed', 0)} of them with knobs "
+                    f"other than the defaults; {t['layers_default']} layers not in the log use the default knobs. "
                     "The knobs column below shows every layer's."]
     out += ["", "## Layers", "", "| # | name | op | output | MACs | params | kernel | knobs | arena offset |",
             "|---|---|---|---|---|---|---|---|---|"]

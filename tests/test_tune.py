@@ -194,12 +194,14 @@ def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, c
     out = tmp_path / "b"
     assert cli_main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
                      "--target", "cortex-m4", "-o", str(out), "--tuning-log", str(log_path)]) == 0
-    assert f"tuning log: {len(kernel.layers)} layers (1 kernels) tuned" in capsys.readouterr().out
+    n = len(kernel.layers)
+    assert f"tuning log: {n} layers (1 kernels) from the log, {n} of them with knobs other than the defaults" \
+        in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     tuned = {x["name"]: x for x in report["layers"] if x["knobs_from"] == "tuning log"}
     assert set(tuned) == set(kernel.layers) and all(x["knobs"] == other for x in tuned.values())
     build = json.loads((out / "build.json").read_text())
-    assert build["tuning"]["kernels_from_log"] == [kernel.key]
+    assert build["tuning"]["kernels_from_log"] == [kernel.key] and build["tuning"]["layers_changed"] == n
     assert "Knobs from the tuning log" in (out / "report.md").read_text()
     assert cli_main(["verify", str(out), "--count", "1"]) == 0
     assert "verified 1/1 inputs bit-exact" in capsys.readouterr().out

@@ -130,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
           f"flash {m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
     if args.tuning_log:
         t = info["tuning"]
-        print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) tuned, "
-              f"{t['layers_default']} layers with default knobs")
+        print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) from the log, "
+              f"{t['layers_changed']} of them with knobs other than the defaults; {t['layers_default']} layers "
+              f"not in the log (default knobs)")
     if (out / "firmware").is_dir():
         print(f"firmware for the {target.board.title} in {out / 'firmware'}: 'make' builds app.elf, "
               f"'make flash' programs it (docs/BOARDS.md)")
