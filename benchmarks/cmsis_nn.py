@@ -11,7 +11,8 @@ around the layer.
   compiled to be measured, never copied here. Its headers need no CMSIS-Core (the
   checkout's Include/ is enough). benchmarks/cmsis_nn_harness.c calls the wrapper TFLM
   calls (arm_convolve_wrapper_s8 -> arm_convolve_1x1_s8_fast for these 1x1 layers;
-  arm_depthwise_conv_wrapper_s8 -> arm_depthwise_conv_3x3_s8 or _s8_opt) on a seeded
+  arm_depthwise_conv_wrapper_s8 -> arm_depthwise_conv_3x3_s8 or _s8_opt; the 3x3 stride-2
+  stems -> arm_convolve_s8) on a seeded
   random input; its output is checked bit-exact against the NumPy reference under
   TFLite's rounding (CMSIS-NN's default double rounding, docs/INT8_SEMANTICS.md).
 * mbmicro: the same shape as a one-layer int8 graph (targets.layer_graph), built with
@@ -20,7 +21,8 @@ around the layer.
 Without ``CMSIS_NN_DIR`` the committed results/cmsis_nn.json is reused (only the
 markdown is re-rendered), so ``make benchmarks`` works without the checkout.
 
-Usage: ``CMSIS_NN_DIR=/path/to/CMSIS-NN python benchmarks/cmsis_nn.py [--jobs 2] [--cores c,d]``.
+Usage: ``CMSIS_NN_DIR=/path/to/CMSIS-NN python benchmarks/cmsis_nn.py [--jobs 2] [--cores c,d]
+[--kinds stem]`` (``--kinds``: measure only those layer kinds, keep the committed rows of the others).
 """
 
 from __future__ import annotations
@@ -88,12 +90,21 @@ DEPTHWISE = [
     ("proxyless-r 0.35/96", 7, 2, 6, 192),
 ]
 
+#: stem shapes (3x3 stride 2 conv2d on the 3 image channels, the models' first layer):
+#: (source, input size, output channels), the output channel counts of the 11 models
+STEMS = [
+    ("fbnet-b 0.35/96", 96, 8),
+    ("mobilenetv2 0.35/96", 96, 16),
+    ("rexnet 0.35/80", 80, 32),
+]
+KINDS = ("depthwise", "pointwise", "stem")
+
 
 @dataclasses.dataclass(frozen=True)
 class Shape:
     """One layer shape: what both sides run."""
 
-    kind: str  # "pointwise" | "depthwise"
+    kind: str  # "pointwise" | "depthwise" | "stem"
     size: int  # input height = width
     c_in: int
     c_out: int
@@ -106,13 +117,17 @@ class Shape:
         out = -(-self.size // self.stride)
         if self.kind == "pointwise":
             return f"pointwise {self.size}x{self.size}x{self.c_in} -> {self.c_out}"
+        if self.kind == "stem":
+            return (f"stem conv {self.kernel}x{self.kernel} s{self.stride} {self.size}x{self.size}x{self.c_in} -> "
+                    f"{out}x{out}x{self.c_out}")
         return f"depthwise {self.kernel}x{self.kernel} s{self.stride} {self.size}x{self.size}x{self.c_in} -> {out}x{out}"
 
 
 def shapes() -> list[Shape]:
-    """Every measured shape, pointwise first."""
+    """Every measured shape, pointwise first, the stems last."""
     return ([Shape("pointwise", s, k, n, 1, 1, src) for src, s, k, n in POINTWISE]
-            + [Shape("depthwise", s, c, c, k, st, src) for src, k, st, s, c in DEPTHWISE])
+            + [Shape("depthwise", s, c, c, k, st, src) for src, k, st, s, c in DEPTHWISE]
+            + [Shape("stem", s, 3, n, 3, 2, src) for src, s, n in STEMS])
 
 
 def bench_targets():
@@ -236,6 +251,8 @@ def cmsis_function(shape: Shape, core: str) -> str:
     """The function the CMSIS-NN wrapper dispatches to for the shape (its conditions, as in the source)."""
     if shape.kind == "pointwise":
         return "arm_convolve_1x1_s8_fast"
+    if shape.kind == "stem":
+        return "arm_convolve_s8"
     pad = (shape.kernel - 1) // 2
     if core != "cortex-m55" and shape.kernel == 3 and pad <= 1:
         return "arm_depthwise_conv_3x3_s8"
@@ -296,6 +313,8 @@ def shape_macs(shape: Shape) -> int:
     out = -(-shape.size // shape.stride)
     if shape.kind == "pointwise":
         return out * out * shape.c_in * shape.c_out
+    if shape.kind == "stem":
+        return out * out * shape.c_in * shape.kernel * shape.kernel * shape.c_out
     return out * out * shape.c_in * shape.kernel * shape.kernel
 
 
@@ -326,11 +345,12 @@ def render(data: dict) -> str:
                    f"{c['estimated_cycles_per_mac']:.2f} / {m['estimated_cycles_per_mac']:.2f} | "
                    f"{r['cycle_ratio']:.2f} |")
     out += ["", "Ratio mbmicro / CMSIS-NN, min / median / max per layer type and core (instructions; estimated "
-            "cycles):", "", "| core | depthwise (instr) | pointwise (instr) | depthwise (est. cycles) | "
-            "pointwise (est. cycles) |", "|---|---|---|---|---|"]
+            "cycles):", "", "| core | " + " | ".join(f"{kind} ({what})" for what in ("instr", "est. cycles")
+                                                      for kind in KINDS) + " |",
+           "|---|" + "---|" * 2 * len(KINDS)]
     for core in data["cores"]:
         cells = [_spread([r[key] for r in rows if r["core"] == core and r["kind"] == kind])
-                 for key in ("ratio", "cycle_ratio") for kind in ("depthwise", "pointwise")]
+                 for key in ("ratio", "cycle_ratio") for kind in KINDS]
         out.append(f"| {core} | {' | '.join(cells)} |")
     out.append("")
     return "\n".join(out)
@@ -349,11 +369,11 @@ def compiler_version() -> str:
     return f"arm-none-eabi-gcc {out.stdout.strip()}"
 
 
-def measure_all(src: Path, cores: list[str], jobs: int) -> dict:
+def measure_all(src: Path, cores: list[str], jobs: int, kinds=KINDS) -> dict:
     check_checkout(src)
     commit = checkout_commit(src)
     exes = {core: build_firmware(core, src, WORK / core) for core in cores}
-    work = [(s, core, exes[core]) for s in shapes() for core in cores]
+    work = [(s, core, exes[core]) for s in shapes() if s.kind in kinds for core in cores]
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for r in pool.map(job, work):
@@ -365,6 +385,33 @@ def measure_all(src: Path, cores: list[str], jobs: int) -> dict:
             "tflm_flags": TFLM_FLAGS, "cores": cores, "rows": rows}
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    from mbmicro.errors import UserError
+
+    kinds = tuple(k for k in text.split(",") if k)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise UserError(f"--kinds {text!r}: unknown layer kind {', '.join(unknown) or '(none)'}; "
+                        f"use some of {','.join(KINDS)}")
+    return kinds
+
+
+def merged(data: dict, kinds) -> dict:
+    """``data`` (rows of ``kinds`` only) with the committed rows of the other kinds, in shapes() order;
+    the committed results must come from the same CMSIS-NN commit."""
+    from mbmicro.errors import UserError
+
+    old = json.loads(RESULT_JSON.read_text()) if RESULT_JSON.exists() else None
+    if old is None or old["cmsis_nn_commit"] != data["cmsis_nn_commit"]:
+        raise UserError(f"--kinds needs a committed {RESULT_JSON.name} measured at CMSIS-NN "
+                        f"{data['cmsis_nn_commit'][:12]}: measure every kind (drop --kinds)")
+    rows = {(r["label"], r["core"]): r for r in old["rows"] if r["kind"] not in kinds}
+    rows.update({(r["label"], r["core"]): r for r in data["rows"]})
+    cores = [c for c in CORES if c in set(old["cores"]) | set(data["cores"])]
+    order = [(s.label, core) for s in shapes() for core in cores]
+    return {**data, "cores": cores, "rows": [rows[key] for key in order if key in rows]}
+
+
 def main(argv: list[str]) -> int:
     import os
 
@@ -373,6 +420,8 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--cores", default=",".join(CORES))
+    p.add_argument("--kinds", default=",".join(KINDS),
+                   help="layer kinds to measure; the committed rows of the others are kept")
     args = p.parse_args(argv)
     src = os.environ.get("CMSIS_NN_DIR")
     try:
@@ -384,8 +433,11 @@ def main(argv: list[str]) -> int:
             data = json.loads(RESULT_JSON.read_text())
         else:
             started = time.perf_counter()
-            data = measure_all(Path(src).resolve(), args.cores.split(","), args.jobs)
+            kinds = _kinds(args.kinds)
+            data = measure_all(Path(src).resolve(), args.cores.split(","), args.jobs, kinds)
             data["wall_s"] = round(time.perf_counter() - started, 1)
+            if set(kinds) != set(KINDS):
+                data = merged(data, kinds)
             RESULT_JSON.write_text(json.dumps(data, indent=1) + "\n")
     except UserError as exc:
         print(f"mbmicro: error: {exc}", file=sys.stderr)

@@ -120,7 +120,8 @@ def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int, kernel
     """A one-layer int8 graph (random He weights, quantized with seeded random calibration).
 
     ``kernel``: the depthwise kernel size (pointwise layers are 1x1); benchmarks/cmsis_nn.py
-    measures 3x3, 5x5 and 7x7."""
+    measures 3x3, 5x5 and 7x7.  ``kind`` "stem": an ungrouped ``kernel`` x ``kernel`` conv2d with
+    SAME padding and ReLU6 (the models' first layer: 3x3 stride 2 on 3 channels)."""
     from mbmicro.graph.ir import Graph, Node, Tensor, conv_out_size, same_padding
     from mbmicro.quant.ptq import quantize_graph
 
@@ -133,6 +134,14 @@ def layer_graph(kind: str, size: int, c_in: int, c_out: int, stride: int, kernel
                     {"weight": (rng.standard_normal((kernel, kernel, c_in)) * np.sqrt(2 / kernel ** 2))
                      .astype(np.float32),
                      "bias": (0.1 * rng.standard_normal(c_in)).astype(np.float32)})
+    elif kind == "stem":
+        (pt, pb), fan_in = same_padding(size, kernel, stride), kernel * kernel * c_in
+        node = Node("layer", "conv2d", ["x"], ["y"],
+                    {"kernel": (kernel, kernel), "stride": stride, "pad": (pt, pt, pb, pb), "groups": 1,
+                     "act": "relu6"},
+                    {"weight": (rng.standard_normal((c_out, kernel, kernel, c_in)) * np.sqrt(2 / fan_in))
+                     .astype(np.float32),
+                     "bias": (0.1 * rng.standard_normal(c_out)).astype(np.float32)})
     else:
         node = Node("layer", "conv2d", ["x"], ["y"],
                     {"kernel": (1, 1), "stride": 1, "pad": (0, 0, 0, 0), "groups": 1, "act": "none"},

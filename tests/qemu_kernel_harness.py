@@ -32,6 +32,7 @@ import numpy as np
 from mbmicro.codegen import link_script, microkernels
 from mbmicro.codegen.kernels import lower_node
 from mbmicro.codegen.weights import c_literal
+from mbmicro.sim import cycles as sim_cycles
 from mbmicro.sim import qemu
 from mbmicro.targets.target import load_target
 
@@ -155,10 +156,11 @@ def _check_output(text: str, batch: list[_Case]) -> list[str]:
     return [c.kernel.function for c in batch if c.index in bad]
 
 
-def run_cases_qemu(cases, core: str, count: bool = False) -> list[int] | None:
+def run_cases_qemu(cases, core: str, count: bool = False, cycles: bool = False) -> list | None:
     """Lower every (graph, node, feeds, knobs, reference) case for ``core``, run them in QEMU,
     fail naming the kernels whose output differs; with ``count``, return each case's
-    executed instructions (the call plus a constant few for the markers), in case order."""
+    executed instructions (the call plus a constant few for the markers), in case order;
+    with ``cycles`` too, (instructions, estimated cycles) pairs (mbmicro.sim.cycles)."""
     target = _target(core)
     lowered = [_Case(i, lower_node(g, n, target, kn), feeds, np.asarray(ref))
                for i, (g, n, feeds, kn, ref) in enumerate(cases)]
@@ -172,6 +174,11 @@ def run_cases_qemu(cases, core: str, count: bool = False) -> list[int] | None:
             assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
             bad += _check_output(result.stdout.decode(errors="replace"), batch)
             if count:
-                counts += qemu.count_instructions(target, exe, [], cwd=folder, timeout=900).regions
+                found = qemu.count_instructions(target, exe, [], cwd=folder, timeout=900)
+                if cycles:
+                    table = sim_cycles.load_table(target)
+                    counts += [(n, sim_cycles.estimate(m, table)) for n, m in zip(found.regions, found.mix)]
+                else:
+                    counts += found.regions
     assert not bad, f"{len(bad)} kernels differ from the reference on {core}: {bad[:5]}"
     return counts if count else None

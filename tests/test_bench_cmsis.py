@@ -87,3 +87,27 @@ def test_case_file_layout():
     assert len(data) == 17 * 4 + n_in + (-n_in % 4) + n_w + (-n_w % 4) + 3 * 4 * 18
     shift = np.frombuffer(data[-4 * 18:], "<i4")
     assert list(shift) == list(31 - graph.nodes[0].params["shift"])  # TFLite's exponent
+
+
+def test_stem_shapes_are_measured_with_arm_convolve_s8(results):
+    stems = [r for r in results["rows"] if r["kind"] == "stem"]
+    assert {r["shape"]["c_out"] for r in stems} == {8, 16, 32} and len(stems) == 3 * len(cmsis_nn.CORES)
+    assert all(r["cmsis_nn"]["function"] == "arm_convolve_s8" for r in stems)
+    assert all(r["macs"] == cmsis_nn.shape_macs(cmsis_nn.Shape(**r["shape"])) for r in stems)
+
+
+def test_kinds_merge_keeps_the_other_committed_rows(results):
+    """--kinds stem re-measures the stems only: the other rows come from the committed file, in order."""
+    new = [dict(r, ratio=0.5) for r in results["rows"] if r["kind"] == "stem"]
+    data = dict(results, rows=new)
+    merged = cmsis_nn.merged(data, ("stem",))
+    assert [(r["label"], r["core"]) for r in merged["rows"]] == [(r["label"], r["core"]) for r in results["rows"]]
+    assert [r for r in merged["rows"] if r["kind"] != "stem"] == [r for r in results["rows"] if r["kind"] != "stem"]
+    assert all(r["ratio"] == 0.5 for r in merged["rows"] if r["kind"] == "stem")
+
+
+def test_unknown_kind_is_one_line_error(monkeypatch, capsys):
+    monkeypatch.setenv("CMSIS_NN_DIR", "/nonexistent")
+    assert cmsis_nn.main(["--kinds", "stem,conv3d"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mbmicro: error: ") and err.count("\n") == 1 and "conv3d" in err

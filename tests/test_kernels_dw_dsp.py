@@ -8,6 +8,8 @@ both requantization forms of the kernel run.  The intrinsics path runs in QEMU
 (tests/test_kernels_dw_dsp_qemu.py).
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -42,17 +44,43 @@ def _names(cases) -> list[str]:
 
 
 def test_dsp_band_kernel_200_seeded_shapes_bit_exact():
+    """Default rule, shifts 32..40, random zero points and clamps: every case runs the
+    whole-channel kernel with one shift for all channels (s' = max(33, max s), tag dspcs<s'-32>)."""
     rng = np.random.default_rng(2024)
     cases = [dsp_case(rng, *dsp_shape(rng, i)) for i in range(200)]
     names = _names(cases)
-    high = [n.endswith("_dsph") for n in names]
-    for (_, node, *_), h in zip(cases, high):  # the 32-bit form exactly where every shift allows it
-        assert h == bool(node.params["shift"].min() >= cm.HI32_SHIFTS[0])
-    assert sum(high) > 100
+    for (_, node, *_), n in zip(cases, names):
+        assert f"_dspcs{max(33, int(node.params['shift'].max())) - 32}" in n, n
+    clamped = ["a" in n.split("_dspc")[1] for n in names]
+    assert any(clamped) and not all(clamped)  # literal bounds and the full range (one SSAT)
+    run_cases(cases)
+
+
+def spread_case(rng, i: int):
+    """Per-channel shifts 33..50 (a spread beyond the pre-scale's 8): each channel keeps its own
+    shift (tag dspc without a common one)."""
+    graph, node, feeds, _, _ = dsp_case(rng, *dsp_shape(rng, i))
+    c = node.params["weight"].shape[2]
+    node.params["shift"] = np.where(np.arange(c) % 2 == 0, 33, rng.integers(42, 51, c)).astype(np.int32)
+    if c == 1:
+        node.params["shift"] = np.array([50], np.int32)  # one channel: one shift anyway
+    return graph, node, feeds, DSP, R.run_node(graph, node, [feeds["x"]])
+
+
+def test_channel_kernel_per_channel_shifts():
+    rng = np.random.default_rng(79)
+    cases = [spread_case(rng, i) for i in range(12)]
+    names = _names(cases)
+    for (_, node, *_), n in zip(cases, names):
+        spread = int(np.ptp(node.params["shift"])) > 8
+        assert ("_dspcs" not in n) == spread and "_dspc" in n, n
+    assert sum("_dspcs" not in n for n in names) >= 8
     run_cases(cases)
 
 
 def test_dsp_band_kernel_int64_requantization_and_tflite_rule():
+    """Shifts below 33 take the channel kernel with a pre-scale to the common shift 33 (e = 33 - s);
+    TFLite's rule keeps the band kernel with its int64 requantization in TIR."""
     rng = np.random.default_rng(77)
     cases = [dsp_case(rng, *dsp_shape(rng, i), big_scale=True) for i in range(16)]
     for i in range(16):
@@ -60,8 +88,30 @@ def test_dsp_band_kernel_int64_requantization_and_tflite_rule():
         graph.meta["requant"] = "tflite"
         cases.append((graph, node, feeds, knobs, R.run_node(graph, node, [feeds["x"]])))
     names = _names(cases)
-    assert all(n.endswith("_dsp") for n in names), names
-    assert all("qt_dsp" in n for n in names[16:])
+    for (_, node, *_), n in zip(cases[:16], names):
+        assert node.params["shift"].max() < 33 and "_dspcs1" in n, n
+    assert all(n.endswith("_dsp") and "qt_dsp" in n for n in names[16:]), names[16:]
+    run_cases(cases)
+
+
+def fallback_case(rng, i: int):
+    """Shift 62 with output zero point 100: y_zp * 2^30 leaves int32, so the channel kernel's
+    folded rounding term cannot hold it (the band kernel's 32-bit TIR form runs instead)."""
+    graph, node, feeds, _, _ = dsp_case(rng, *dsp_shape(rng, i))
+    c = node.params["weight"].shape[2]
+    node.params["multiplier"] = np.full(c, 1 << 30, np.int32)
+    node.params["shift"] = np.full(c, 62, np.int32)
+    y = node.outputs[0]
+    graph.tensors[y] = dataclasses.replace(graph.tensors[y], zero_point=100)
+    node.attrs["act_min"], node.attrs["act_max"] = -128, 127
+    return graph, node, feeds, DSP, R.run_node(graph, node, [feeds["x"]])
+
+
+def test_channel_kernel_falls_back_when_folded_terms_may_overflow():
+    rng = np.random.default_rng(78)
+    cases = [fallback_case(rng, i) for i in range(8)]
+    names = _names(cases)
+    assert all(n.endswith("_dsph") for n in names), names
     run_cases(cases)
 
 
@@ -84,15 +134,18 @@ def test_band_kernel_domain():
 
 
 def test_band_fits_the_stack_budget_and_flash_keeps_int8_weights():
+    """The channel kernel (32-bit requantization) needs only the band as scratch, and its
+    weights are the scalar schedule's int8 bytes, one channel's K x K contiguous."""
     rng = np.random.default_rng(4)
     graph, node, *_ = dw_case(rng, 96, 96, 8, 7, 1, knob_pick=False)
     k = lower_node(graph, node, "cortex-m4", DSP)
-    # band (14 rows x 103 int16) + int16 weight pairs + one row of int32 accumulators
-    assert 0 < k.scratch_bytes <= dsp.BAND_LIMIT + 7 * 8 * 2 + 4 * 96 + 4
+    assert "_dspc" in k.function
+    assert 0 < k.scratch_bytes <= dsp.BAND_LIMIT  # band: 14 rows x 103 int16
     w = next(a.value for a in k.args if a.name == "w")
     scalar = lower_node(graph, node, "cortex-m4", {"micro": "none"})
-    assert w.dtype == np.int8 and np.array_equal(w, next(a.value for a in scalar.args if a.name == "w"))
-    assert '#include "mbmicro_depthwise.h"' in k.source and "mbmicro_dw_dsp_row(" in k.source
+    w_scalar = next(a.value for a in scalar.args if a.name == "w")
+    assert w.dtype == np.int8 and np.array_equal(w, np.transpose(w_scalar, (2, 0, 1)))
+    assert '#include "mbmicro_depthwise.h"' in k.source and "mbmicro_dw_dsp_channel(" in k.source
 
 
 def test_band_rows_divide_the_output_and_fit():

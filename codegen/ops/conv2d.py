@@ -16,7 +16,9 @@ overhead that dominates 3-channel convolution.  Padding: out-of-image taps
 read zx (the folded bias cancels them), tested per tap only on padded sides.
 Knobs: tile_oc, unroll (0/1), micro ("mve" for ungrouped convs with small
 patches, the stem above all: im2col of two output pixels + the Helium GEMM tile
-of codegen/microkernels/mbmicro_mve.h; the default on the Cortex-M55).
+of codegen/microkernels/mbmicro_mve.h; the default on the Cortex-M55; "dsp" for
+ungrouped convs with a patch of at most 256 taps: an int16 im2col + the SMLAD tiles of
+mbmicro_conv.h, knob dsp_tile, see :mod:`.conv2d_dsp`; the default on the Cortex-M4/M7).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tvm import s_tir, te
 
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops import common as cm
+from mbmicro.codegen.ops import conv2d_dsp as dsp
 from mbmicro.codegen.ops import mve
 from mbmicro.codegen.ops.depthwise import _in_bounds
 
@@ -108,8 +111,31 @@ def plan(graph, node, family: str) -> cm.OpPlan:
         tag=lambda kn: f"t{kn['tile_oc']}" + ("u" if kn["unroll"] else "r"),
         doc=f"int8 conv2d {KH}x{KW} stride {S} groups {G}: {H}x{W}x{I} -> {O}, SAME pad {pad}",
     )
+    OW = (W + pad[1] + pad[3] - KW) // S + 1
+    if dsp.eligible(KH, KW, I, G, OW, O):
+        _with_dsp(plan, family, graph, node, weight, (H, W, I, O, KH, KW, S, pad), rule)
     if not mve.cv_eligible(KH, KW, I, G):
         return mve.with_mve(plan, family, rule, None, [], offered=False)
     mode = mve.requant_mode(node.params["shift"])
     return mve.with_mve(plan, family, rule, lambda kn: mve.cv_func(H, W, I, O, KH, KW, S, pad, mode),
                         mve.cv_args(graph, node, weight, pad))
+
+
+def _with_dsp(plan: cm.OpPlan, family: str, graph, node, weight, shape: tuple, rule: str) -> None:
+    """Offer micro="dsp" (the SMLAD stem, :mod:`.conv2d_dsp`) with its tile knob; the
+    default on the DSP cores, where it is measured faster (the scalar path keeps its
+    names and sources)."""
+    H, W, I, O, KH, KW, S, pad = shape
+    OW = (W + pad[1] + pad[3] - KW) // S + 1
+    args, hi32, full = dsp.kernel_args(graph, node, weight, pad)
+    tiles = dsp.tiles_for(KH, KW, I, OW, O)
+    plan.space = {**plan.space, "micro": ["none", "dsp"], "dsp_tile": tiles}
+    plan.defaults = {**plan.defaults, "micro": "dsp" if dsp.is_default(family, I) else "none",
+                     "dsp_tile": tiles[0]}
+    base_build, base_tag = plan.build, plan.tag
+    plan.build = lambda kn: (dsp.conv_dsp_func(H, W, I, O, KH, KW, S, pad, kn["dsp_tile"], rule, hi32, full)
+                             if kn["micro"] == "dsp" else base_build(kn))
+    suffix = ("h" if hi32 else "") + ("f" if full else "")
+    plan.tag = lambda kn: f"d{kn['dsp_tile']}{suffix}" if kn["micro"] == "dsp" else base_tag(kn)
+    plan.arg_layout = lambda kn: args if kn["micro"] == "dsp" else plan.args
+    plan.headers = lambda kn: (dsp.HEADER,) if kn["micro"] == "dsp" else ()

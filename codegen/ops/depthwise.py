@@ -26,8 +26,9 @@ Channel counts that are not a multiple of c_block re-read the last channel
 in the tail block (results discarded), so the inner loops have no bounds
 tests.  Knobs: c_block, unroll_taps (0/1), pad_mode, vec_c (0/1), and micro:
 "none" (this scalar schedule), "dsp" (:mod:`.depthwise_dsp`: an int16 channel
-band and the SMLAD row micro-kernel of codegen/microkernels/mbmicro_depthwise.h;
-the default on the Cortex-M4/M7) or "mve" (the Helium row kernel of
+band and SMLAD, codegen/microkernels/mbmicro_depthwise.h: a whole channel per call
+where the 32-bit requantization is exact, else the row micro-kernel; the default on
+the Cortex-M4/M7) or "mve" (the Helium row kernel of
 codegen/microkernels/mbmicro_mve.h, 16 channels per step, see
 :mod:`mbmicro.codegen.ops.mve`; the default on the Cortex-M55).  The other
 knobs do not apply to the micro-kernels.
@@ -205,9 +206,17 @@ def plan(graph, node, family: str) -> cm.OpPlan:
         space["micro"].append("dsp")
     defaults["micro"] = pick(space["micro"], MICRO_DEFAULTS.get(family, "none"))
     dsp_args, high_word = dsp.kernel_args(graph, node, weight) if "dsp" in space["micro"] else (None, False)
+    # the whole-channel C kernel where its 32-bit requantization is exact (default rule only)
+    channel = dsp.channel_plan(graph, node, weight) if "dsp" in space["micro"] and cm.graph_rule(graph) == "single" \
+        else None
+    if channel:
+        dsp_args = dsp.channel_args(graph, node, weight, channel[1])
+        lo, hi = (int(v) for v in cm.act_bounds(node))
 
     def build(kn):
         if kn["micro"] == "dsp":
+            if channel:
+                return dsp.channel_func(H, W, C, KH, S, pad, channel[0], lo, hi)
             return dsp.dw_dsp_func(H, W, C, KH, S, pad, rule, high_word)
         if kn["pad_mode"] == "tile" and KH * wp * kn["c_block"] > TILE_LIMIT:
             raise ValueError(f"pad_mode tile with c_block {kn['c_block']} needs more than {TILE_LIMIT} B")
@@ -217,7 +226,8 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
     plan = cm.OpPlan(
         prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}{cm.rule_suffix(rule)}", args=args, space=space,
-        defaults=defaults, build=build, tag=lambda kn: _tag(kn, high_word),
+        defaults=defaults, build=build,
+        tag=lambda kn: dsp.channel_tag(node, channel[0]) if channel and kn["micro"] == "dsp" else _tag(kn, high_word),
         doc=f"int8 depthwise {KH}x{KW} stride {S} on {H}x{W}x{C}, SAME pad {pad}",
         arg_layout=lambda kn: dsp_args if kn["micro"] == "dsp" else args,
         headers=lambda kn: (dsp.HEADER,) if kn["micro"] == "dsp" else (),

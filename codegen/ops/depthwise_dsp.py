@@ -31,10 +31,22 @@ the constant 0 as the pad value, hence x - x_zp).  Requantization and clamping s
 expressions of :mod:`.common` (one rounding rule): ``requantize_hi32`` (SMMUL, ADD, ASR;
 shared with the pointwise GEMM) when the layer's constants make it exact, else the rule's int64 form;
 the kernel name's tag says which ("dsph" / "dsp").
+
+When the 32-bit form is exact ("dsph") and the folded sums below fit int32, the whole channel
+runs in C instead (:func:`channel_func`, ``mbmicro_dw_dsp_channel``): the band holds x with
+x_zp in its pad cells (bias folded offline), the accumulator stays in a register from bias to
+store, outputs go two (stride 2) or four (stride 1) at a time so shared pair words are loaded
+once, and requantization is SMMLA / ASR / SSAT with the output zero point folded into the
+rounding term (record per channel), and a per-channel pre-scale 2^e gives every channel one
+shift where it can (the ASR becomes SSAT's immediate).  Measured on QEMU (M4, instr/MAC, est.
+cycles/MAC, band kernel -> channel kernel): 3x3 s2 24x24x48 5.73 / 8.65 -> 3.54 / 5.39,
+3x3 s2 6x6x576 5.74 / 8.95 -> 3.03 / 4.64, 3x3 s1 12x12x96 4.66 / 7.03 -> 2.70 / 4.19
+(benchmarks/results/cmsis_nn.md); MobileNetV2 0.35/96/10 depthwise 7.56 M -> 4.55 M instructions.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from tvm import s_tir, te, tirx
 from tvm.script import tirx as T
 
@@ -48,6 +60,8 @@ HEADER = "mbmicro_depthwise.h"
 #: Largest kernel side of the row micro-kernel (MBMICRO_DW_MAX_K in the header).
 MAX_K = 9
 FUNCTION = "mbmicro_dw_dsp_row"
+#: The whole-channel kernel (band, taps and the 32-bit requantization in C).
+CHANNEL_FUNCTION = "mbmicro_dw_dsp_channel"
 
 
 def tap_pairs(k: int) -> int:
@@ -234,3 +248,123 @@ def dw_dsp_func(H, W, C, K, S, pad, rule="single", high_word=False):
     sch.decompose_reduction(ab, aj)
     sch.tensorize(aj, _intrin(OW, K, S, XW))
     return sch.mod["main"]
+
+
+# ---- the whole-channel kernel (32-bit requantization exact) ---------------------------
+
+def folded_bound(node, weight, x_zp: int):
+    """Largest |bias - x_zp * sum w + sum x * w| per channel of the channel kernel (|x| <= 128)."""
+    import numpy as np
+
+    c = weight.shape[2]
+    w = weight.astype(np.int64).reshape(-1, c)
+    folded = np.asarray(node.params["bias"], np.int64) - int(x_zp) * w.sum(axis=0)
+    return np.abs(folded) + 128 * np.abs(w).sum(axis=0)
+
+
+#: Largest pre-scale exponent: 127 * 2^8 still fits an int16 tap.
+MAX_PRESCALE = 8
+
+
+def _prescales(shift):
+    """Candidate (sh_all, e per channel) of the channel kernel, best first: one shift s' for every
+    channel (e = s' - s; sh_all = s' - 32, a literal of the kernel), then each channel's own
+    (e = max(0, 33 - s); sh_all = 0).  Only those with every e <= MAX_PRESCALE and s + e in
+    cm.HI32_SHIFTS."""
+    import numpy as np
+
+    lo, hi = cm.HI32_SHIFTS
+    s = np.asarray(shift, np.int64)
+    if s.size == 0 or int(s.min()) < 1:
+        return []
+    uniform = max(lo, int(s.max()))
+    out = []
+    for sh_all, e in ((uniform - 32, uniform - s), (0, np.maximum(0, lo - s))):
+        if int(e.max()) <= MAX_PRESCALE and int((s + e).max()) <= hi:
+            out.append((sh_all, e))
+    return out
+
+
+def channel_records(graph, node, weight, e):
+    """(C, 4) int64 {bias' * 2^e, M, rz, sh * 256 + e} per channel (mbmicro_dw_dsp_channel), with
+    s' = s + e: bias' = bias - x_zp * sum w, rz = 2^(s'-33) + y_zp * 2^(s'-32), sh = s' - 32."""
+    import numpy as np
+
+    c = weight.shape[2]
+    x_zp, y_zp = cm.zero_point(graph, node.inputs[0]), cm.zero_point(graph, node.outputs[0])
+    w = weight.astype(np.int64).reshape(-1, c)
+    e = np.broadcast_to(np.asarray(e, np.int64), (c,))
+    folded = (np.asarray(node.params["bias"], np.int64) - int(x_zp) * w.sum(axis=0)) << e
+    mult = np.broadcast_to(np.asarray(node.params["multiplier"], np.int64), (c,))
+    shift = np.broadcast_to(np.asarray(node.params["shift"], np.int64), (c,)) + e
+    rz = (np.int64(1) << (shift - 33)) + int(y_zp) * (np.int64(1) << (shift - 32))
+    return np.stack([folded, mult, rz, (shift - 32) * 256 + e], axis=1)
+
+
+def _fits(graph, node, weight, e) -> bool:
+    """The scaled folded bias plus any sum of taps stays inside int32 (the band holds x, not
+    x - x_zp), and so does hi32(acc * M) + rz (the zero point folded into the rounding term)."""
+    import numpy as np
+
+    bound = folded_bound(node, weight, cm.zero_point(graph, node.inputs[0])) << np.asarray(e, np.int64)
+    rec = channel_records(graph, node, weight, e)
+    hi = (bound * np.abs(rec[:, 1])) >> 32
+    limit = (1 << 31) - 2
+    return bool(bound.max() < limit and (hi + 1 + np.abs(rec[:, 2])).max() < limit)
+
+
+def channel_plan(graph, node, weight):
+    """(sh_all, e per channel) of the channel kernel for this node, or None where it cannot run
+    it exactly (then the band kernel does)."""
+    shift = np.broadcast_to(np.asarray(node.params["shift"]), (weight.shape[2],))
+    return next(((sh, e) for sh, e in _prescales(shift) if _fits(graph, node, weight, e)), None)
+
+
+def full_range(node) -> bool:
+    """The clamp is the whole int8 range: the kernel saturates with one SSAT."""
+    return tuple(cm.act_bounds(node)) == (-128, 127)
+
+
+def channel_tag(node, sh_all: int) -> str:
+    """Kernel-name tag of the channel kernel: its literals (common shift, clamp bounds) change its C."""
+    lo, hi = (int(v) for v in cm.act_bounds(node))
+    clamp = "" if full_range(node) else f"a{lo}_{hi}".replace("-", "m")
+    return "dspc" + (f"s{sh_all}" if sh_all else "") + clamp
+
+
+def channel_args(graph, node, weight, e) -> list:
+    """C parameters of the channel kernel: x, w as (C, K, K) int8 (the same bytes, one
+    channel contiguous), rq (channel_records as int32), x_zp (the pad value), y.  The clamp
+    bounds and the common shift are literals of the kernel (its name says them)."""
+    import numpy as np
+
+    x_zp = cm.zero_point(graph, node.inputs[0])
+    w_ckk = np.ascontiguousarray(np.transpose(weight, (2, 0, 1)), dtype=np.int8)
+    rq = cm.as_i32(channel_records(graph, node, weight, e).reshape(-1), "depthwise record")
+    return [cm.io_arg("input", "x", node.inputs[0]),
+            KernelArg("const", "w", "const int8_t *", w_ckk),
+            KernelArg("const", "rq", "const int32_t *", rq),
+            KernelArg("int", "x_zp", "int32_t", x_zp),
+            cm.io_arg("output", "y", node.outputs[0])]
+
+
+def channel_func(H, W, C, K, S, pad, sh_all: int, lo: int, hi: int):
+    """PrimFunc (x, w, rq, x_zp, y): one call of mbmicro_dw_dsp_channel per channel, shape
+    values, the common shift (0: per channel) and the clamp bounds as literals, the band a
+    stack array."""
+    top, left, bottom, right = pad
+    OH, OW = (H + top + bottom - K) // S + 1, (W + left + right - K) // S + 1
+    XW = band_cols(OW, K, S)
+    R = band_rows(OH, K, S, XW)
+    NB = ((R - 1) * S + K) * XW
+
+    @T.prim_func(s_tir=True)
+    def func(x: T.Buffer((H * W * C,), "int8"), w: T.Buffer((C * K * K,), "int8"), rq: T.Buffer((C * 4,), "int32"),
+             x_zp: T.int32, y: T.Buffer((OH * OW * C,), "int8")):
+        band = T.alloc_buffer((NB,), "int16")
+        for c in T.serial(C):
+            T.evaluate(T.call_extern("void", CHANNEL_FUNCTION, T.address_of(x[c]), H, W, C,
+                                     T.address_of(w[c * K * K]), K, S, top, left, OH, OW, R, sh_all,
+                                     T.address_of(rq[c * 4]), x_zp, lo, hi, band.access_ptr("rw"),
+                                     T.address_of(y[c])))
+    return func
