@@ -327,7 +327,8 @@ def kernel_headers(program) -> list[str]:
 
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
-                  lower=None, started: float | None = None, io_in_arena: bool = False) -> dict:
+                  lower=None, started: float | None = None, io_in_arena: bool = False,
+                  knobs: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
     A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
@@ -339,6 +340,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     The returned report has one field the written report.json lacks, ``build_time_s``:
     seconds since ``started`` (a perf_counter() value; default: the call), for the caller
     to print; kept out of the folder, it would make two identical builds differ.
+    ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
+    nodes get the defaults.
     """
     import time
 
@@ -347,7 +350,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
-    program = aot.lower_graph(graph, target, prefix, lower=lower, io_in_arena=io_in_arena)
+    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
 

@@ -80,18 +80,21 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
     linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()},
                         io_in_arena=plan.io_in_arena)
     layers = []
+    tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
     for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
         layers.append({
             "index": i, "name": node.name, "op": node.op,
             "output_shape": list(g.tensors[node.outputs[0]].shape),
             "macs": macs(g, node), "params": param_count(node),
             "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
+            **({"knobs_from": "tuning log" if node.name in tuned else "default"} if build.get("tuning") else {}),
             "scratch_bytes": int(k.scratch_bytes),
             "output_offset": plan.offsets.get(node.outputs[0]),
         })
     return {
         "model": build["model"], "target": build["target"], "prefix": program.prefix,
         "options": build["options"], "preprocess": build.get("preprocess"),
+        **({"tuning": build["tuning"]} if build.get("tuning") else {}),
         "weights_bytes": program.weights.total_bytes, "weights_arrays": program.weights.count,
         "code_bytes": code[0], "code_bytes_method": code[1],
         "model_stack": (code[2] if len(code) > 2 else StackNeed(None, "not measured")).as_dict(),
@@ -170,6 +173,12 @@ def render_md(report: dict, program) -> str:
            *([f"Preprocessing (image files): {describe_record(r['preprocess'])}", ""] if r.get("preprocess") else []),
            "| quantity | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
+    if r.get("tuning"):
+        t = r["tuning"]
+        out += ["", f"Knobs from the tuning log ({', '.join(t['logs'])}): {len(t['layers_from_log'])} layers "
+                    f"({len(t['kernels_from_log'])} kernels), {t.get('layers_changed', 0)} of them with knobs "
+                    f"other than the defaults; {t['layers_default']} layers not in the log use the default knobs. "
+                    "The knobs column below shows every layer's."]
     out += ["", "## Layers", "", "| # | name | op | output | MACs | params | kernel | knobs | arena offset |",
             "|---|---|---|---|---|---|---|---|---|"]
     for x in r["layers"]:

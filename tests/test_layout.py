@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: source folder -> the package it ships as (pyproject.toml's package-dir)
 SOURCES = {"mbmicro": "mbmicro", "codegen": "mbmicro.codegen", "targets": "mbmicro.targets"}
 #: stages in import order: a stage may import the ones before it, never after
-STAGES = ["root", "graph", "reference", "models", "quant", "formats", "targets", "codegen", "sim"]
+STAGES = ["root", "graph", "reference", "models", "quant", "formats", "targets", "codegen", "sim", "tune"]
 #: these compose the stages and may import any of them
 FREE = {"commands", "pipeline", "cli", "__main__"}
 

@@ -17,4 +17,6 @@ COMMANDS = {
     "profile": "profile",
     "flash": "flash",
     "demo": "demo",
+    "tune": "tune",
+    "tune-worker": "tune_worker",
 }

@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: seeded random images)")
     add_preprocess_options(p)
     p.add_argument("--prefix", help="C symbol prefix (default: the model name as an identifier)")
+    p.add_argument("--tuning-log", action="append", metavar="FILE",
+                   help="take each kernel's best verified knobs from this 'mbmicro tune' log (repeat to merge logs)")
     p.add_argument("--force", action="store_true", help="replace DIR if it is an earlier mbmicro build")
     p.add_argument("--sram", metavar="BYTES", help="SRAM budget, e.g. 256K or 1MiB (default: the target's board)")
     p.add_argument("--flash", metavar="BYTES", help="flash budget, e.g. 1M (default: the target's board)")
@@ -112,14 +114,25 @@ def run(args: argparse.Namespace) -> int:
     if config.file is not None:  # a file's options are its own; record which file, exactly
         source = dict(graph.meta["source"], path=str(Path(config.file).resolve()))  # evaluate reopens it
         info.update(options={"calibration": args.calibration}, source=source)
+    knobs = None
+    if args.tuning_log:
+        from mbmicro.tune import apply, log as tlog
+
+        knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
+        info["tuning"] = apply.summary(args.tuning_log, used, graph)
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        io_in_arena=args.io_in_arena)
+                        io_in_arena=args.io_in_arena, knobs=knobs)
     m = rep["memory"]
     print(f"built {config.name} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
           f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "
           f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
           f"SRAM {m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "
           f"flash {m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
+    if args.tuning_log:
+        t = info["tuning"]
+        print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) from the log, "
+              f"{t['layers_changed']} of them with knobs other than the defaults; {t['layers_default']} layers "
+              f"not in the log (default knobs)")
     if (out / "firmware").is_dir():
         print(f"firmware for the {target.board.title} in {out / 'firmware'}: 'make' builds app.elf, "
               f"'make flash' programs it (docs/BOARDS.md)")

@@ -1,0 +1,139 @@
+"""``mbmicro tune``: search every unique kernel's knobs of a model on the target's simulator.
+
+Why a log and not a build: tuning is slow and resumable, a build is fast and deterministic, so
+tuning writes measurements (mbmicro.tune.log) and ``mbmicro build --tuning-log`` reads the best
+verified record per kernel.  Each round is appended as soon as it is measured: Ctrl-C keeps it,
+and running the same command again resumes (measured candidates are skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+
+from mbmicro.errors import UserError
+from mbmicro.models.options import MODEL_HELP, add_model_options, config_from_args
+from mbmicro.targets.target import load_target
+
+HELP = "tune every kernel's knobs of a model on the target's simulator, into a tuning log"
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?$")
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '1.5h' -> seconds."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise UserError(f"--time-budget {text!r} is not a duration: write e.g. 90s, 30m or 2h")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'HOST:PORT' -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--tracker {text!r} is not HOST:PORT: write e.g. --tracker 127.0.0.1:9190")
+    return host, int(port)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--target", required=True, help="a target QEMU can count instructions on, e.g. cortex-m4")
+    add_model_options(p)
+    p.add_argument("--log", required=True, metavar="FILE", help="tuning log (JSON lines) to append to and resume from")
+    p.add_argument("--trials", type=int, default=64, help="candidates per kernel at most (default 64)")
+    p.add_argument("--time-budget", metavar="TIME", help="stop proposing after this long, e.g. 30m (default: none)")
+    p.add_argument("--jobs", type=int, default=1, help="local measuring workers (default 1)")
+    p.add_argument("--batch", type=int, default=16, help="candidates per firmware run (default 16)")
+    p.add_argument("--tracker", metavar="HOST:PORT", help="measure on the workers of a TVM RPC tracker")
+    p.add_argument("--key", help="the tracker key of the workers (default: the target's core)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds one measurement may take (default 300)")
+
+
+def _check(args) -> None:
+    for name in ("trials", "jobs", "batch"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name} {getattr(args, name)} must be at least 1")
+    if args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout:g} must be positive")
+    if args.key and not args.tracker:
+        raise UserError("--key needs --tracker HOST:PORT (the tracker the workers registered with)")
+    if args.tracker:
+        parse_address(args.tracker)
+
+
+def _progress(total: int):
+    """A tqdm bar over every candidate of the run (silent when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="trial", disable=not sys.stderr.isatty(), file=sys.stderr)
+
+    def step(result, n: int) -> None:
+        best = result.best["instructions"] if result.best else None
+        bar.set_postfix_str(f"{result.kernel.key[:28]} best {best:,}" if best else result.kernel.key[:28])
+        bar.update(n)
+
+    return bar, step
+
+
+def make_pool(args, target):
+    """The pool the options ask for: in-process, local worker processes, or a tracker's workers."""
+    from mbmicro.tune import worker
+
+    if args.tracker:
+        host, port = parse_address(args.tracker)
+        return worker.TrackerPool(host, port, args.key or target.core or target.name, timeout=args.timeout,
+                                 target_name=target.name)
+    if args.jobs > 1:
+        return worker.LocalWorkers(args.jobs, target.name, timeout=args.timeout)
+    return worker.LocalPool(target, timeout=args.timeout)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    deadline = None if args.time_budget is None else time.monotonic() + parse_duration(args.time_budget)
+    config = config_from_args(args)
+    target = load_target(args.target)
+    from mbmicro.tune import log as tlog
+    from mbmicro.tune.measure import core_target, unique_kernels
+    from mbmicro.tune.tuner import Budget, table, tune
+
+    core_target(target)  # refuse a target without a counting simulator before the model build
+    previous = tlog.read(args.log)
+    from mbmicro.pipeline import make_model
+
+    _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed)
+    kernels = unique_kernels(graph, target)
+    budget = Budget(trials=args.trials, deadline=deadline, batch=args.batch)
+    pool = make_pool(args, target)
+    writer = tlog.Writer(args.log)
+    bar, step = _progress(sum(min(k.space_size(), args.trials) for k in kernels))
+    interrupted = False
+    results = None
+    try:
+        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        writer.close()
+        getattr(pool, "close", lambda: None)()
+    if results is None:  # interrupted: the table from what the log now holds
+        results = tune(kernels, _NoPool(), _NoWriter(), budget=Budget(trials=0),
+                       previous=tlog.read(args.log))
+    print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} into {args.log}"
+          + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))
+    print(table(results))
+    return 130 if interrupted else 0
+
+
+class _NoPool:
+    def run(self, next_jobs, kernel_of, finished) -> None:
+        return None
+
+
+class _NoWriter:
+    def append(self, records) -> None:
+        return None

@@ -1,0 +1,32 @@
+"""Knobs for a build from tuning logs: the best verified record per kernel, defaults elsewhere.
+
+Why matched by (core family, kernel key, knob space version): the key encodes everything the
+kernel's source depends on besides the knobs, and the version changes whenever a schedule's
+knob space does, so a record is only applied to exactly the kernel it measured.
+"""
+
+from __future__ import annotations
+
+from mbmicro.tune import log as tlog
+from mbmicro.tune.measure import kernel_of
+
+
+def tuned_knobs(graph, target, records: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(knobs per node name for codegen.aot.lower_graph, the record used per node name; a record
+    carries ``"changed"``: whether its knobs differ from the defaults)."""
+    knobs, used = {}, {}
+    for node in graph.nodes:
+        kernel = kernel_of(graph, node, target)
+        record = tlog.best(records, kernel.family, kernel.key, kernel.space_version, kernel.defaults)
+        if record is not None:
+            knobs[node.name] = dict(record["knobs"])
+            used[node.name] = dict(record, changed=record["knobs"] != kernel.defaults)
+    return knobs, used
+
+
+def summary(paths: list[str], used: dict[str, dict], graph) -> dict:
+    """What build.json and the report say about the logs: which layers' kernels came from them."""
+    return {"logs": list(paths), "layers_from_log": [n.name for n in graph.nodes if n.name in used],
+            "kernels_from_log": sorted({r["kernel"] for r in used.values()}),
+            "layers_changed": sum(1 for r in used.values() if r["changed"]),
+            "layers_default": sum(1 for n in graph.nodes if n.name not in used)}

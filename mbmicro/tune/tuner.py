@@ -1,0 +1,143 @@
+"""Tune every unique kernel of a model: search rounds, measured by a pool, appended to the log.
+
+Why rounds of a batch per kernel: one firmware per round measures a whole batch (mbmicro.tune.
+measure), and a search round is exactly the batch the search proposes.  Kernels are tuned in
+order of their share of the model's MACs, so a short time budget goes to the kernels that matter.
+The default knobs are always the first candidate, so "tuned" is never worse than the default.
+The pool (mbmicro.tune.worker) runs rounds of several kernels at once when it has several
+workers; each finished round is written to the log before the next is proposed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from mbmicro.graph.ir import macs
+from mbmicro.tune import log as tlog
+from mbmicro.tune.measure import Kernel
+from mbmicro.tune.search import Search
+
+
+@dataclass
+class KernelResult:
+    """What the table shows for one kernel."""
+
+    kernel: Kernel
+    default: dict | None = None
+    best: dict | None = None
+    trials: int = 0
+    errors: int = 0
+    macs: int = 0
+
+
+@dataclass
+class Budget:
+    trials: int = 64
+    deadline: float | None = None  # time.monotonic() value
+    batch: int = 16
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+@dataclass
+class _State:
+    result: KernelResult
+    search: Search
+    records: list[dict] = field(default_factory=list)
+
+    def trials_left(self, budget: Budget) -> int:
+        return budget.trials - self.result.trials
+
+
+def _mine(records: list[dict], kernel: Kernel) -> list[dict]:
+    return [r for r in records if r["target"] == kernel.family and r["kernel"] == kernel.key
+            and r["space"] == kernel.space_version]
+
+
+def _update(state: _State) -> None:
+    kernel, res = state.result.kernel, state.result
+    res.trials = len(state.records)
+    res.errors = sum(1 for r in state.records if not r["ok"])
+    defaults = json.dumps(kernel.defaults, sort_keys=True)
+    res.default = next((r for r in state.records if r["ok"] and json.dumps(r["knobs"], sort_keys=True) == defaults),
+                       None)
+    res.best = tlog.best(state.records, kernel.family, kernel.key, kernel.space_version, kernel.defaults)
+
+
+def tune(kernels: list[Kernel], pool, writer, *, budget: Budget, seed: int = 0,
+         previous: list[dict] | None = None, progress=None) -> list[KernelResult]:
+    """Tune ``kernels``; ``previous`` records (the log so far) count as measured.
+
+    ``pool.map_rounds(jobs)`` measures (kernel, candidates) jobs, yielding (job, records) as
+    they finish; ``progress(result, state)`` is called after each round.  An interruption
+    (KeyboardInterrupt) propagates after the rounds already finished are in the log."""
+    previous = previous or []
+    states = []
+    for kernel in kernels:
+        weight = len(kernel.layers) * macs(kernel.graph, kernel.graph.node(kernel.node))
+        state = _State(KernelResult(kernel, macs=weight), Search(kernel.space, seed=seed))
+        state.records = _mine(previous, kernel)
+        state.search.tell(state.records)
+        _update(state)
+        states.append(state)
+    states.sort(key=lambda s: -s.result.macs)
+
+    def next_jobs(busy: set[int]) -> list[tuple[int, list[dict]]]:
+        jobs = []
+        for i, state in enumerate(states):
+            if i in busy or budget.expired():
+                continue
+            left = state.trials_left(budget)
+            candidates = state.search.propose(budget.batch, left) if left > 0 else []
+            if candidates:
+                jobs.append((i, candidates))
+        return jobs
+
+    def finished(i: int, records: list[dict]) -> None:
+        writer.append(records)
+        state = states[i]
+        state.records += records
+        state.search.tell(records)
+        _update(state)
+        if progress:
+            progress(state.result, len(records))
+
+    pool.run(next_jobs, lambda i: states[i].result.kernel, finished)
+    return [s.result for s in states]
+
+
+def totals(results: list[KernelResult], key: str) -> tuple[int, int]:
+    """Whole-model (default, tuned) sums of ``key`` over every layer of every tuned kernel."""
+    before = after = 0
+    for r in results:
+        if r.default is None or r.best is None or r.default.get(key) is None or r.best.get(key) is None:
+            continue
+        n = len(r.kernel.layers)
+        before += n * r.default[key]
+        after += n * r.best[key]
+    return before, after
+
+
+def table(results: list[KernelResult]) -> str:
+    """The closing table: per kernel default vs tuned, trials, and the model's totals."""
+    rows = ["| kernel | layers | default instr | tuned instr | default est. cycles | tuned est. cycles | "
+            "trials (errors) | tuned knobs |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+
+    def num(record, key):
+        value = None if record is None else record.get(key)
+        return "-" if value is None else f"{value:,}"
+
+    for r in results:
+        knobs = ", ".join(f"{k}={v}" for k, v in r.best["knobs"].items()) if r.best else "-"
+        rows.append(f"| {r.kernel.key} | {len(r.kernel.layers)} | {num(r.default, 'instructions')} | "
+                    f"{num(r.best, 'instructions')} | {num(r.default, 'cycles')} | {num(r.best, 'cycles')} | "
+                    f"{r.trials} ({r.errors}) | {knobs} |")
+    di, ti = totals(results, "instructions")
+    dc, tc = totals(results, "cycles")
+    ratio = f" ({ti / di:.3f}x)" if di else ""
+    rows.append(f"| **model total** | {sum(len(r.kernel.layers) for r in results)} | {di:,} | {ti:,}{ratio} | "
+                f"{dc:,} | {tc:,} | {sum(r.trials for r in results)} | |")
+    return "\n".join(rows)
