@@ -137,7 +137,7 @@ def test_classifier_on_the_host_verifies(tmp_path, capsys):
     assert main(["build", "--model", str(CLASSIFIER), "--target", "host", "-o", str(out)]) == 0
     assert main(["verify", str(out), "--count", "2"]) == 0
     assert "warning" not in capsys.readouterr().err
-    assert (out / "mbmicro_softmax.h").is_file()
+    assert (out / "model" / "mbmicro_softmax.h").is_file()
 
 
 def test_classifier_on_cortex_m4_equals_tflite_micro_byte_for_byte(tmp_path):
