@@ -2,9 +2,10 @@
 
 Runs the CLI as a user would (``--jobs`` local workers through the RPC tracker code path), times
 it, and keeps its closing table (per kernel default vs tuned instructions and estimated cycles,
-trials, and the whole-model totals).  The log lands next to the report (results/tune-<model>-
-<target>.jsonl), so running the benchmark again resumes instead of measuring everything anew;
-delete the log for a cold run.
+trials, and the whole-model totals).  Each run's log and section land in results/tune/ (<model>-<width>-<resolution>-<target>.jsonl
+and .md), so running the benchmark again resumes instead of measuring everything anew (delete the
+log for a cold run), and results/tune.md is rebuilt from every section there, with a summary
+table first: one file per run lets several models and cores be tuned one after the other.
 
 Usage: ``python benchmarks/tune.py [--model mobilenetv2 --width 0.35 --resolution 96 --classes 10]
 [--target cortex-m4] [--trials 16] [--time-budget 10m] [--jobs 2]``.
@@ -34,7 +35,9 @@ def main() -> int:
     p.add_argument("--time-budget", default="10m")
     p.add_argument("--jobs", default="2")
     a = p.parse_args()
-    log = RESULTS / f"tune-{a.model}-{a.width}-{a.resolution}-{a.target}.jsonl"
+    stem = f"{a.model}-{a.width}-{a.resolution}-{a.target}"
+    (RESULTS / "tune").mkdir(exist_ok=True)
+    log = RESULTS / "tune" / f"{stem}.jsonl"
     resumed = log.exists()
     cmd = [sys.executable, "-m", "mbmicro", "tune", "--model", a.model, "--width", a.width, "--resolution",
            a.resolution, "--classes", a.classes, "--target", a.target, "--log", str(log), "--trials", a.trials,
@@ -53,10 +56,30 @@ def main() -> int:
             "(instruction mix x cycles per class, no caches or stalls). Every tuned number is of a candidate "
             "verified bit-exact against mbmicro.reference.int8; the defaults are always a candidate, so tuned "
             "is never worse. Totals count each kernel once per layer that uses it.", "",
-            *done.stdout.strip().splitlines(), ""]
-    (RESULTS / "tune.md").write_text("\n".join(text))
+            *(line.replace(str(log), log.name) for line in done.stdout.strip().splitlines()), ""]
+    text[0] = "#" + text[0]
+    (RESULTS / "tune" / f"{stem}.md").write_text("\n".join(text))
+    (RESULTS / "tune.md").write_text(assemble())
     print("\n".join(text))
     return 0
+
+
+def _total(section: str) -> list[str]:
+    """The whole-model row of a run's closing table: layers, default, tuned, cycles, trials."""
+    for line in section.splitlines():
+        if line.startswith("| **model total**"):
+            return [c.strip() for c in line.strip("|").split("|")][1:7]
+    return ["?"] * 6
+
+
+def assemble() -> str:
+    """results/tune.md: a summary row per run, then every run's section (sorted by name)."""
+    sections = sorted((RESULTS / "tune").glob("*.md"))
+    rows = ["## Tuning (`mbmicro tune`, benchmarks/tune.py)", "",
+            "| run | layers | default instr | tuned instr | default est. cycles | tuned est. cycles | trials |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    rows += [f"| {p.stem} | " + " | ".join(_total(p.read_text())) + " |" for p in sections]
+    return "\n".join(rows + [""] + [p.read_text().rstrip() + "\n" for p in sections])
 
 
 if __name__ == "__main__":
