@@ -57,13 +57,15 @@ def test_dsp_conv_200_drawn_shapes_bit_exact_on_host():
 
 
 def test_defaults_per_core():
-    """dsp is the default for the stem on the DSP cores only; the M55 keeps its Helium kernel."""
+    """dsp is the default for the stem on the DSP cores and (its portable twin, tile 2x4) on the
+    A53; the M55 keeps its Helium kernel."""
     graph, node, *_ = conv_case(np.random.default_rng(3), 96, 96, 3, 16, 3, 2, 1, knob_pick=False)
     node.attrs["act_min"], node.attrs["act_max"] = -128, 127  # as in the models: bounds become constants
     micro = {core: lower_node(graph, node, core).knobs["micro"]
              for core in ("cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53", "host")}
-    assert micro == {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "cortex-a53": "none",
+    assert micro == {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "cortex-a53": "dsp",
                      "host": "none"}
+    assert lower_node(graph, node, "cortex-a53").knobs["dsp_tile"] == "2x4"
     k = lower_node(graph, node, "cortex-m4")
     assert k.function.endswith("_d4x2hf") and k.headers == ("mbmicro_conv.h",)
     assert [a.name for a in k.args] == ["x", "w", "bias", "mult", "shift", "x_zp", "y_zp", "y"]

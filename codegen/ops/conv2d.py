@@ -131,7 +131,7 @@ def _with_dsp(plan: cm.OpPlan, family: str, graph, node, weight, shape: tuple, r
     tiles = dsp.tiles_for(KH, KW, I, OW, O)
     plan.space = {**plan.space, "micro": ["none", "dsp"], "dsp_tile": tiles}
     plan.defaults = {**plan.defaults, "micro": "dsp" if dsp.is_default(family, I) else "none",
-                     "dsp_tile": tiles[0]}
+                     "dsp_tile": dsp.default_tile(family, tiles)}
     base_build, base_tag = plan.build, plan.tag
     plan.build = lambda kn: (dsp.conv_dsp_func(H, W, I, O, KH, KW, S, pad, kn["dsp_tile"], rule, hi32, full)
                              if kn["micro"] == "dsp" else base_build(kn))

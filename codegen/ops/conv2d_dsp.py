@@ -41,6 +41,11 @@ STACK_LIMIT = 3072
 #: families whose default is this kernel (measured faster than the scalar schedule: the stems
 #: of the 11 models, 3 input channels; other convs get it on request)
 DSP_FAMILIES = ("cortex-m4", "cortex-m7")
+#: Cores without the DSP extension where the header's portable twin (an int16 im2col tile,
+#: which gcc -O3 vectorizes with NEON) still beats the scalar schedule: found by `mbmicro tune`
+#: on the A53 (MobileNetV2 0.35/96 stem 3.15 M -> 0.68 M instructions with tile 2x4,
+#: benchmarks/results/tune/), so it is the default there too, with that tile.
+TWIN_FAMILIES = {"cortex-a53": "2x4"}
 DEFAULT_MAX_CHANNELS = 4
 
 
@@ -75,8 +80,15 @@ def eligible(KH: int, KW: int, I: int, G: int, OW: int, O: int) -> bool:
 
 
 def is_default(family: str, I: int) -> bool:
-    """Whether micro="dsp" is the default: on the DSP cores, for the stems it was measured on."""
-    return family in DSP_FAMILIES and I <= DEFAULT_MAX_CHANNELS
+    """Whether micro="dsp" is the default: on the DSP cores and the A53 (its portable twin),
+    for the stems it was measured on."""
+    return (family in DSP_FAMILIES or family in TWIN_FAMILIES) and I <= DEFAULT_MAX_CHANNELS
+
+
+def default_tile(family: str, tiles: list[str]) -> str:
+    """The measured-best tile of a twin core where the layer offers it, else the first tile."""
+    wanted = TWIN_FAMILIES.get(family)
+    return wanted if wanted in tiles else tiles[0]
 
 
 def weights16(weight: np.ndarray) -> np.ndarray:
