@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mbmicro.commands.table import print_table
 from mbmicro.commands.targets import human_bytes
 from mbmicro.targets.target import Target, board_names, load_target
 
@@ -48,7 +49,5 @@ def run(args: argparse.Namespace) -> int:
     header = ["name", "core", "MCU", "flash", "SRAM", "probe", "QEMU"]
     lines = [[r["name"], r["core"], r["mcu"], human_bytes(r["flash_bytes"]), human_bytes(r["sram_bytes"]),
               r["probe"], r["qemu_machine"] or "-"] for r in table]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    for line in [header, *lines]:
-        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+    print_table(header, lines)
     return 0

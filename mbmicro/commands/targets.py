@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mbmicro.commands.table import print_table
 from mbmicro.targets.target import Target, core_names, load_target
 
 HELP = "list the core targets (core, board, SRAM and flash budgets, simulator); boards: 'mbmicro boards'"
@@ -54,7 +55,5 @@ def run(args: argparse.Namespace) -> int:
     header = ["name", "core", "board", "SRAM", "flash", "simulator"]
     lines = [[r["name"], r["core"], r["board"], human_bytes(int(r["sram_bytes"])),
               human_bytes(int(r["flash_bytes"])), r["simulator"]] for r in table]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    for line in [header, *lines]:
-        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+    print_table(header, lines)
     return 0
