@@ -22,6 +22,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -323,12 +324,15 @@ def kernel_headers(program) -> list[str]:
 
     Read from the sources themselves, so the copy matches what the compiler will look for.
     """
-    return sorted({h for k in program.kernels for h in microkernels.headers_included(k.source)})
+    from mbmicro.codegen.fused import HEADER as FUSED_HEADER
+
+    names = {h for k in program.kernels for h in microkernels.headers_included(k.source)}
+    return sorted(names | ({FUSED_HEADER} if program.regions else set()))
 
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
                   lower=None, started: float | None = None, io_in_arena: bool = False,
-                  knobs: dict | None = None) -> dict:
+                  knobs: dict | None = None, memory: str = "fast", retry_memory: str | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
     A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
@@ -342,6 +346,9 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     to print; kept out of the folder, it would make two identical builds differ.
     ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
     nodes get the defaults.
+    ``memory`` (``build --memory``, docs/MEMORY.md): which chains run as fused row regions;
+    ``retry_memory``: the mode to lower again with (saying so on stderr) when the build does
+    not fit the SRAM budget with ``memory``, before refusing.
     """
     import time
 
@@ -350,7 +357,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
-    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena)
+    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
+                              memory=memory)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
 
@@ -358,9 +366,19 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         return budgets.requirements(target, program.plan.peak, 0 if io_in_arena else x.nbytes + y.nbytes,
                                     program.weights.total_bytes, code)
 
+    first = need(0)
+    if retry_memory and retry_memory != memory and first["sram_needed_bytes"] > first["sram_budget_bytes"]:
+        # does not fit as asked: fused row regions (--memory min) before refusing
+        sys.stderr.write(f"mbmicro: note: {model} needs {first['sram_needed_bytes']:,} B SRAM with --memory "
+                         f"{memory} but {first['sram_budget_bytes']:,} B are available: retrying with "
+                         f"--memory {retry_memory} (fused row regions)\n")
+        memory = retry_memory
+        program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
+                                  memory=memory)
     budgets.check(need(0), target, model, code_known=False)  # arena and weights: before writing anything
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
+        "memory": memory,
         "exe": executable_names(target),
         "input": {"tensor": x.name, "shape": list(x.shape), "scale": float(x.scale),
                   "zero_point": int(x.zero_point)},

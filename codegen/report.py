@@ -77,8 +77,10 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
     """The report dict; ``code`` is :func:`code_bytes`' result (a StackNeed third, if measured);
     ``memory`` is mbmicro.targets.budgets.requirements() (SRAM/flash needed vs budget)."""
     g, plan = program.graph, program.plan
-    linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()},
-                        io_in_arena=plan.io_in_arena)
+    region_scratch = {r.start: r.scratch_bytes for r in plan.regions}
+    linear = plan_graph(g, LinearPlanner, scratch={s: n - region_scratch.get(s, 0) for s, (_, n) in plan.scratch.items()},
+                        io_in_arena=plan.io_in_arena, regions=plan.regions)
+    fused_in = {i: r.start for r in plan.regions for i in range(r.start, r.end + 1)}
     layers = []
     tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
     for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
@@ -90,6 +92,7 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
             **({"knobs_from": "tuning log" if node.name in tuned else "default"} if build.get("tuning") else {}),
             "scratch_bytes": int(k.scratch_bytes),
             "output_offset": plan.offsets.get(node.outputs[0]),
+            "fused_region": fused_in.get(i),  # start index of its fused region (docs/MEMORY.md), or None
         })
     return {
         "model": build["model"], "target": build["target"], "prefix": program.prefix,
@@ -100,6 +103,10 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
         "model_stack": (code[2] if len(code) > 2 else StackNeed(None, "not measured")).as_dict(),
         "program_allowances": {k: int(program.target.extra.get(k, 0)) for k in ("stack_bytes", "heap_bytes")},
         "io_in_arena": program.plan.io_in_arena,
+        "memory_mode": getattr(program, "memory", "fast"),
+        "fused_regions": [{"start": r.start, "end": r.end, "nodes": r.nodes, "scratch_bytes": r.scratch_bytes,
+                           "output_over_input": bool(plan.alias.get(r.output) == plan.alias.get(r.input))}
+                          for r in plan.regions],
         "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
         "arena_ratio": round(plan.ratio, 4), "arena_linear_bytes": linear.peak,
         "sram_budget_bytes": program.target.sram_bytes, "flash_budget_bytes": program.target.flash_bytes,
@@ -167,6 +174,8 @@ def render_md(report: dict, program) -> str:
         *_stack_rows(r),
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
+        ("fused row regions", f"{len(r.get('fused_regions') or [])} (--memory {r.get('memory_mode', 'fast')}, "
+                              "docs/MEMORY.md)"),
     ]
     out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "",
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",
@@ -183,6 +192,8 @@ def render_md(report: dict, program) -> str:
             "|---|---|---|---|---|---|---|---|---|"]
     for x in r["layers"]:
         offset = "caller" if x["output_offset"] is None else x["output_offset"]
+        if x.get("fused_region") is not None and x["output_offset"] is None and x["name"] != r["layers"][-1]["name"]:
+            offset = f"fused {x['fused_region']}"
         knobs = ", ".join(f"{k}={v}" for k, v in x["knobs"].items()) or "-"
         out.append(f"| {x['index']} | {x['name']} | {x['op']} | {'x'.join(map(str, x['output_shape']))} | "
                    f"{x['macs']:,} | {x['params']:,} | `{x['kernel']}` | {knobs} | {offset} |")

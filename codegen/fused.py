@@ -1,0 +1,144 @@
+"""C of a fused region: the TVM kernels lowered on row-shaped copies of its nodes, and the row loop.
+
+Why row-shaped copies of the nodes, lowered by the ordinary
+:func:`mbmicro.codegen.kernels.lower_node`: every target's tuned kernel path
+(dsp/dspx on the M4/M7, mve on the M55, neon on the A53) is used as it is,
+with no second kernel generator.  A KHxKW conv or depthwise becomes the same
+op on (KH, W, C) -> (1, Wo, C) with no top/bottom padding (those rows are
+explicit zero-point rows of the ring) and the original left/right padding; a
+1x1 conv, a LUT and an add become the op on one row.  The weights are the
+node's own (same symbols as an unfused build).
+
+The loop (mbmicro.graph.fusion explains the schedule and the ring sizes): for
+each output row ``o`` of the last stage, the padded rows every inner tensor
+needs are computed backwards from ``o``, every stage produces its missing rows
+in order into its consumer's ring (top and bottom padding rows filled with the
+consumer's input zero point, the first KH - 1 slots mirrored after the ring so
+any KH-row window is contiguous), and the last stage writes row ``o`` of the
+region's output.  Tuning-log knobs apply to whole-tensor kernels, so row
+kernels take the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mbmicro.graph.fusion import Region, Stage
+from mbmicro.graph.ir import Graph, Node, Tensor
+
+HEADER = "mbmicro_fused.h"
+
+
+def row_graph(graph: Graph, stage: Stage) -> tuple[Graph, Node]:
+    """A graph holding one row-shaped copy of the stage's node (same tensor names and qparams)."""
+    node = graph.node(stage.node)
+    tensors = {}
+
+    def rows(name: str, n: int) -> None:
+        t = graph.tensors[name]
+        tensors[name] = dataclasses.replace(t, shape=(1, n, int(t.shape[2]), int(t.shape[3])))
+
+    rows(stage.chain_input, stage.kh)
+    if stage.side is not None:
+        rows(stage.side, 1)
+    rows(node.outputs[0], 1)
+    attrs = dict(node.attrs)
+    if "pad" in attrs:
+        top, left, bottom, right = (int(p) for p in attrs["pad"])
+        attrs["pad"] = (0, left, 0, right)
+    copy = dataclasses.replace(node, inputs=list(node.inputs), outputs=list(node.outputs), attrs=attrs,
+                               params=dict(node.params))
+    inputs = [t for t in copy.inputs if t in tensors]
+    g = Graph(f"{graph.name}.{node.name}.row", tensors, [copy], inputs[:1], list(copy.outputs), dict(graph.meta))
+    return g, copy
+
+
+def lower_region(graph: Graph, region: Region, target, lower) -> list:
+    """NodeKernel per stage of ``region``, each lowered on its row graph."""
+    kernels = []
+    for stage in region.stages:
+        g, node = row_graph(graph, stage)
+        kernels.append(lower(g, node, target, None))
+    return kernels
+
+
+def _zp(graph: Graph, tensor: str) -> int:
+    zp = graph.tensors[tensor].zero_point
+    return int(zp) if zp is not None else 0
+
+
+def render_region(program, region: Region, kernels: list, call) -> list[str]:
+    """The C statements of one region (inside ``run_with_arena``), indented by four spaces.
+
+    ``call(step, kernel, pointers)`` renders one kernel call with ``pointers``
+    mapping tensor name -> C expression for its input/output arguments.
+    """
+    g, plan = program.graph, program.plan
+    from mbmicro.codegen.aot import tensor_pointer
+
+    base, _ = plan.scratch[region.start]
+    layout = region.scratch_layout()
+    st = region.stages
+    L = len(st)
+    lines = ["    {"]
+    for k in range(L - 1):
+        lines.append(f"        int8_t *const ring{k} = arena + {base + layout[k][0]};"
+                     f" /* {region.internal[k]}: {region.rings[k][0]} rows + {region.rings[k][1]} mirror,"
+                     f" {st[k].out_row_bytes} B each */")
+    if region.window_scratch:
+        lines.append(f"        int8_t *const window = arena + {base + layout[-1][0]};")
+    x = tensor_pointer(program, region.input)
+    y = tensor_pointer(program, region.output)
+    if L > 1:
+        lines.append("        " + " ".join(f"int32_t d{k} = 0;" for k in range(L - 1)))
+    lines.append("        int32_t o;")
+    lines.append(f"        for (o = 0; o < {st[-1].out_rows}; ++o) {{")
+    ind = "            "
+    # padded rows of every inner tensor needed for output row o, backwards
+    lines.append(f"{ind}const int32_t r{L - 1} = o + 1;")
+    for k in range(L - 1, 0, -1):
+        s = st[k]
+        lines.append(f"{ind}const int32_t p{k - 1} = (r{k} - 1) * {s.stride} + {s.kh};")
+        if k - 1 > 0:
+            lines.append(f"{ind}const int32_t r{k - 1} = mbmicro_fused_min(p{k - 1} - {s.pad_top}, "
+                         f"{st[k - 1].out_rows});")
+
+    def source(k: int, row: str) -> str:
+        s = st[k]
+        if k == 0:
+            if s.kh == 1:
+                return f"{x} + ({row}) * {s.stride} * {s.in_row_bytes}"
+            return (f"mbmicro_fused_window({x}, {s.in_rows}, {s.in_row_bytes}, ({row}) * {s.stride} - "
+                    f"{s.pad_top}, {s.kh}, {_zp(g, s.chain_input)}, window)")
+        rows = region.rings[k - 1][0]
+        return f"ring{k - 1} + ((({row}) * {s.stride}) % {rows}) * {s.in_row_bytes}"
+
+    def stage_call(k: int, row: str, dst: str) -> str:
+        s = st[k]
+        node = g.node(s.node)
+        pointers = {s.chain_input: source(k, row), node.outputs[0]: dst}
+        if s.side is not None:
+            pointers[s.side] = f"{tensor_pointer(program, s.side)} + ({row}) * {g.tensors[s.side].shape[2] * g.tensors[s.side].shape[3]}"
+        return call(region.start + k, kernels[k], pointers)
+
+    for k in range(L - 1):
+        consumer = st[k + 1]
+        rows, mirror = region.rings[k]
+        rb = st[k].out_row_bytes
+        lines.append(f"{ind}while (d{k} < p{k}) {{")
+        lines.append(f"{ind}    int8_t *const dst = ring{k} + (d{k} % {rows}) * {rb};")
+        if consumer.pad_top or consumer.pad_bottom:
+            lines.append(f"{ind}    if (d{k} < {consumer.pad_top} || d{k} >= {consumer.pad_top + st[k].out_rows})")
+            lines.append(f"{ind}        mbmicro_fused_fill(dst, {_zp(g, consumer.chain_input)}, {rb});")
+            lines.append(f"{ind}    else")
+            lines.append(f"{ind}        {stage_call(k, f'd{k} - {consumer.pad_top}', 'dst')}")
+        else:
+            lines.append(f"{ind}    {stage_call(k, f'd{k}', 'dst')}")
+        if mirror:
+            lines.append(f"{ind}    if (d{k} % {rows} < {mirror})")
+            lines.append(f"{ind}        mbmicro_fused_copy(ring{k} + ({rows} + d{k} % {rows}) * {rb}, dst, {rb});")
+        lines.append(f"{ind}    ++d{k};")
+        lines.append(f"{ind}}}")
+    lines.append(f"{ind}{stage_call(L - 1, 'o', f'{y} + o * {st[-1].out_row_bytes}')}")
+    lines += ["        }", "    }"]
+    return lines

@@ -1,0 +1,279 @@
+"""Fused row regions: which chains of nodes run as one row pipeline, and what memory they need.
+
+Why in graph/: the memory planner (codegen/planner.py), the C emitter
+(codegen/fused.py) and the size estimate that refuses a build before any work
+(models/estimate.py) must agree exactly on the regions and their ring
+buffers, and the estimate may not import codegen (docs/LAYOUT.md).  Everything
+here comes from shapes and topology alone, so it works on the float structure
+graph (``act``) and on the int8 graph (``lut``) alike.
+
+A *stage* produces output rows of one node from its input rows: a KHxKW conv
+or depthwise reads a window of KH padded input rows per output row (stride
+S), a 1x1 conv, a LUT and an add read one row.  A *region* is a chain of
+consecutive nodes whose intermediate tensors have one consumer (the next
+stage): those tensors never exist in full, only as ring buffers of padded rows
+(docs/MEMORY.md).  The region is one step for the planner: its chain input
+and side inputs (an add's residual) are arena tensors read in place, its
+output is an arena tensor written row by row, its rings are that step's
+scratch.
+
+Schedule (the C emitter writes exactly this loop): for every output row ``o``
+of the last stage, the rows every earlier stage must have produced are
+computed backwards from ``o``; then stage 0, 1, ... each produce their missing
+rows in order, and the last stage writes row ``o``.  :func:`ring_rows`
+replays that schedule to size each ring: the most padded rows that must be
+resident at once (``R``).  A consumer with a KH-row window gets ``KH - 1``
+mirror slots after the ring (row ``p`` goes to slot ``p % R`` and, when that
+is below ``KH - 1``, to ``R + p % R`` too), so any window is contiguous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mbmicro.graph.ir import Graph, Node, macs
+
+#: Memory modes of ``build --memory``.
+MEMORY_MODES = ("min", "balanced", "fast")
+DEFAULT_MEMORY_MODE = "balanced"
+
+#: Ops a stage can run on rows (``act`` is the float graph's ``lut``).
+_ROW_OPS = ("conv2d", "depthwise", "lut", "act", "add")
+
+#: Ring buffers and scratch start on this boundary (planner.ALIGN: SIMD loads).
+RING_ALIGN = 16
+
+#: Balanced mode's cost model (docs/MEMORY.md): instructions one row call of a
+#: stage adds over the whole-tensor call (call, argument setup, kernel prologue,
+#: loop counters), the instructions per byte of a row copy or fill, and the
+#: instructions per MAC of the work it is compared with (the kernels' measured
+#: floor on the M4, so the estimate errs towards not fusing).
+ROW_CALL_INSNS = 120
+COPY_INSNS_PER_BYTE = 0.5
+WORK_INSNS_PER_MAC = 1.0
+#: Balanced mode fuses a region only when its estimated overhead is at most this share.
+BALANCED_OVERHEAD = 0.05
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One node of a region seen as rows: window KH, stride S, padding rows top/bottom."""
+
+    node: str
+    op: str
+    kh: int
+    stride: int
+    pad_top: int
+    pad_bottom: int
+    in_rows: int        # real rows of the chain input
+    out_rows: int       # real rows of the output
+    in_row_bytes: int   # int8 bytes of one chain-input row (W * C)
+    out_row_bytes: int  # int8 bytes of one output row
+    chain_input: str    # tensor this stage reads rows of
+    side: str | None = None  # an add's other operand (a full arena tensor)
+
+
+@dataclass
+class Region:
+    """Consecutive nodes [start, end] run as one row pipeline."""
+
+    start: int
+    end: int
+    stages: list[Stage]
+    input: str                 # the chain input (full tensor)
+    output: str                # the last stage's output (full tensor)
+    internal: list[str]        # tensors that live only in rings
+    rings: list[tuple[int, int]] = field(default_factory=list)  # per internal tensor: (R rows, mirror rows)
+    window_scratch: int = 0    # bytes of the first stage's boundary window (0: none needed)
+    inplace: bool = False      # the output may take the chain input's buffer (row o written after its reads)
+
+    @property
+    def nodes(self) -> list[str]:
+        return [s.node for s in self.stages]
+
+    @property
+    def sides(self) -> list[str]:
+        return [s.side for s in self.stages if s.side is not None]
+
+    def ring_bytes(self, k: int) -> int:
+        rows, mirror = self.rings[k]
+        return (rows + mirror) * self.stages[k].out_row_bytes
+
+    def scratch_layout(self) -> list[tuple[int, int]]:
+        """(offset, bytes) of each ring (stage order), then of the window scratch, RING_ALIGN'd."""
+        out, at = [], 0
+        for size in [self.ring_bytes(k) for k in range(len(self.rings))] + [self.window_scratch]:
+            out.append((at, size))
+            at += _align(size)
+        return out
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Bytes of the region's step scratch (rings + window scratch)."""
+        return sum(_align(n) for _, n in self.scratch_layout())
+
+
+def _align(n: int) -> int:
+    return -(-n // RING_ALIGN) * RING_ALIGN
+
+
+def _hwc(graph: Graph, name: str) -> tuple[int, int, int]:
+    shape = graph.tensors[name].shape
+    return int(shape[1]), int(shape[2]), int(shape[3])
+
+
+def stage_of(graph: Graph, node: Node, chain_input: str) -> Stage | None:
+    """The row view of ``node`` reading rows of ``chain_input``, or None when it cannot run on rows."""
+    if node.op not in _ROW_OPS or len(node.outputs) != 1:
+        return None
+    if any(len(graph.tensors[t].shape) != 4 for t in [*node.inputs, node.outputs[0]]):
+        return None
+    h_in, w_in, c_in = _hwc(graph, chain_input)
+    h_out, w_out, c_out = _hwc(graph, node.outputs[0])
+    side = None
+    kh, stride, top, bottom = 1, 1, 0, 0
+    if node.op in ("conv2d", "depthwise"):
+        if node.inputs[0] != chain_input:
+            return None
+        kh = int(node.attrs["kernel"][0])
+        stride = int(node.attrs.get("stride", 1))
+        top, _, bottom, _ = (int(p) for p in node.attrs["pad"])
+    elif node.op == "add":
+        if chain_input not in node.inputs or len(node.inputs) != 2 or node.inputs[0] == node.inputs[1]:
+            return None
+        side = node.inputs[1] if node.inputs[0] == chain_input else node.inputs[0]
+        if _hwc(graph, side)[:2] != (h_out, w_out):
+            return None
+    elif node.inputs[0] != chain_input:
+        return None
+    if (h_in + top + bottom - kh) // stride + 1 != h_out:
+        return None
+    return Stage(node.name, node.op, kh, stride, top, bottom, h_in, h_out, w_in * c_in, w_out * c_out,
+                 chain_input, side)
+
+
+def candidate_regions(graph: Graph) -> list[Region]:
+    """Maximal chains of row stages (at least two nodes) whose inner tensors have one reader.
+
+    A chain starts at any row-capable node; it grows while the next node in
+    execution order reads the previous node's output, is the only reader of
+    it, and that output is not the graph output.  A side input must come from
+    before the chain (an add's residual).
+    """
+    consumers = graph.consumers()
+    produced = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
+    regions, i, n = [], 0, len(graph.nodes)
+    while i < n:
+        node = graph.nodes[i]
+        first = stage_of(graph, node, node.inputs[0]) if node.op != "add" else None
+        if first is None:
+            i += 1
+            continue
+        stages, j = [first], i + 1
+        while j < n:
+            prev = graph.nodes[j - 1].outputs[0]
+            nxt = graph.nodes[j]
+            if prev in graph.outputs or len(consumers[prev]) != 1 or consumers[prev][0] is not nxt:
+                break
+            st = stage_of(graph, nxt, prev)
+            if st is None or (st.side is not None and produced.get(st.side, -1) >= i):
+                break
+            stages.append(st)
+            j += 1
+        if len(stages) >= 2:
+            regions.append(_make_region(graph, i, stages))
+        i = j
+    return regions
+
+
+def _make_region(graph: Graph, start: int, stages: list[Stage]) -> Region:
+    end = start + len(stages) - 1
+    internal = [graph.nodes[k].outputs[0] for k in range(start, end)]
+    rings = ring_rows(stages)
+    first = stages[0]
+    needs_window = first.kh > 1 and (first.pad_top or first.pad_bottom
+                                     or (first.out_rows - 1) * first.stride + first.kh > first.in_rows)
+    region = Region(start, end, stages, first.chain_input, graph.nodes[end].outputs[0], internal, rings,
+                    first.kh * first.in_row_bytes if needs_window else 0)
+    region.inplace = (graph.tensors[region.input].shape == graph.tensors[region.output].shape
+                      and _reads_ahead_only(stages))
+    return region
+
+
+def _needs(stages: list[Stage], o: int) -> list[int]:
+    """Padded rows of every inner tensor that must exist to produce output row ``o`` (index k: stage k's output)."""
+    need = [0] * len(stages)
+    real = o + 1
+    for k in range(len(stages) - 1, 0, -1):
+        st = stages[k]
+        padded = (real - 1) * st.stride + st.kh if real > 0 else 0
+        need[k - 1] = padded
+        real = min(max(padded - st.pad_top, 0), stages[k - 1].out_rows)
+    return need
+
+
+def _real(stages: list[Stage], k: int, padded: int) -> int:
+    """Real rows of stage k's output among its first ``padded`` padded rows (padding of stage k+1)."""
+    return min(max(padded - stages[k + 1].pad_top, 0), stages[k].out_rows)
+
+
+def ring_rows(stages: list[Stage]) -> list[tuple[int, int]]:
+    """(R, mirror) per inner tensor: R padded rows resident at once under the schedule, KH - 1 mirror rows."""
+    last = stages[-1].out_rows
+    done = [0] * len(stages)
+    worst = [1] * (len(stages) - 1)
+    for o in range(last):
+        need = _needs(stages, o)
+        for k in range(len(stages) - 1):
+            consumer = stages[k + 1]
+            # rows of stage k+1 produced in this iteration: [first, upto)
+            if k + 1 < len(stages) - 1:
+                first, upto = _real(stages, k + 1, done[k + 1]), _real(stages, k + 1, need[k + 1])
+            else:
+                first, upto = o, o + 1
+            if upto > first:
+                oldest = first * consumer.stride
+                worst[k] = max(worst[k], need[k] - oldest, consumer.kh)
+        for k in range(len(stages) - 1):
+            done[k] = max(done[k], need[k])
+    return [(worst[k], stages[k + 1].kh - 1) for k in range(len(stages) - 1)]
+
+
+def _reads_ahead_only(stages: list[Stage]) -> bool:
+    """Whether writing output row o over chain-input row o is safe: once output row o is
+    written, the pipeline never reads chain-input rows <= o again.  With stride 1 and equal
+    heights everywhere, stage 0 has produced R rows by then and its next window starts at
+    input row R - pad_top; an add reads its own row o (a residual equal to the chain input)
+    just before writing it."""
+    if any(s.stride != 1 for s in stages) or any(s.in_rows != stages[0].in_rows for s in stages):
+        return False
+    first = stages[0]
+    for o in range(stages[-1].out_rows - 1):
+        produced = _real(stages, 0, _needs(stages, o)[0])
+        if produced < first.out_rows and produced - first.pad_top < o + 1:
+            return False
+    return True
+
+
+def region_overhead(graph: Graph, region: Region) -> float:
+    """Estimated extra instructions of running ``region`` by rows, as a share of its work."""
+    calls = sum(s.out_rows for s in region.stages)
+    copied = sum(region.rings[k][1] * -(-s.out_rows // max(region.rings[k][0], 1)) * s.out_row_bytes
+                 for k, s in enumerate(region.stages[:-1]))
+    copied += region.window_scratch * 2
+    extra = calls * ROW_CALL_INSNS + copied * COPY_INSNS_PER_BYTE
+    work = sum(macs(graph, graph.nodes[i]) for i in range(region.start, region.end + 1)) * WORK_INSNS_PER_MAC
+    return extra / work if work else float("inf")
+
+
+def find_regions(graph: Graph, mode: str) -> list[Region]:
+    """The regions ``build --memory mode`` fuses: none (fast), every candidate (min), or the
+    candidates whose estimated row overhead is within BALANCED_OVERHEAD (balanced)."""
+    if mode not in MEMORY_MODES:
+        raise ValueError(f"unknown memory mode {mode!r}")
+    if mode == "fast":
+        return []
+    regions = candidate_regions(graph)
+    if mode == "balanced":
+        regions = [r for r in regions if region_overhead(graph, r) <= BALANCED_OVERHEAD]
+    return regions
