@@ -43,15 +43,21 @@ _ROW_OPS = ("conv2d", "depthwise", "lut", "act", "add")
 #: Ring buffers and scratch start on this boundary (planner.ALIGN: SIMD loads).
 RING_ALIGN = 16
 
-#: Balanced mode's cost model (docs/MEMORY.md): instructions one row call of a
-#: stage adds over the whole-tensor call (call, argument setup, kernel prologue,
-#: loop counters), the instructions per byte of a row copy or fill, and the
-#: instructions per MAC of the work it is compared with (the kernels' measured
-#: floor on the M4, so the estimate errs towards not fusing).
-ROW_CALL_INSNS = 120
+#: Balanced mode's cost model (docs/MEMORY.md), calibrated on the Cortex-M4 (QEMU, MobileNetV2
+#: 0.35/96, each stage's row kernel against its whole-tensor kernel): a row call costs about
+#: ROW_CALL_INSNS more than its share of the whole-tensor call, a KH-row window re-reads
+#: (KH - 1) rows per output row that the whole-tensor kernel reads once (the DSP depthwise
+#: widens them to int16 again: ~3 instructions per byte), ring and window copies cost
+#: COPY_INSNS_PER_BYTE, and the model's work is WORK_INSNS_PER_MAC per MAC (its measured mean).
+ROW_CALL_INSNS = 150
+REREAD_INSNS_PER_BYTE = 3.0
 COPY_INSNS_PER_BYTE = 0.5
-WORK_INSNS_PER_MAC = 1.0
-#: Balanced mode fuses a region only when its estimated overhead is at most this share.
+WORK_INSNS_PER_MAC = 1.7
+#: Output pixels per tile of the pointwise kernels (M4 dspx default): a row of W pixels
+#: computes ceil(W / PIXEL_TILE) tiles, the whole tensor ceil(H * W / PIXEL_TILE).
+PIXEL_TILE = 4
+#: Balanced mode fuses regions only while the estimated extra instructions of all fused
+#: regions stay within this share of the model's work.
 BALANCED_OVERHEAD = 0.05
 
 
@@ -71,6 +77,8 @@ class Stage:
     out_row_bytes: int  # int8 bytes of one output row
     chain_input: str    # tensor this stage reads rows of
     side: str | None = None  # an add's other operand (a full arena tensor)
+    macs: int = 0       # of the whole node
+    width: int = 1      # output pixels per row
 
 
 @dataclass
@@ -149,7 +157,7 @@ def stage_of(graph: Graph, node: Node, chain_input: str) -> Stage | None:
     if (h_in + top + bottom - kh) // stride + 1 != h_out:
         return None
     return Stage(node.name, node.op, kh, stride, top, bottom, h_in, h_out, w_in * c_in, w_out * c_out,
-                 chain_input, side)
+                 chain_input, side, macs(graph, node), w_out)
 
 
 def candidate_regions(graph: Graph) -> list[Region]:
@@ -255,25 +263,74 @@ def _reads_ahead_only(stages: list[Stage]) -> bool:
     return True
 
 
-def region_overhead(graph: Graph, region: Region) -> float:
-    """Estimated extra instructions of running ``region`` by rows, as a share of its work."""
-    calls = sum(s.out_rows for s in region.stages)
-    copied = sum(region.rings[k][1] * -(-s.out_rows // max(region.rings[k][0], 1)) * s.out_row_bytes
-                 for k, s in enumerate(region.stages[:-1]))
-    copied += region.window_scratch * 2
-    extra = calls * ROW_CALL_INSNS + copied * COPY_INSNS_PER_BYTE
-    work = sum(macs(graph, graph.nodes[i]) for i in range(region.start, region.end + 1)) * WORK_INSNS_PER_MAC
-    return extra / work if work else float("inf")
+def region_extra_insns(region: Region) -> float:
+    """Estimated instructions the row pipeline of ``region`` adds over its unfused layers."""
+    extra = 0.0
+    for k, s in enumerate(region.stages):
+        extra += s.out_rows * ROW_CALL_INSNS
+        if s.op == "conv2d" and s.kh == 1:  # pixel tiles of PIXEL_TILE: a row's last tile overlaps
+            pixels = s.out_rows * s.width
+            tiled = s.out_rows * -(-s.width // PIXEL_TILE) * PIXEL_TILE
+            whole = -(-pixels // PIXEL_TILE) * PIXEL_TILE
+            extra += (tiled - whole) / pixels * s.macs * WORK_INSNS_PER_MAC
+        if s.kh > 1:
+            extra += s.out_rows * (s.kh - s.stride) * s.in_row_bytes * REREAD_INSNS_PER_BYTE
+        if k < len(region.rings):
+            rows, mirror = region.rings[k]
+            extra += mirror * -(-s.out_rows // rows) * s.out_row_bytes * COPY_INSNS_PER_BYTE
+    return extra + 2 * region.window_scratch * COPY_INSNS_PER_BYTE
+
+
+def model_work_insns(graph: Graph) -> float:
+    return sum(macs(graph, n) for n in graph.nodes) * WORK_INSNS_PER_MAC
+
+
+def _peak_step(graph: Graph, regions: list[Region]) -> tuple[int, int]:
+    """(peak bytes, step at the peak) of the arena under ``regions`` (the planner's lifetimes, unaligned)."""
+    from mbmicro.graph.liveness import arena_buffers
+
+    inplace = {"add": (0, 1), "mul": (0,), "lut": (0,), "act": (0,)}
+    _, spans = arena_buffers(graph, inplace, False, regions)
+    live = [0] * (len(graph.nodes) + 1)
+    for root, (a, b) in spans.items():
+        for step in range(a, b + 1):
+            live[step] += graph.tensors[root].size
+    for r in regions:
+        live[r.start] += r.scratch_bytes
+    peak = max(live)
+    return peak, live.index(peak)
+
+
+def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None) -> list[Region]:
+    """Fuse where memory is decided: while the arena's peak step lies in a candidate region
+    and fusing it lowers the peak, fuse it -- as long as the estimated extra instructions of
+    the fused regions stay within ``budget`` (None: no limit)."""
+    chosen: list[Region] = []
+    spent = 0.0
+    while True:
+        peak, step = _peak_step(graph, chosen)
+        hit = [r for r in candidates if r.start <= step <= r.end and r not in chosen]
+        if not hit:
+            return chosen
+        region = hit[0]
+        trial = sorted(chosen + [region], key=lambda r: r.start)
+        cost = region_extra_insns(region)
+        if (budget is not None and spent + cost > budget) or _peak_step(graph, trial)[0] >= peak:
+            return chosen
+        chosen, spent = trial, spent + cost
 
 
 def find_regions(graph: Graph, mode: str) -> list[Region]:
-    """The regions ``build --memory mode`` fuses: none (fast), every candidate (min), or the
-    candidates whose estimated row overhead is within BALANCED_OVERHEAD (balanced)."""
+    """The regions ``build --memory mode`` fuses: none (fast); balanced: :func:`greedy_regions`
+    within BALANCED_OVERHEAD of the model's estimated instructions; min: every candidate, or
+    the unlimited greedy choice where that gives the lower peak."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"unknown memory mode {mode!r}")
     if mode == "fast":
         return []
     regions = candidate_regions(graph)
     if mode == "balanced":
-        regions = [r for r in regions if region_overhead(graph, r) <= BALANCED_OVERHEAD]
-    return regions
+        return greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph))
+    # min: the lower peak of fusing every candidate and of fusing greedily at the peak
+    options = [regions, greedy_regions(graph, regions, None)]
+    return min(options, key=lambda rs: (_peak_step(graph, rs)[0], -len(rs)))
