@@ -38,10 +38,10 @@ def row_graph(graph: Graph, stage: Stage) -> tuple[Graph, Node]:
         t = graph.tensors[name]
         tensors[name] = dataclasses.replace(t, shape=(1, n, int(t.shape[2]), int(t.shape[3])))
 
-    rows(stage.chain_input, stage.kh)
+    rows(stage.chain_input, stage.window_rows)
     if stage.side is not None:
-        rows(stage.side, 1)
-    rows(node.outputs[0], 1)
+        rows(stage.side, stage.group)
+    rows(node.outputs[0], stage.group)
     attrs = dict(node.attrs)
     if "pad" in attrs:
         top, left, bottom, right = (int(p) for p in attrs["pad"])
@@ -92,24 +92,25 @@ def render_region(program, region: Region, kernels: list, call) -> list[str]:
     if L > 1:
         lines.append("        " + " ".join(f"int32_t d{k} = 0;" for k in range(L - 1)))
     lines.append("        int32_t o;")
-    lines.append(f"        for (o = 0; o < {st[-1].out_rows}; ++o) {{")
+    lines.append(f"        for (o = 0; o < {st[-1].out_rows}; o += {st[-1].group}) {{")
     ind = "            "
-    # padded rows of every inner tensor needed for output row o, backwards
-    lines.append(f"{ind}const int32_t r{L - 1} = o + 1;")
+    # padded rows of every inner tensor needed for output rows [o, o + group), backwards
+    lines.append(f"{ind}const int32_t r{L - 1} = o + {st[-1].group};")
     for k in range(L - 1, 0, -1):
         s = st[k]
         lines.append(f"{ind}const int32_t p{k - 1} = (r{k} - 1) * {s.stride} + {s.kh};")
         if k - 1 > 0:
-            lines.append(f"{ind}const int32_t r{k - 1} = mbmicro_fused_min(p{k - 1} - {s.pad_top}, "
-                         f"{st[k - 1].out_rows});")
+            gk = st[k - 1].group
+            real = f"p{k - 1} - {s.pad_top}" if gk == 1 else f"(p{k - 1} - {s.pad_top} + {gk - 1}) / {gk} * {gk}"
+            lines.append(f"{ind}const int32_t r{k - 1} = mbmicro_fused_min({real}, {st[k - 1].out_rows});")
 
     def source(k: int, row: str) -> str:
         s = st[k]
         if k == 0:
-            if s.kh == 1:
+            if not region.window_scratch:  # every window lies inside the input: read in place
                 return f"{x} + ({row}) * {s.stride} * {s.in_row_bytes}"
             return (f"mbmicro_fused_window({x}, {s.in_rows}, {s.in_row_bytes}, ({row}) * {s.stride} - "
-                    f"{s.pad_top}, {s.kh}, {_zp(g, s.chain_input)}, window)")
+                    f"{s.pad_top}, {s.window_rows}, {_zp(g, s.chain_input)}, window)")
         rows = region.rings[k - 1][0]
         return f"ring{k - 1} + ((({row}) * {s.stride}) % {rows}) * {s.in_row_bytes}"
 
@@ -118,26 +119,34 @@ def render_region(program, region: Region, kernels: list, call) -> list[str]:
         node = g.node(s.node)
         pointers = {s.chain_input: source(k, row), node.outputs[0]: dst}
         if s.side is not None:
-            pointers[s.side] = f"{tensor_pointer(program, s.side)} + ({row}) * {g.tensors[s.side].shape[2] * g.tensors[s.side].shape[3]}"
+            side_row = g.tensors[s.side].shape[2] * g.tensors[s.side].shape[3]
+            pointers[s.side] = f"{tensor_pointer(program, s.side)} + ({row}) * {side_row}"
         return call(region.start + k, kernels[k], pointers)
 
     for k in range(L - 1):
         consumer = st[k + 1]
         rows, mirror = region.rings[k]
-        rb = st[k].out_row_bytes
+        rb, group = st[k].out_row_bytes, st[k].group
+        padded = consumer.pad_top or consumer.pad_bottom
         lines.append(f"{ind}while (d{k} < p{k}) {{")
-        lines.append(f"{ind}    int8_t *const dst = ring{k} + (d{k} % {rows}) * {rb};")
-        if consumer.pad_top or consumer.pad_bottom:
-            lines.append(f"{ind}    if (d{k} < {consumer.pad_top} || d{k} >= {consumer.pad_top + st[k].out_rows})")
+        lines.append(f"{ind}    const int32_t slot = d{k} % {rows};")
+        lines.append(f"{ind}    int8_t *const dst = ring{k} + slot * {rb};")
+        step = "1" if group == 1 else "n"
+        if group > 1:
+            lines.append(f"{ind}    int32_t n = {group};")
+        if padded:
+            lines.append(f"{ind}    if (d{k} < {consumer.pad_top} || d{k} >= {consumer.pad_top + st[k].out_rows}) {{")
             lines.append(f"{ind}        mbmicro_fused_fill(dst, {_zp(g, consumer.chain_input)}, {rb});")
-            lines.append(f"{ind}    else")
+            if group > 1:
+                lines.append(f"{ind}        n = 1;")
+            lines.append(f"{ind}    }} else {{")
             lines.append(f"{ind}        {stage_call(k, f'd{k} - {consumer.pad_top}', 'dst')}")
+            lines.append(f"{ind}    }}")
         else:
             lines.append(f"{ind}    {stage_call(k, f'd{k}', 'dst')}")
-        if mirror:
-            lines.append(f"{ind}    if (d{k} % {rows} < {mirror})")
-            lines.append(f"{ind}        mbmicro_fused_copy(ring{k} + ({rows} + d{k} % {rows}) * {rb}, dst, {rb});")
-        lines.append(f"{ind}    ++d{k};")
+        if mirror or group > 1:
+            lines.append(f"{ind}    mbmicro_fused_ring_fix(ring{k}, slot, {step}, {rows}, {mirror}, {rb});")
+        lines.append(f"{ind}    d{k} += {step};")
         lines.append(f"{ind}}}")
     lines.append(f"{ind}{stage_call(L - 1, 'o', f'{y} + o * {st[-1].out_row_bytes}')}")
     lines += ["        }", "    }"]

@@ -110,10 +110,23 @@ def random_mbconv_graph(seed: int) -> Graph:
     return ch.graph()
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_fused_regions_are_bit_exact_on_host(seed, tmp_path):
+def _grouped(graph, regions):
+    """The regions with 2-3 rows per call where their heights allow (balanced's widen_groups)."""
+    out = []
+    for r in regions:
+        groups = [g for g in fusion.groups_for(r.stages) if 1 < g <= 3]
+        out.append(fusion._make_region(graph, r.start, r.stages, groups[-1]) if groups else r)
+    return out
+
+
+@pytest.mark.parametrize("seed,grouped", [(0, False), (1, False), (2, True)])
+def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatch):
     graph = random_mbconv_graph(seed)
     regions = fusion.find_regions(graph, "min")
+    if grouped:  # several rows per kernel call: ring groups, fix-up copies, multi-row windows
+        regions = _grouped(graph, regions)
+        assert any(r.stages[0].group > 1 for r in regions)
+        monkeypatch.setattr(fusion, "find_regions", lambda g, mode: regions)
     assert regions and any(r.stages[0].node == "stem" for r in regions)
     fused_ops = {s.op for r in regions for s in r.stages}
     assert {"conv2d", "depthwise", "lut", "add"} <= fused_ops
@@ -208,29 +221,39 @@ def test_in_place_region_output_takes_its_input_buffer():
 
 
 def _replay(stages, rings):
-    """Run the region's schedule on row indices: every window must find its rows in the ring."""
+    """Run the region's schedule on row indices (groups of rows per call, fix-up copies): every
+    window of every call must find its rows in the ring, contiguous."""
     last = len(stages) - 1
     slots = [dict() for _ in rings]
     done = [0] * last  # padded rows of each inner tensor written
-    for o in range(stages[-1].out_rows):
+    for o in range(0, stages[-1].out_rows, stages[-1].group):
         need = fusion._needs(stages, o)
         for k in range(last):
             rows, mirror = rings[k]
             consumer = stages[k + 1]
-            before = done[k + 1] if k + 1 < last else None
             while done[k] < need[k]:
                 p = done[k]
-                slots[k][p % rows] = p
-                if p % rows < mirror:
-                    slots[k][rows + p % rows] = p
-                done[k] += 1
-            if k + 1 < last:  # the consumer's rows this iteration, read before it writes any
-                first, upto = fusion._real(stages, k + 1, before), fusion._real(stages, k + 1, need[k + 1])
+                pad = p < consumer.pad_top or p >= consumer.pad_top + stages[k].out_rows
+                n = 1 if pad else stages[k].group
+                base = p % rows
+                assert base + n <= rows + mirror
+                for i in range(n):
+                    slots[k][base + i] = p + i
+                for s in range(base, base + n):  # mbmicro_fused_ring_fix
+                    if s >= rows:
+                        slots[k][s - rows] = slots[k][s]
+                    elif s < mirror:
+                        slots[k][s + rows] = slots[k][s]
+                done[k] += n
+            if k + 1 < last:  # the consumer's calls this iteration, before it writes any row
+                after = fusion.advance(done[k + 1], need[k + 1], stages[k + 2].pad_top, consumer.out_rows,
+                                       consumer.group)
+                first, upto = fusion._real(stages, k + 1, done[k + 1]), fusion._real(stages, k + 1, after)
             else:
-                first, upto = o, o + 1
-            for r in range(first, upto):
+                first, upto = o, o + consumer.group
+            for r in range(first, upto, consumer.group):
                 base = (r * consumer.stride) % rows
-                for j in range(consumer.kh):
+                for j in range(consumer.window_rows):
                     assert slots[k].get(base + j) == r * consumer.stride + j, (k, o, r, j)
 
 
@@ -238,4 +261,36 @@ def _replay(stages, rings):
 def test_ring_sizes_hold_every_window(seed):
     graph = random_mbconv_graph(seed)
     for r in fusion.candidate_regions(graph):
-        _replay(r.stages, r.rings)
+        for g in fusion.groups_for(r.stages):
+            grouped = fusion._make_region(graph, r.start, r.stages, g)
+            _replay(grouped.stages, grouped.rings)
+
+
+# ---- whole models through the CLI: build --memory min, verify bit-exact ------------------------------
+
+#: (model, target, options): MobileNetV2 in QEMU on the M4 and the A53; an SE model, MixNet's grouped
+#: 1x1s and ReXNet's partial residuals on the host at tiny resolutions (seconds each)
+MODEL_CASES = [
+    ("mobilenetv2", "cortex-m4", ["--width", "0.35", "--resolution", "96", "--classes", "10"]),
+    ("mobilenetv2", "cortex-a53", ["--width", "0.35", "--resolution", "96", "--classes", "10"]),
+    ("mobilenetv3-large", "host", ["--width", "0.35", "--resolution", "64", "--classes", "10"]),
+    ("mixnet-m", "host", ["--width", "0.25", "--resolution", "48", "--classes", "10"]),
+    ("rexnet", "host", ["--width", "0.35", "--resolution", "48", "--classes", "10"]),
+]
+
+
+@pytest.mark.parametrize("model,target,options", MODEL_CASES, ids=[f"{m}-{t}" for m, t, _ in MODEL_CASES])
+def test_models_fused_min_are_bit_exact(model, target, options, tmp_path, capsys):
+    import json
+
+    from mbmicro.cli import main
+
+    out = tmp_path / "b"
+    assert main(["build", "--model", model, "--target", target, "--memory", "min", *options, "-o", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["memory_mode"] == "min" and report["fused_regions"] and report["io_in_arena"]
+    ops = {layer["name"]: layer for layer in report["layers"]}
+    assert any(ops[r["nodes"][0]]["op"] == "conv2d" for r in report["fused_regions"])
+    capsys.readouterr()
+    assert main(["verify", str(out), "--count", "2"]) == 0
+    assert "verified 2/2 inputs bit-exact" in capsys.readouterr().out

@@ -30,6 +30,21 @@ static inline int32_t mbmicro_fused_min(int32_t a, int32_t b)
     return a < b ? a : b;
 }
 
+/* After writing n rows at ring slots slot .. slot+n-1 of a ring of `rows` slots followed by
+ * `mirror` mirror slots (slot rows + i holds the row of slot i, i < mirror): a row written past
+ * the ring is copied to its slot, a row written to one of the first `mirror` slots to its mirror. */
+static inline void mbmicro_fused_ring_fix(int8_t *ring, int32_t slot, int32_t n, int32_t rows, int32_t mirror,
+                                          int32_t row_bytes)
+{
+    int32_t s;
+    for (s = slot; s < slot + n; ++s) {
+        if (s >= rows)
+            mbmicro_fused_copy(ring + (s - rows) * row_bytes, ring + s * row_bytes, row_bytes);
+        else if (s < mirror)
+            mbmicro_fused_copy(ring + (s + rows) * row_bytes, ring + s * row_bytes, row_bytes);
+    }
+}
+
 /* Rows first .. first+kh-1 of a tensor of `rows` rows of `row_bytes` bytes: in place when all
  * exist, else copied to `scratch` (kh rows) with the rows outside filled with `zero_point`. */
 static inline const int8_t *mbmicro_fused_window(const int8_t *x, int32_t rows, int32_t row_bytes,

@@ -29,6 +29,7 @@ is below ``KH - 1``, to ``R + p % R`` too), so any window is contiguous.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from mbmicro.graph.ir import Graph, Node, macs
@@ -56,8 +57,12 @@ WORK_INSNS_PER_MAC = 1.7
 #: Output pixels per tile of the pointwise kernels (M4 dspx default): a row of W pixels
 #: computes ceil(W / PIXEL_TILE) tiles, the whole tensor ceil(H * W / PIXEL_TILE).
 PIXEL_TILE = 4
+#: Most output rows per kernel call balanced mode tries (docs/MEMORY.md: more rows per call
+#: amortize a row kernel's fixed work, for larger rings).
+MAX_GROUP = 8
 #: Balanced mode fuses regions only while the estimated extra instructions of all fused
-#: regions stay within this share of the model's work.
+#: regions stay within this share of the model's work (docs/MEMORY.md: per region, the DSP
+#: depthwise's re-widened window rows alone cost more than 5% on the M4).
 BALANCED_OVERHEAD = 0.05
 
 
@@ -79,6 +84,12 @@ class Stage:
     side: str | None = None  # an add's other operand (a full arena tensor)
     macs: int = 0       # of the whole node
     width: int = 1      # output pixels per row
+    group: int = 1      # output rows per kernel call
+
+    @property
+    def window_rows(self) -> int:
+        """Input rows one call reads: (group - 1) * stride + KH."""
+        return (self.group - 1) * self.stride + self.kh
 
 
 @dataclass
@@ -194,30 +205,49 @@ def candidate_regions(graph: Graph) -> list[Region]:
     return regions
 
 
-def _make_region(graph: Graph, start: int, stages: list[Stage]) -> Region:
+def _make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1) -> Region:
+    """The region of ``stages`` with every stage producing ``group`` rows per call."""
+    stages = [dataclasses.replace(st, group=group) for st in stages]
     end = start + len(stages) - 1
     internal = [graph.nodes[k].outputs[0] for k in range(start, end)]
     rings = ring_rows(stages)
     first = stages[0]
-    needs_window = first.kh > 1 and (first.pad_top or first.pad_bottom
-                                     or (first.out_rows - 1) * first.stride + first.kh > first.in_rows)
+    rows = first.window_rows
+    needs_window = rows > 1 and (first.pad_top or first.pad_bottom
+                                 or (first.out_rows - first.group) * first.stride + rows > first.in_rows)
     region = Region(start, end, stages, first.chain_input, graph.nodes[end].outputs[0], internal, rings,
-                    first.kh * first.in_row_bytes if needs_window else 0)
+                    rows * first.in_row_bytes if needs_window else 0)
     region.inplace = (graph.tensors[region.input].shape == graph.tensors[region.output].shape
                       and _reads_ahead_only(stages))
     return region
 
 
+def groups_for(stages: list[Stage]) -> list[int]:
+    """Rows per call every stage's height allows: the common divisors up to MAX_GROUP."""
+    return [g for g in range(1, MAX_GROUP + 1) if all(st.out_rows % g == 0 for st in stages)]
+
+
 def _needs(stages: list[Stage], o: int) -> list[int]:
-    """Padded rows of every inner tensor that must exist to produce output row ``o`` (index k: stage k's output)."""
+    """Padded rows of every inner tensor needed to produce the last stage's rows [o, o + group)
+    (index k: stage k's output), as the C loop computes them: each stage's real rows rounded
+    up to its group."""
     need = [0] * len(stages)
-    real = o + 1
+    real = o + stages[-1].group
     for k in range(len(stages) - 1, 0, -1):
         st = stages[k]
-        padded = (real - 1) * st.stride + st.kh if real > 0 else 0
+        padded = (real - 1) * st.stride + st.kh
         need[k - 1] = padded
-        real = min(max(padded - st.pad_top, 0), stages[k - 1].out_rows)
+        prev = stages[k - 1]
+        real = min(-(-max(padded - st.pad_top, 0) // prev.group) * prev.group, prev.out_rows)
     return need
+
+
+def advance(done: int, target: int, pad_top: int, rows: int, group: int) -> int:
+    """Padded rows written after ``while (done < target)`` writes one padding row or ``group``
+    real rows per turn (the C loop of codegen/fused.py)."""
+    while done < target:
+        done += 1 if done < pad_top or done >= pad_top + rows else group
+    return done
 
 
 def _real(stages: list[Stage], k: int, padded: int) -> int:
@@ -226,39 +256,41 @@ def _real(stages: list[Stage], k: int, padded: int) -> int:
 
 
 def ring_rows(stages: list[Stage]) -> list[tuple[int, int]]:
-    """(R, mirror) per inner tensor: R padded rows resident at once under the schedule, KH - 1 mirror rows."""
-    last = stages[-1].out_rows
-    done = [0] * len(stages)
-    worst = [1] * (len(stages) - 1)
-    for o in range(last):
+    """(R, M) per inner tensor: R padded rows resident at once under the schedule, M mirror rows
+    (a consumer window or a producer group minus one)."""
+    last = len(stages) - 1
+    done = [0] * last
+    worst = [1] * last
+    for o in range(0, stages[-1].out_rows, stages[-1].group):
         need = _needs(stages, o)
-        for k in range(len(stages) - 1):
+        for k in range(last):
             consumer = stages[k + 1]
-            # rows of stage k+1 produced in this iteration: [first, upto)
-            if k + 1 < len(stages) - 1:
-                first, upto = _real(stages, k + 1, done[k + 1]), _real(stages, k + 1, need[k + 1])
+            done[k] = advance(done[k], need[k], consumer.pad_top, stages[k].out_rows, stages[k].group)
+            if k + 1 < last:  # the consumer's real rows this iteration: [first, upto)
+                after = advance(done[k + 1], need[k + 1], stages[k + 2].pad_top, consumer.out_rows, consumer.group)
+                first, upto = _real(stages, k + 1, done[k + 1]), _real(stages, k + 1, after)
             else:
-                first, upto = o, o + 1
+                first, upto = o, o + consumer.group
             if upto > first:
-                oldest = first * consumer.stride
-                worst[k] = max(worst[k], need[k] - oldest, consumer.kh)
-        for k in range(len(stages) - 1):
-            done[k] = max(done[k], need[k])
-    return [(worst[k], stages[k + 1].kh - 1) for k in range(len(stages) - 1)]
+                worst[k] = max(worst[k], done[k] - first * consumer.stride, consumer.window_rows)
+    mirrors = [max(stages[k + 1].window_rows, stages[k].group) - 1 for k in range(last)]
+    return [(max(worst[k], mirrors[k] + 1), mirrors[k]) for k in range(last)]
 
 
 def _reads_ahead_only(stages: list[Stage]) -> bool:
-    """Whether writing output row o over chain-input row o is safe: once output row o is
-    written, the pipeline never reads chain-input rows <= o again.  With stride 1 and equal
-    heights everywhere, stage 0 has produced R rows by then and its next window starts at
-    input row R - pad_top; an add reads its own row o (a residual equal to the chain input)
-    just before writing it."""
+    """Whether writing output rows over the same chain-input rows is safe: once output rows
+    [o, o + g) are written, the pipeline never reads chain-input rows below o + g again.  With
+    stride 1 and equal heights everywhere, stage 0 has produced R rows by then and its next
+    window starts at input row R - pad_top; an add reads its own rows (a residual equal to the
+    chain input) just before writing them."""
     if any(s.stride != 1 for s in stages) or any(s.in_rows != stages[0].in_rows for s in stages):
         return False
-    first = stages[0]
-    for o in range(stages[-1].out_rows - 1):
-        produced = _real(stages, 0, _needs(stages, o)[0])
-        if produced < first.out_rows and produced - first.pad_top < o + 1:
+    first, g = stages[0], stages[-1].group
+    for o in range(0, stages[-1].out_rows - g, g):
+        need = _needs(stages, o)
+        padded = advance(0, need[0], stages[1].pad_top, first.out_rows, first.group)
+        produced = _real(stages, 0, padded)
+        if produced < first.out_rows and produced - first.pad_top < o + g:
             return False
     return True
 
@@ -267,18 +299,23 @@ def region_extra_insns(region: Region) -> float:
     """Estimated instructions the row pipeline of ``region`` adds over its unfused layers."""
     extra = 0.0
     for k, s in enumerate(region.stages):
-        extra += s.out_rows * ROW_CALL_INSNS
-        if s.op == "conv2d" and s.kh == 1:  # pixel tiles of PIXEL_TILE: a row's last tile overlaps
+        calls = s.out_rows // s.group
+        extra += calls * ROW_CALL_INSNS
+        if s.op == "conv2d" and s.kh == 1:  # pixel tiles of PIXEL_TILE: a call's last tile overlaps
             pixels = s.out_rows * s.width
-            tiled = s.out_rows * -(-s.width // PIXEL_TILE) * PIXEL_TILE
+            tiled = calls * -(-(s.group * s.width) // PIXEL_TILE) * PIXEL_TILE
             whole = -(-pixels // PIXEL_TILE) * PIXEL_TILE
             extra += (tiled - whole) / pixels * s.macs * WORK_INSNS_PER_MAC
         if s.kh > 1:
-            extra += s.out_rows * (s.kh - s.stride) * s.in_row_bytes * REREAD_INSNS_PER_BYTE
+            extra += calls * (s.kh - s.stride) * s.in_row_bytes * REREAD_INSNS_PER_BYTE
         if k < len(region.rings):
             rows, mirror = region.rings[k]
-            extra += mirror * -(-s.out_rows // rows) * s.out_row_bytes * COPY_INSNS_PER_BYTE
+            extra += (mirror + s.group) * -(-s.out_rows // rows) * s.out_row_bytes * COPY_INSNS_PER_BYTE
     return extra + 2 * region.window_scratch * COPY_INSNS_PER_BYTE
+
+
+def region_work_insns(region: Region) -> float:
+    return sum(s.macs for s in region.stages) * WORK_INSNS_PER_MAC
 
 
 def model_work_insns(graph: Graph) -> float:
@@ -303,13 +340,13 @@ def _peak_step(graph: Graph, regions: list[Region]) -> tuple[int, int]:
 
 def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None) -> list[Region]:
     """Fuse where memory is decided: while the arena's peak step lies in a candidate region
-    and fusing it lowers the peak, fuse it -- as long as the estimated extra instructions of
-    the fused regions stay within ``budget`` (None: no limit)."""
+    and fusing it lowers the peak, fuse it (one row per call) -- as long as the estimated extra
+    instructions of the fused regions stay within ``budget`` (None: no limit)."""
     chosen: list[Region] = []
     spent = 0.0
     while True:
         peak, step = _peak_step(graph, chosen)
-        hit = [r for r in candidates if r.start <= step <= r.end and r not in chosen]
+        hit = [r for r in candidates if r.start <= step <= r.end and r.start not in {c.start for c in chosen}]
         if not hit:
             return chosen
         region = hit[0]
@@ -320,17 +357,32 @@ def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None)
         chosen, spent = trial, spent + cost
 
 
+def widen_groups(graph: Graph, regions: list[Region]) -> list[Region]:
+    """Give each region the most rows per call that keeps the arena's peak where it is (larger
+    rings, paid for by memory that is free anyway) and lowers its estimated instructions."""
+    peak = _peak_step(graph, regions)[0]
+    out = list(regions)
+    for i, region in enumerate(out):
+        best = region
+        for g in groups_for(region.stages)[1:]:
+            trial = _make_region(graph, region.start, region.stages, g)
+            if (region_extra_insns(trial) < region_extra_insns(best)
+                    and _peak_step(graph, out[:i] + [trial] + out[i + 1:])[0] <= peak):
+                best = trial
+        out[i] = best
+    return out
+
+
 def find_regions(graph: Graph, mode: str) -> list[Region]:
     """The regions ``build --memory mode`` fuses: none (fast); balanced: :func:`greedy_regions`
-    within BALANCED_OVERHEAD of the model's estimated instructions; min: every candidate, or
-    the unlimited greedy choice where that gives the lower peak."""
+    within BALANCED_OVERHEAD of the model's estimated instructions, then :func:`widen_groups`;
+    min: every candidate or the unlimited greedy choice, whichever peaks lower, one row per call."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"unknown memory mode {mode!r}")
     if mode == "fast":
         return []
     regions = candidate_regions(graph)
     if mode == "balanced":
-        return greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph))
-    # min: the lower peak of fusing every candidate and of fusing greedily at the peak
+        return widen_groups(graph, greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph)))
     options = [regions, greedy_regions(graph, regions, None)]
     return min(options, key=lambda rs: (_peak_step(graph, rs)[0], -len(rs)))
