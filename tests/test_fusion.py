@@ -120,7 +120,7 @@ def _grouped(graph, regions):
 
 
 @pytest.mark.parametrize("seed,grouped", [(0, False), (1, False), (2, True)])
-def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatch):
+def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatch, capsys):
     graph = random_mbconv_graph(seed)
     regions = fusion.find_regions(graph, "min")
     if grouped:  # several rows per kernel call: ring groups, fix-up copies, multi-row windows
@@ -150,6 +150,12 @@ def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatc
         for i, data in records:
             expect = acts[graph.nodes[i].outputs[0]].reshape(-1)
             assert np.array_equal(np.frombuffer(data, np.int8), expect), graph.nodes[i].name
+    from mbmicro.cli import main
+
+    capsys.readouterr()
+    assert main(["verify", str(out), "--count", "1"]) == 0
+    assert f"; {len(regions)} fused row regions (layers {regions[0].start}-{regions[0].end}, " \
+        in capsys.readouterr().out
 
 
 def _check_fused_plan(graph: Graph, plan) -> None:
@@ -294,3 +300,20 @@ def test_models_fused_min_are_bit_exact(model, target, options, tmp_path, capsys
     capsys.readouterr()
     assert main(["verify", str(out), "--count", "2"]) == 0
     assert "verified 2/2 inputs bit-exact" in capsys.readouterr().out
+
+
+def test_a_build_that_does_not_fit_is_retried_fused(tmp_path, capsys):
+    """MobileNetV2 0.35/96 needs 80,394 B of SRAM balanced and 75,290 B with every region fused:
+    with 77,000 B it is built with --memory min, and the note says so."""
+    import json
+
+    from mbmicro.cli import main
+
+    out = tmp_path / "b"
+    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "96", "--classes", "10",
+                 "--target", "cortex-m4", "--sram", "77000", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "retrying with --memory min (fused row regions)" in err and "with --memory balanced" in err, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["memory_mode"] == "min" and json.loads((out / "build.json").read_text())["memory"] == "min"
+    assert report["memory"]["sram_needed_bytes"] <= 77000 < 80394

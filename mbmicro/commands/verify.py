@@ -47,6 +47,27 @@ def first_mismatch(graph, records, reference: dict) -> str | None:
     return None
 
 
+def fused_regions(folder) -> list:
+    """The build's fused row regions from report.json (docs/MEMORY.md), or [] when it has none
+    or the file is unreadable (verify does not need it)."""
+    from mbmicro.graph import files
+
+    try:
+        report = files.read_json(Path(folder.path) / "report.json")
+    except (OSError, ValueError):
+        return []
+    regions = report.get("fused_regions") if isinstance(report, dict) else None
+    return [r for r in regions if isinstance(r, dict)] if isinstance(regions, list) else []
+
+
+def describe_fused(regions: list) -> str:
+    """'; 2 fused row regions (layers 0-5, 6-12), each checked at its last layer' or ''."""
+    if not regions:
+        return ""
+    spans = ", ".join(f"{r.get('start')}-{r.get('end')}" for r in regions)
+    return f"; {len(regions)} fused row regions (layers {spans}), each checked at its last layer"
+
+
 def check_arguments(count: int, seed: int) -> None:
     """--count in 1..MAX_COUNT (each input is a run of the program: 10**12 would never end) and
     --seed >= 0 (numpy refuses negative seeds)."""
@@ -105,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"input {i}: output differs from the reference in {int((y != want).sum())} of {y.size} values")
         _, records = run_build(folder, x, trace=True)
         where = first_mismatch(graph, records, run_int8(graph, x, collect=True))
-        print(where or "every traced layer matches: the difference is in the final copy to the output")
+        print((where + describe_fused(fused_regions(folder))) if where
+              else "every traced layer matches: the difference is in the final copy to the output")
         print(f"verification FAILED on input {i + 1}/{args.count} ({folder.model}, {folder.target.name})")
         return 1
-    print(f"verified {args.count}/{args.count} inputs bit-exact ({folder.model}, {folder.target.name})")
+    print(f"verified {args.count}/{args.count} inputs bit-exact ({folder.model}, {folder.target.name})"
+          f"{describe_fused(fused_regions(folder))}")
     return 0
