@@ -133,7 +133,8 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
         if i in starts:
             r = starts[i]
             program.region_lines[i] = fused.render_region(program, r, kernels[r.start:r.end + 1],
-                                                          lambda j, kern, ptr: _call(program, j, kern, ptr))
+                                                          lambda j, kern, ptr: _call(program, j, kern, ptr),
+                                                          tensor_pointer)
         program.calls.append(None if i in inside else _call(program, i, k))
     return program
 

@@ -67,15 +67,14 @@ def _zp(graph: Graph, tensor: str) -> int:
     return int(zp) if zp is not None else 0
 
 
-def render_region(program, region: Region, kernels: list, call) -> list[str]:
+def render_region(program, region: Region, kernels: list, call, tensor_pointer) -> list[str]:
     """The C statements of one region (inside ``run_with_arena``), indented by four spaces.
 
     ``call(step, kernel, pointers)`` renders one kernel call with ``pointers``
-    mapping tensor name -> C expression for its input/output arguments.
+    mapping tensor name -> C expression for its input/output arguments;
+    ``tensor_pointer(program, tensor)`` is the C expression of a full tensor (codegen/aot.py).
     """
     g, plan = program.graph, program.plan
-    from mbmicro.codegen.aot import tensor_pointer
-
     base, _ = plan.scratch[region.start]
     layout = region.scratch_layout()
     st = region.stages
