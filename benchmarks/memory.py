@@ -51,9 +51,9 @@ def plans(model: str, width: float, res: int, classes: int) -> dict:
     io = graph.input.nbytes + graph.output.nbytes
     row = {"io": io, "bound": plan_graph(graph).lower_bound}
     for mode in MODES:
-        regions = find_regions(graph, mode)
+        regions, io_regions = find_regions(graph, mode), find_regions(graph, mode, io_in_arena=True)
         row[mode] = {"arena": plan_graph(graph, regions=regions).peak,
-                     "arena_io": plan_graph(graph, regions=regions, io_in_arena=True).peak,
+                     "arena_io": plan_graph(graph, regions=io_regions, io_in_arena=True).peak,
                      "regions": len(regions)}
     return row
 

@@ -126,7 +126,7 @@ def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatc
     if grouped:  # several rows per kernel call: ring groups, fix-up copies, multi-row windows
         regions = _grouped(graph, regions)
         assert any(r.stages[0].group > 1 for r in regions)
-        monkeypatch.setattr(fusion, "find_regions", lambda g, mode: regions)
+        monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
     assert regions and any(r.stages[0].node == "stem" for r in regions)
     fused_ops = {s.op for r in regions for s in r.stages}
     assert {"conv2d", "depthwise", "lut", "add"} <= fused_ops
@@ -200,13 +200,13 @@ def test_fused_plans_never_overlap_and_match_the_estimate(table_a_graphs, mode, 
     from mbmicro.models.options import check_options
 
     for name, graph in table_a_graphs.items():
-        regions = fusion.find_regions(graph, mode)
+        regions = fusion.find_regions(graph, mode, io)
         plan = plan_graph(graph, io_in_arena=io, regions=regions)
         _check_fused_plan(graph, plan)
         unfused = plan_graph(graph, io_in_arena=io)
         assert plan.peak <= unfused.peak, name
         structure = structure_from_config(check_options(name, 0.35, 96, 10, 0))
-        same = fusion.find_regions(structure, mode)
+        same = fusion.find_regions(structure, mode, io)
         assert [r.nodes for r in same] == [r.nodes for r in regions], name
         assert arena_lower_bound(structure, io, same) <= plan.peak, name
 

@@ -322,12 +322,12 @@ def model_work_insns(graph: Graph) -> float:
     return sum(macs(graph, n) for n in graph.nodes) * WORK_INSNS_PER_MAC
 
 
-def _peak_step(graph: Graph, regions: list[Region]) -> tuple[int, int]:
+def _peak_step(graph: Graph, regions: list[Region], io_in_arena: bool = False) -> tuple[int, int]:
     """(peak bytes, step at the peak) of the arena under ``regions`` (the planner's lifetimes, unaligned)."""
     from mbmicro.graph.liveness import arena_buffers
 
     inplace = {"add": (0, 1), "mul": (0,), "lut": (0,), "act": (0,)}
-    _, spans = arena_buffers(graph, inplace, False, regions)
+    _, spans = arena_buffers(graph, inplace, io_in_arena, regions)
     live = [0] * (len(graph.nodes) + 1)
     for root, (a, b) in spans.items():
         for step in range(a, b + 1):
@@ -338,51 +338,54 @@ def _peak_step(graph: Graph, regions: list[Region]) -> tuple[int, int]:
     return peak, live.index(peak)
 
 
-def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None) -> list[Region]:
+def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None,
+                   io_in_arena: bool = False) -> list[Region]:
     """Fuse where memory is decided: while the arena's peak step lies in a candidate region
     and fusing it lowers the peak, fuse it (one row per call) -- as long as the estimated extra
     instructions of the fused regions stay within ``budget`` (None: no limit)."""
     chosen: list[Region] = []
     spent = 0.0
     while True:
-        peak, step = _peak_step(graph, chosen)
+        peak, step = _peak_step(graph, chosen, io_in_arena)
         hit = [r for r in candidates if r.start <= step <= r.end and r.start not in {c.start for c in chosen}]
         if not hit:
             return chosen
         region = hit[0]
         trial = sorted(chosen + [region], key=lambda r: r.start)
         cost = region_extra_insns(region)
-        if (budget is not None and spent + cost > budget) or _peak_step(graph, trial)[0] >= peak:
+        if (budget is not None and spent + cost > budget) or _peak_step(graph, trial, io_in_arena)[0] >= peak:
             return chosen
         chosen, spent = trial, spent + cost
 
 
-def widen_groups(graph: Graph, regions: list[Region]) -> list[Region]:
+def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool = False) -> list[Region]:
     """Give each region the most rows per call that keeps the arena's peak where it is (larger
     rings, paid for by memory that is free anyway) and lowers its estimated instructions."""
-    peak = _peak_step(graph, regions)[0]
+    peak = _peak_step(graph, regions, io_in_arena)[0]
     out = list(regions)
     for i, region in enumerate(out):
         best = region
         for g in groups_for(region.stages)[1:]:
             trial = _make_region(graph, region.start, region.stages, g)
             if (region_extra_insns(trial) < region_extra_insns(best)
-                    and _peak_step(graph, out[:i] + [trial] + out[i + 1:])[0] <= peak):
+                    and _peak_step(graph, out[:i] + [trial] + out[i + 1:], io_in_arena)[0] <= peak):
                 best = trial
         out[i] = best
     return out
 
 
-def find_regions(graph: Graph, mode: str) -> list[Region]:
+def find_regions(graph: Graph, mode: str, io_in_arena: bool = False) -> list[Region]:
     """The regions ``build --memory mode`` fuses: none (fast); balanced: :func:`greedy_regions`
     within BALANCED_OVERHEAD of the model's estimated instructions, then :func:`widen_groups`;
-    min: every candidate or the unlimited greedy choice, whichever peaks lower, one row per call."""
+    min: every candidate or the unlimited greedy choice, whichever peaks lower, one row per call.
+    ``io_in_arena``: the peaks compared count the input and output (``--io-in-arena``)."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"unknown memory mode {mode!r}")
     if mode == "fast":
         return []
     regions = candidate_regions(graph)
     if mode == "balanced":
-        return widen_groups(graph, greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph)))
-    options = [regions, greedy_regions(graph, regions, None)]
-    return min(options, key=lambda rs: (_peak_step(graph, rs)[0], -len(rs)))
+        chosen = greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph), io_in_arena)
+        return widen_groups(graph, chosen, io_in_arena)
+    options = [regions, greedy_regions(graph, regions, None, io_in_arena)]
+    return min(options, key=lambda rs: (_peak_step(graph, rs, io_in_arena)[0], -len(rs)))

@@ -76,7 +76,7 @@ def estimate(cfg: ModelConfig, io_in_arena: bool = False, memory: str = "fast") 
     graph = structure_from_config(cfg)
     return Estimate(
         weights_bytes=weights_lower_bound(graph),
-        arena_bytes=arena_lower_bound(graph, io_in_arena, find_regions(graph, memory)),
+        arena_bytes=arena_lower_bound(graph, io_in_arena, find_regions(graph, memory, io_in_arena)),
         io_bytes=0 if io_in_arena else graph.input.size + graph.output.size,
         params=sum(int(a.size) for n in graph.nodes for k, a in n.params.items() if k in ("weight", "bias")),
         activation_elements=sum(t.size for t in graph.tensors.values()),
