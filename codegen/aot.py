@@ -117,6 +117,8 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
         from mbmicro.codegen.kernels import lower_node as lower
     knobs = knobs or {}
     regions = find_regions(graph, memory, io_in_arena)
+    if memory == "balanced":
+        regions = fused.widen_groups(graph, regions, io_in_arena)
     kernels: list = [None] * len(graph.nodes)
     for r in regions:
         kernels[r.start:r.end + 1] = fused.lower_region(graph, r, target, lower)

@@ -9,20 +9,23 @@ explicit zero-point rows of the ring) and the original left/right padding; a
 1x1 conv, a LUT and an add become the op on one row.  The weights are the
 node's own (same symbols as an unfused build).
 
-The loop (mbmicro.graph.fusion explains the schedule and the ring sizes): for
-each output row ``o`` of the last stage, the padded rows every inner tensor
-needs are computed backwards from ``o``, every stage produces its missing rows
-in order into its consumer's ring (top and bottom padding rows filled with the
-consumer's input zero point, the first KH - 1 slots mirrored after the ring so
-any KH-row window is contiguous), and the last stage writes row ``o`` of the
-region's output.  Tuning-log knobs apply to whole-tensor kernels, so row
-kernels take the defaults.
+The loop is demand-driven (mbmicro.graph.fusion.schedule is the same order in
+Python): for each output group ``o`` the last stage asks for the padded rows
+of its input window; ``while (d_k < need)`` the stage before produces them,
+one padding row (filled with the consumer's input zero point) or one group of
+real rows at a time, first asking its own input for the rows that group needs
+(nested loops, one per stage), then fixing up the ring so that any window is
+contiguous.  So each ring holds only its consumer's window (plus a producer
+group's overshoot), and the last stage writes the region's output rows.
+Tuning-log knobs apply to whole-tensor kernels, so row kernels take the
+defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from mbmicro.graph import fusion
 from mbmicro.graph.fusion import Region, Stage
 from mbmicro.graph.ir import Graph, Node, Tensor
 
@@ -51,6 +54,27 @@ def row_graph(graph: Graph, stage: Stage) -> tuple[Graph, Node]:
     inputs = [t for t in copy.inputs if t in tensors]
     g = Graph(f"{graph.name}.{node.name}.row", tensors, [copy], inputs[:1], list(copy.outputs), dict(graph.meta))
     return g, copy
+
+
+def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool) -> list[Region]:
+    """Give each region the most rows per call (fusion.groups_for) that lowers its estimated
+    instructions without raising the planned arena: larger rings in memory that is free anyway.
+
+    Why here and not in graph/fusion.py: only the planner knows whether a larger ring still
+    fits below the peak; the up-front estimate keeps one row per call, a lower bound."""
+    from mbmicro.codegen.planner import plan_graph
+
+    out = list(regions)
+    peak = plan_graph(graph, io_in_arena=io_in_arena, regions=out).peak
+    for i, region in enumerate(out):
+        for g in fusion.groups_for(region.stages)[1:]:
+            trial = fusion.make_region(graph, region.start, region.stages, g)
+            if fusion.region_extra_insns(trial) >= fusion.region_extra_insns(out[i]):
+                continue
+            candidate = out[:i] + [trial] + out[i + 1:]
+            if plan_graph(graph, io_in_arena=io_in_arena, regions=candidate).peak <= peak:
+                out = candidate
+    return out
 
 
 def lower_region(graph: Graph, region: Region, target, lower) -> list:
@@ -92,16 +116,6 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
         lines.append("        " + " ".join(f"int32_t d{k} = 0;" for k in range(L - 1)))
     lines.append("        int32_t o;")
     lines.append(f"        for (o = 0; o < {st[-1].out_rows}; o += {st[-1].group}) {{")
-    ind = "            "
-    # padded rows of every inner tensor needed for output rows [o, o + group), backwards
-    lines.append(f"{ind}const int32_t r{L - 1} = o + {st[-1].group};")
-    for k in range(L - 1, 0, -1):
-        s = st[k]
-        lines.append(f"{ind}const int32_t p{k - 1} = (r{k} - 1) * {s.stride} + {s.kh};")
-        if k - 1 > 0:
-            gk = st[k - 1].group
-            real = f"p{k - 1} - {s.pad_top}" if gk == 1 else f"(p{k - 1} - {s.pad_top} + {gk - 1}) / {gk} * {gk}"
-            lines.append(f"{ind}const int32_t r{k - 1} = mbmicro_fused_min({real}, {st[k - 1].out_rows});")
 
     def source(k: int, row: str) -> str:
         s = st[k]
@@ -122,31 +136,45 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
             pointers[s.side] = f"{tensor_pointer(program, s.side)} + ({row}) * {side_row}"
         return call(region.start + k, kernels[k], pointers)
 
-    for k in range(L - 1):
+    def pull(k: int, row: str, ind: str) -> list[str]:
+        """Stage k's call for its real rows from ``row``: first the rows of its input it lacks."""
+        if k == 0:
+            return []
+        s = st[k]
+        return [f"{ind}const int32_t p{k - 1} = ({row}) * {s.stride} + {s.window_rows};",
+                *produce(k - 1, f"p{k - 1}", ind)]
+
+    def produce(k: int, need: str, ind: str) -> list[str]:
+        """``while (d_k < need)``: padding rows filled, real rows by stage k's kernel, ring fixed up."""
         consumer = st[k + 1]
         rows, mirror = region.rings[k]
         rb, group = st[k].out_row_bytes, st[k].group
-        padded = consumer.pad_top or consumer.pad_bottom
-        lines.append(f"{ind}while (d{k} < p{k}) {{")
-        lines.append(f"{ind}    const int32_t slot = d{k} % {rows};")
-        lines.append(f"{ind}    int8_t *const dst = ring{k} + slot * {rb};")
-        step = "1" if group == 1 else "n"
+        inner = ind + "    "
+        out = [f"{ind}while (d{k} < {need}) {{",
+               f"{inner}const int32_t slot{k} = d{k} % {rows};",
+               f"{inner}int8_t *const dst{k} = ring{k} + slot{k} * {rb};"]
+        step = "1" if group == 1 else f"n{k}"
         if group > 1:
-            lines.append(f"{ind}    int32_t n = {group};")
-        if padded:
-            lines.append(f"{ind}    if (d{k} < {consumer.pad_top} || d{k} >= {consumer.pad_top + st[k].out_rows}) {{")
-            lines.append(f"{ind}        mbmicro_fused_fill(dst, {_zp(g, consumer.chain_input)}, {rb});")
-            if group > 1:
-                lines.append(f"{ind}        n = 1;")
-            lines.append(f"{ind}    }} else {{")
-            lines.append(f"{ind}        {stage_call(k, f'd{k} - {consumer.pad_top}', 'dst')}")
-            lines.append(f"{ind}    }}")
-        else:
-            lines.append(f"{ind}    {stage_call(k, f'd{k}', 'dst')}")
+            out.append(f"{inner}int32_t n{k} = {group};")
+        body = inner
+        if consumer.pad_top or consumer.pad_bottom:
+            out += [f"{inner}if (d{k} < {consumer.pad_top} || d{k} >= {consumer.pad_top + st[k].out_rows}) {{",
+                    f"{inner}    mbmicro_fused_fill(dst{k}, {_zp(g, consumer.chain_input)}, {rb});",
+                    *([f"{inner}    n{k} = 1;"] if group > 1 else []),
+                    f"{inner}}} else {{"]
+            body = inner + "    "
+        out.append(f"{body}const int32_t r{k} = d{k} - {consumer.pad_top};")
+        out += pull(k, f"r{k}", body)
+        out.append(f"{body}{stage_call(k, f'r{k}', f'dst{k}')}")
+        if consumer.pad_top or consumer.pad_bottom:
+            out.append(f"{inner}}}")
         if mirror or group > 1:
-            lines.append(f"{ind}    mbmicro_fused_ring_fix(ring{k}, slot, {step}, {rows}, {mirror}, {rb});")
-        lines.append(f"{ind}    d{k} += {step};")
-        lines.append(f"{ind}}}")
+            out.append(f"{inner}mbmicro_fused_ring_fix(ring{k}, slot{k}, {step}, {rows}, {mirror}, {rb});")
+        out += [f"{inner}d{k} += {step};", f"{ind}}}"]
+        return out
+
+    ind = "            "
+    lines += pull(L - 1, "o", ind)
     lines.append(f"{ind}{stage_call(L - 1, 'o', f'{y} + o * {st[-1].out_row_bytes}')}")
     lines += ["        }", "    }"]
     return lines

@@ -111,11 +111,11 @@ def random_mbconv_graph(seed: int) -> Graph:
 
 
 def _grouped(graph, regions):
-    """The regions with 2-3 rows per call where their heights allow (balanced's widen_groups)."""
+    """The regions with 2-3 rows per call where their heights allow (fused.widen_groups)."""
     out = []
     for r in regions:
         groups = [g for g in fusion.groups_for(r.stages) if 1 < g <= 3]
-        out.append(fusion._make_region(graph, r.start, r.stages, groups[-1]) if groups else r)
+        out.append(fusion.make_region(graph, r.start, r.stages, groups[-1]) if groups else r)
     return out
 
 
@@ -228,39 +228,31 @@ def test_in_place_region_output_takes_its_input_buffer():
 
 def _replay(stages, rings):
     """Run the region's schedule on row indices (groups of rows per call, fix-up copies): every
-    window of every call must find its rows in the ring, contiguous."""
-    last = len(stages) - 1
+    window must find its rows in the ring, contiguous, and every group must fit the slots."""
     slots = [dict() for _ in rings]
-    done = [0] * last  # padded rows of each inner tensor written
-    for o in range(0, stages[-1].out_rows, stages[-1].group):
-        need = fusion._needs(stages, o)
-        for k in range(last):
+    out = 0
+    for event in fusion.schedule(stages):
+        if event[0] == "write":
+            _, k, p, n = event
             rows, mirror = rings[k]
-            consumer = stages[k + 1]
-            while done[k] < need[k]:
-                p = done[k]
-                pad = p < consumer.pad_top or p >= consumer.pad_top + stages[k].out_rows
-                n = 1 if pad else stages[k].group
-                base = p % rows
-                assert base + n <= rows + mirror
-                for i in range(n):
-                    slots[k][base + i] = p + i
-                for s in range(base, base + n):  # mbmicro_fused_ring_fix
-                    if s >= rows:
-                        slots[k][s - rows] = slots[k][s]
-                    elif s < mirror:
-                        slots[k][s + rows] = slots[k][s]
-                done[k] += n
-            if k + 1 < last:  # the consumer's calls this iteration, before it writes any row
-                after = fusion.advance(done[k + 1], need[k + 1], stages[k + 2].pad_top, consumer.out_rows,
-                                       consumer.group)
-                first, upto = fusion._real(stages, k + 1, done[k + 1]), fusion._real(stages, k + 1, after)
-            else:
-                first, upto = o, o + consumer.group
-            for r in range(first, upto, consumer.group):
-                base = (r * consumer.stride) % rows
-                for j in range(consumer.window_rows):
-                    assert slots[k].get(base + j) == r * consumer.stride + j, (k, o, r, j)
+            base = p % rows
+            assert base + n <= rows + mirror
+            for i in range(n):
+                slots[k][base + i] = p + i
+            for s in range(base, base + n):  # mbmicro_fused_ring_fix
+                if s >= rows:
+                    slots[k][s - rows] = slots[k][s]
+                elif s < mirror:
+                    slots[k][s + rows] = slots[k][s]
+        elif event[0] == "read" and event[1] > 0:
+            _, k, first, n = event
+            rows = rings[k - 1][0]
+            for j in range(n):
+                assert slots[k - 1].get(first % rows + j) == first + j, (k, first, j)
+        elif event[0] == "out":
+            assert event[1] == out
+            out += event[2]
+    assert out == stages[-1].out_rows
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -268,7 +260,7 @@ def test_ring_sizes_hold_every_window(seed):
     graph = random_mbconv_graph(seed)
     for r in fusion.candidate_regions(graph):
         for g in fusion.groups_for(r.stages):
-            grouped = fusion._make_region(graph, r.start, r.stages, g)
+            grouped = fusion.make_region(graph, r.start, r.stages, g)
             _replay(grouped.stages, grouped.rings)
 
 

@@ -17,14 +17,15 @@ and side inputs (an add's residual) are arena tensors read in place, its
 output is an arena tensor written row by row, its rings are that step's
 scratch.
 
-Schedule (the C emitter writes exactly this loop): for every output row ``o``
-of the last stage, the rows every earlier stage must have produced are
-computed backwards from ``o``; then stage 0, 1, ... each produce their missing
-rows in order, and the last stage writes row ``o``.  :func:`ring_rows`
-replays that schedule to size each ring: the most padded rows that must be
-resident at once (``R``).  A consumer with a KH-row window gets ``KH - 1``
-mirror slots after the ring (row ``p`` goes to slot ``p % R`` and, when that
-is below ``KH - 1``, to ``R + p % R`` too), so any window is contiguous.
+Schedule (the C emitter writes exactly this loop, :func:`schedule` replays it):
+for every output row group of the last stage, the stage asks its input for the
+padded rows of its window; the stage before produces the missing ones (a
+padding row, or a group of real rows for which it first asks its own input),
+and so on back to the chain input.  A ring therefore holds its consumer's
+window plus a producer group's overshoot (``R``, :func:`ring_rows`), and
+``M = max(window, group) - 1`` mirror slots after it: row ``p`` goes to slot
+``p % R`` and also to ``R + p % R`` when that is below ``M`` (a group written
+past ``R`` is copied back), so any window and any group is contiguous.
 """
 
 from __future__ import annotations
@@ -200,12 +201,12 @@ def candidate_regions(graph: Graph) -> list[Region]:
             stages.append(st)
             j += 1
         if len(stages) >= 2:
-            regions.append(_make_region(graph, i, stages))
+            regions.append(make_region(graph, i, stages))
         i = j
     return regions
 
 
-def _make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1) -> Region:
+def make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1) -> Region:
     """The region of ``stages`` with every stage producing ``group`` rows per call."""
     stages = [dataclasses.replace(st, group=group) for st in stages]
     end = start + len(stages) - 1
@@ -227,71 +228,69 @@ def groups_for(stages: list[Stage]) -> list[int]:
     return [g for g in range(1, MAX_GROUP + 1) if all(st.out_rows % g == 0 for st in stages)]
 
 
-def _needs(stages: list[Stage], o: int) -> list[int]:
-    """Padded rows of every inner tensor needed to produce the last stage's rows [o, o + group)
-    (index k: stage k's output), as the C loop computes them: each stage's real rows rounded
-    up to its group."""
-    need = [0] * len(stages)
-    real = o + stages[-1].group
-    for k in range(len(stages) - 1, 0, -1):
+def schedule(stages: list[Stage]):
+    """The events of the region's demand-driven loop, in the order the C runs them:
+    ``("write", k, p, n)``: stage k writes padded rows p .. p+n-1 of its output ring (a padding
+    row when n rows are not real); ``("read", k, first, rows)``: stage k reads padded rows
+    first .. first+rows-1 of its input (the chain input for k = 0); ``("out", o, n)``: the last
+    stage writes output rows o .. o+n-1 (its add reads the residual's same rows first).
+
+    For each output group the last stage pulls the rows it needs from stage L-2, which pulls
+    from L-3 for each of its groups, and so on (codegen/fused.py emits the same nested loops).
+    """
+    last = len(stages) - 1
+    done = [0] * last
+
+    def produce(k: int, target: int):
+        consumer = stages[k + 1]
+        while done[k] < target:
+            p = done[k]
+            if p < consumer.pad_top or p >= consumer.pad_top + stages[k].out_rows:
+                yield ("write", k, p, 1)
+                done[k] += 1
+                continue
+            yield from call(k, p - consumer.pad_top)
+            yield ("write", k, p, stages[k].group)
+            done[k] += stages[k].group
+
+    def call(k: int, r: int):
         st = stages[k]
-        padded = (real - 1) * st.stride + st.kh
-        need[k - 1] = padded
-        prev = stages[k - 1]
-        real = min(-(-max(padded - st.pad_top, 0) // prev.group) * prev.group, prev.out_rows)
-    return need
+        first = r * st.stride
+        if k > 0:
+            yield from produce(k - 1, first + st.window_rows)
+        yield ("read", k, first, st.window_rows)
 
-
-def advance(done: int, target: int, pad_top: int, rows: int, group: int) -> int:
-    """Padded rows written after ``while (done < target)`` writes one padding row or ``group``
-    real rows per turn (the C loop of codegen/fused.py)."""
-    while done < target:
-        done += 1 if done < pad_top or done >= pad_top + rows else group
-    return done
-
-
-def _real(stages: list[Stage], k: int, padded: int) -> int:
-    """Real rows of stage k's output among its first ``padded`` padded rows (padding of stage k+1)."""
-    return min(max(padded - stages[k + 1].pad_top, 0), stages[k].out_rows)
+    for o in range(0, stages[-1].out_rows, stages[-1].group):
+        yield from call(last, o)
+        yield ("out", o, stages[-1].group)
 
 
 def ring_rows(stages: list[Stage]) -> list[tuple[int, int]]:
-    """(R, M) per inner tensor: R padded rows resident at once under the schedule, M mirror rows
-    (a consumer window or a producer group minus one)."""
-    last = len(stages) - 1
-    done = [0] * last
-    worst = [1] * last
-    for o in range(0, stages[-1].out_rows, stages[-1].group):
-        need = _needs(stages, o)
-        for k in range(last):
-            consumer = stages[k + 1]
-            done[k] = advance(done[k], need[k], consumer.pad_top, stages[k].out_rows, stages[k].group)
-            if k + 1 < last:  # the consumer's real rows this iteration: [first, upto)
-                after = advance(done[k + 1], need[k + 1], stages[k + 2].pad_top, consumer.out_rows, consumer.group)
-                first, upto = _real(stages, k + 1, done[k + 1]), _real(stages, k + 1, after)
-            else:
-                first, upto = o, o + consumer.group
-            if upto > first:
-                worst[k] = max(worst[k], done[k] - first * consumer.stride, consumer.window_rows)
-    mirrors = [max(stages[k + 1].window_rows, stages[k].group) - 1 for k in range(last)]
-    return [(max(worst[k], mirrors[k] + 1), mirrors[k]) for k in range(last)]
+    """(R, M) per inner tensor: the consumer's window plus a producer group's overshoot (the most
+    padded rows resident at once under :func:`schedule`), and M mirror rows (a consumer window
+    or a producer group, minus one) so that any window or group is contiguous."""
+    out = []
+    for k in range(len(stages) - 1):
+        window, group = stages[k + 1].window_rows, stages[k].group
+        mirror = max(window, group) - 1
+        out.append((max(window + group - 1, mirror + 1), mirror))
+    return out
 
 
 def _reads_ahead_only(stages: list[Stage]) -> bool:
-    """Whether writing output rows over the same chain-input rows is safe: once output rows
-    [o, o + g) are written, the pipeline never reads chain-input rows below o + g again.  With
-    stride 1 and equal heights everywhere, stage 0 has produced R rows by then and its next
-    window starts at input row R - pad_top; an add reads its own rows (a residual equal to the
-    chain input) just before writing them."""
+    """Whether the output may be written over the chain input: no chain-input row is read
+    after the output row at the same position has been written (the add reads its residual
+    rows just before writing them, element by element in place)."""
     if any(s.stride != 1 for s in stages) or any(s.in_rows != stages[0].in_rows for s in stages):
         return False
-    first, g = stages[0], stages[-1].group
-    for o in range(0, stages[-1].out_rows - g, g):
-        need = _needs(stages, o)
-        padded = advance(0, need[0], stages[1].pad_top, first.out_rows, first.group)
-        produced = _real(stages, 0, padded)
-        if produced < first.out_rows and produced - first.pad_top < o + g:
-            return False
+    written, top = 0, stages[0].pad_top
+    for event in schedule(stages):
+        if event[0] == "out":
+            written = event[1] + event[2]
+        elif event[0] == "read" and event[1] == 0:
+            first_real = max(event[2] - top, 0)
+            if first_real < written and first_real < stages[0].in_rows:
+                return False
     return True
 
 
@@ -331,7 +330,7 @@ def _peak_step(graph: Graph, regions: list[Region], io_in_arena: bool = False) -
     live = [0] * (len(graph.nodes) + 1)
     for root, (a, b) in spans.items():
         for step in range(a, b + 1):
-            live[step] += graph.tensors[root].size
+            live[step] += _align(graph.tensors[root].size)
     for r in regions:
         live[r.start] += r.scratch_bytes
     peak = max(live)
@@ -358,25 +357,10 @@ def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None,
         chosen, spent = trial, spent + cost
 
 
-def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool = False) -> list[Region]:
-    """Give each region the most rows per call that keeps the arena's peak where it is (larger
-    rings, paid for by memory that is free anyway) and lowers its estimated instructions."""
-    peak = _peak_step(graph, regions, io_in_arena)[0]
-    out = list(regions)
-    for i, region in enumerate(out):
-        best = region
-        for g in groups_for(region.stages)[1:]:
-            trial = _make_region(graph, region.start, region.stages, g)
-            if (region_extra_insns(trial) < region_extra_insns(best)
-                    and _peak_step(graph, out[:i] + [trial] + out[i + 1:], io_in_arena)[0] <= peak):
-                best = trial
-        out[i] = best
-    return out
-
-
 def find_regions(graph: Graph, mode: str, io_in_arena: bool = False) -> list[Region]:
     """The regions ``build --memory mode`` fuses: none (fast); balanced: :func:`greedy_regions`
-    within BALANCED_OVERHEAD of the model's estimated instructions, then :func:`widen_groups`;
+    within BALANCED_OVERHEAD of the model's estimated instructions (codegen/fused.py then gives
+    them more rows per call where the planned arena allows);
     min: every candidate or the unlimited greedy choice, whichever peaks lower, one row per call.
     ``io_in_arena``: the peaks compared count the input and output (``--io-in-arena``)."""
     if mode not in MEMORY_MODES:
@@ -385,7 +369,6 @@ def find_regions(graph: Graph, mode: str, io_in_arena: bool = False) -> list[Reg
         return []
     regions = candidate_regions(graph)
     if mode == "balanced":
-        chosen = greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph), io_in_arena)
-        return widen_groups(graph, chosen, io_in_arena)
+        return greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph), io_in_arena)
     options = [regions, greedy_regions(graph, regions, None, io_in_arena)]
     return min(options, key=lambda rs: (_peak_step(graph, rs, io_in_arena)[0], -len(rs)))
