@@ -305,7 +305,8 @@ def test_report_states_the_model_stack(net_m4):
     report = json.loads((net_m4 / "report.json").read_text())
     stack = report["model_stack"]
     assert stack["method"].startswith("measured: -fstack-usage")
-    assert stack["chain"][0] == "net_run" and stack["chain"][-1].startswith("net_mbk_")
+    # net_run may tail-call net_run_with_arena (then its frame is gone): either is the chain's root
+    assert stack["chain"][0] in ("net_run", "net_run_with_arena") and stack["chain"][-1].startswith("net_mbk_")
     assert stack["bytes"] >= report["max_kernel_scratch_bytes"] > 0
     assert report["program_allowances"] == {"stack_bytes": 8192, "heap_bytes": 8192}
     md = (net_m4 / "report.md").read_text()
