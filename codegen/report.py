@@ -109,6 +109,8 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
                           for r in plan.regions],
         "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
         "arena_ratio": round(plan.ratio, 4), "arena_linear_bytes": linear.peak,
+        "arena_unfused_bytes": plan_graph(g, scratch={s: n - region_scratch.get(s, 0) for s, (_, n)
+                                                      in plan.scratch.items()}, io_in_arena=plan.io_in_arena).peak,
         "sram_budget_bytes": program.target.sram_bytes, "flash_budget_bytes": program.target.flash_bytes,
         "memory": dict(memory or {}),
         "max_kernel_scratch_bytes": max((k.scratch_bytes for k in program.kernels), default=0),
@@ -175,7 +177,7 @@ def render_md(report: dict, program) -> str:
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
         ("fused row regions", f"{len(r.get('fused_regions') or [])} (--memory {r.get('memory_mode', 'fast')}, "
-                              "docs/MEMORY.md)"),
+                              f"docs/MEMORY.md); arena unfused {r.get('arena_unfused_bytes', r['arena_bytes']):,} B"),
     ]
     out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "",
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",
