@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from mbmicro.cli import main as cli
+from mbmicro.codegen.fused import widen_groups
 from mbmicro.codegen.planner import plan_graph
 from mbmicro.commands.profile import profile
 from mbmicro.graph.fusion import find_regions
@@ -52,6 +53,8 @@ def plans(model: str, width: float, res: int, classes: int) -> dict:
     row = {"io": io, "bound": plan_graph(graph).lower_bound}
     for mode in MODES:
         regions, io_regions = find_regions(graph, mode), find_regions(graph, mode, io_in_arena=True)
+        if mode == "balanced":  # as codegen/aot.py: more rows per call where the plan allows
+            regions, io_regions = widen_groups(graph, regions, False), widen_groups(graph, io_regions, True)
         row[mode] = {"arena": plan_graph(graph, regions=regions).peak,
                      "arena_io": plan_graph(graph, regions=io_regions, io_in_arena=True).peak,
                      "regions": len(regions)}
