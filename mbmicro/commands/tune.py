@@ -50,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracker", metavar="HOST:PORT", help="measure on the workers of a TVM RPC tracker")
     p.add_argument("--key", help="the tracker key of the workers (default: the target's core)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one measurement may take (default 300)")
+    p.add_argument("--cost", choices=("instructions", "cycles"), default="instructions",
+                   help="what to minimize: QEMU's instruction counts (default) or cycles (estimated from the "
+                        "instruction mix in QEMU; measured with --board)")
+    p.add_argument("--board", metavar="NAME",
+                   help="the tracker's workers measure on this board ('mbmicro tune-worker --board NAME'): "
+                        "cycles from its counter, needs --tracker and --cost cycles")
 
 
 def _check(args) -> None:
@@ -62,16 +68,27 @@ def _check(args) -> None:
         raise UserError("--key needs --tracker HOST:PORT (the tracker the workers registered with)")
     if args.tracker:
         parse_address(args.tracker)
+    if args.board is not None:
+        from mbmicro.targets.target import board_names
+
+        if args.board not in board_names():
+            raise UserError(f"unknown board {args.board!r}: pick one of {', '.join(board_names())} ('mbmicro boards')")
+        if not args.tracker:
+            raise UserError("--board needs --tracker HOST:PORT: boards measure through 'mbmicro tune-worker --board'")
+        if args.cost != "cycles":
+            raise UserError("--board measures cycles (a board's counter counts no instructions): add --cost cycles")
 
 
 def _progress(total: int):
     """A tqdm bar over every candidate of the run (silent when stderr is not a terminal)."""
     from tqdm import tqdm
 
+    from mbmicro.tune import log as tlog
+
     bar = tqdm(total=total, unit="trial", disable=not sys.stderr.isatty(), file=sys.stderr)
 
     def step(result, n: int) -> None:
-        best = result.best["instructions"] if result.best else None
+        best = result.best.get(tlog.cost_of(result.best)) if result.best else None
         bar.set_postfix_str(f"{result.kernel.key[:28]} best {best:,}" if best else result.kernel.key[:28])
         bar.update(n)
 
@@ -98,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     from mbmicro.tune import log as tlog
     from mbmicro.tune.measure import core_target, unique_kernels
-    from mbmicro.tune.tuner import Budget, table, tune
+    from mbmicro.tune.tuner import Budget, Cost, table, tune
 
     core_target(target)  # refuse a target without a counting simulator before the model build
     previous = tlog.read(args.log)
@@ -107,13 +124,14 @@ def run(args: argparse.Namespace) -> int:
     _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed)
     kernels = unique_kernels(graph, target)
     budget = Budget(trials=args.trials, deadline=deadline, batch=args.batch)
+    cost = Cost(args.cost, args.board)
     pool = make_pool(args, target)
     writer = tlog.Writer(args.log)
     bar, step = _progress(sum(min(k.space_size(), args.trials) for k in kernels))
     interrupted = False
     results = None
     try:
-        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step)
+        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step, cost=cost)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -122,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
         getattr(pool, "close", lambda: None)()
     if results is None:  # interrupted: the table from what the log now holds
         results = tune(kernels, _NoPool(), _NoWriter(), budget=Budget(trials=0),
-                       previous=tlog.read(args.log))
-    print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} into {args.log}"
+                       previous=tlog.read(args.log), cost=cost)
+    print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} ({cost.key}) into {args.log}"
           + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))
-    print(table(results))
+    print(table(results, cost))
     return 130 if interrupted else 0
 
 
