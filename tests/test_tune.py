@@ -394,3 +394,36 @@ def test_an_interrupted_run_keeps_its_finished_rounds_and_resumes(measured_space
     assert len(again.asked) == 5 and results[0].trials == 8
     assert not {json.dumps(k, sort_keys=True) for k in again.asked} & {json.dumps(r["knobs"], sort_keys=True)
                                                                      for r in kept}
+
+
+def test_jobs_2_measures_on_both_local_workers_and_equals_jobs_1():
+    """--jobs 2: two local tune-worker processes behind a private tracker (the farm's code path)
+    both measure rounds, and with a fixed seed every kernel gets the same candidates, counts and
+    choice as --jobs 1 in-process (the search of a kernel sees only its own rounds, in order)."""
+    from mbmicro.tune.worker import LocalWorkers
+
+    def kernels():
+        ks = [pointwise_kernel(seed=5), pointwise_kernel(seed=6, k=16)]
+        for k in ks:
+            k.space = scalar_subspace(k)
+        return ks
+
+    budget = dict(trials=4, batch=2)
+    one = ListWriter()
+    res_one = tune(kernels(), LocalPool(M4), one, budget=Budget(**budget), seed=7)
+    pool = LocalWorkers(2, "cortex-m4", timeout=120)
+    try:
+        two = ListWriter()
+        res_two = tune(kernels(), pool, two, budget=Budget(**budget), seed=7)
+    finally:
+        pool.close()
+    assert all(r["ok"] for r in one.records + two.records)
+    workers = {r["worker"] for r in two.records}
+    assert len(workers) == 2 and "" not in workers, f"both workers measured candidates: {workers}"
+
+    def per_kernel(records):
+        return {k: [(json.dumps(r["knobs"], sort_keys=True), r["instructions"], r["cycles"])
+                    for r in records if r["kernel"] == k] for k in {r["kernel"] for r in records}}
+
+    assert per_kernel(two.records) == per_kernel(one.records)
+    assert [(r.kernel.key, r.best["knobs"]) for r in res_two] == [(r.kernel.key, r.best["knobs"]) for r in res_one]
