@@ -219,7 +219,7 @@ def render_driver(cases: list[Case], board: bool = False) -> str:
             body.append(run + f"    if (memcmp(mbk_out, {expected}, {case.expected.size}) != 0) {{\n"
                               f"        printf(\"mismatch {i}\\n\");\n    }}\n")
     if board:
-        head = "#include <stddef.h>\n#include <stdint.h>\n#include \"fw_tune.h\"\n#include \"mbmicro_hooks.h\"\n\n"
+        head = "#include <stdint.h>\n#include <string.h>\n#include \"fw_tune.h\"\n#include \"mbmicro_hooks.h\"\n\n"
         main = (f"const int32_t mbmicro_tune_count = {len(cases)};\n\nvoid mbmicro_tune_run(void)\n{{\n"
                 + "".join(body) + "}\n")
     else:
