@@ -427,3 +427,49 @@ def test_jobs_2_measures_on_both_local_workers_and_equals_jobs_1():
 
     assert per_kernel(two.records) == per_kernel(one.records)
     assert [(r.kernel.key, r.best["knobs"]) for r in res_two] == [(r.kernel.key, r.best["knobs"]) for r in res_one]
+
+
+def _synthetic_table(kernel) -> dict[str, dict]:
+    """A 128-point space with one known best (a=5, b=2, c=y) and a smooth landscape around it."""
+    from mbmicro.tune.measure import make_record
+
+    table = {}
+    for s in every_setting(kernel.space):
+        n = 1000 + 40 * (s["a"] - 5) ** 2 + 25 * (s["b"] - 2) ** 2 + (0 if s["c"] == "y" else 300)
+        table[json.dumps(s, sort_keys=True)] = make_record(kernel, s, ok=True, instructions=n, cycles=2 * n,
+                                                           measured_on="qemu", cycles_are="estimated")
+    return table
+
+
+def test_xgb_search_finds_the_known_best_of_a_small_space_with_a_fixed_seed():
+    from mbmicro.tune import xgb
+
+    kernel = pointwise_kernel(seed=7)
+    kernel.space = {"a": list(range(8)), "b": list(range(8)), "c": ["x", "y"]}
+    table = _synthetic_table(kernel)
+    pool = TablePool(table)
+    results = tune([kernel], pool, ListWriter(), budget=Budget(trials=24, batch=8), seed=1, search=xgb.factory(1))
+    assert results[0].best["knobs"] == {"a": 5, "b": 2, "c": "y"}
+    assert len(pool.asked) == 24 and pool.asked[0] == kernel.defaults
+    again = TablePool(table)
+    tune([kernel], again, ListWriter(), budget=Budget(trials=24, batch=8), seed=1, search=xgb.factory(1))
+    assert again.asked == pool.asked, "same seed, same candidates"
+
+
+def test_xgb_search_finds_the_measured_best(measured_space):
+    from mbmicro.tune import xgb
+
+    kernel, table = measured_space
+    best = min(table.values(), key=lambda r: (r["instructions"], r["cycles"]))
+    results = tune([kernel], TablePool(table), ListWriter(), budget=Budget(trials=10, batch=3), seed=1,
+                   search=xgb.factory(1))
+    assert results[0].best["knobs"] == best["knobs"]
+
+
+def test_search_xgb_without_xgboost_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # what an environment without the extra imports
+    code = cli_main(["tune", "--model", "mobilenetv2", "--target", "cortex-m4", "--log", str(tmp_path / "t.json"),
+                     "--search", "xgb"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("mbmicro: error: --search xgb needs XGBoost") and err.count("\n") == 1
+    assert "tune-xgb" in err and not (tmp_path / "t.json").exists()

@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cost", choices=("instructions", "cycles"), default="instructions",
                    help="what to minimize: QEMU's instruction counts (default) or cycles (estimated from the "
                         "instruction mix in QEMU; measured with --board)")
+    p.add_argument("--search", choices=("evolution", "xgb"), default="evolution",
+                   help="how to pick candidates: the seeded evolutionary search (default) or an XGBoost cost "
+                        "model that ranks many and measures the best-predicted (needs the tune-xgb extra)")
+    p.add_argument("--search-seed", type=int, default=0, help="seed of the search's choices (default 0)")
     p.add_argument("--board", metavar="NAME",
                    help="the tracker's workers measure on this board ('mbmicro tune-worker --board NAME'): "
                         "cycles from its counter, needs --tracker and --cost cycles")
@@ -68,6 +72,10 @@ def _check(args) -> None:
         raise UserError("--key needs --tracker HOST:PORT (the tracker the workers registered with)")
     if args.tracker:
         parse_address(args.tracker)
+    if args.search == "xgb":
+        from mbmicro.tune.xgb import require
+
+        require()
     if args.board is not None:
         from mbmicro.targets.target import board_names
 
@@ -125,13 +133,19 @@ def run(args: argparse.Namespace) -> int:
     kernels = unique_kernels(graph, target)
     budget = Budget(trials=args.trials, deadline=deadline, batch=args.batch)
     cost = Cost(args.cost, args.board)
+    search = None
+    if args.search == "xgb":
+        from mbmicro.tune import xgb
+
+        search = xgb.factory(args.search_seed)
     pool = make_pool(args, target)
     writer = tlog.Writer(args.log)
     bar, step = _progress(sum(min(k.space_size(), args.trials) for k in kernels))
     interrupted = False
     results = None
     try:
-        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step, cost=cost)
+        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step, cost=cost,
+                       seed=args.search_seed, search=search)
     except KeyboardInterrupt:
         interrupted = True
     finally:
