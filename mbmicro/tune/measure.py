@@ -203,7 +203,10 @@ def render_driver(cases: list[Case], board: bool = False) -> str:
     ``done N``.  For a board (-nostdlib, targets/common/fw_tune.c has ``main``): a
     ``mbmicro_tune_run`` that hands each candidate's verdict to ``mbmicro_tune_result``, which
     prints it with the candidate's cycles on the board's console."""
-    sources = {c.lowered.function: c.lowered.source for c in cases}
+    sources: dict[str, str] = {}
+    for c in cases:  # a kernel's name encodes its spec and knobs: one name, one source
+        if sources.setdefault(c.lowered.function, c.lowered.source) != c.lowered.source:
+            raise RuntimeError(f"{c.lowered.function}: two kernels of one name with different sources")
     data = _Data()
     out_bytes = max(c.expected.size for c in cases)
     body = []
