@@ -57,13 +57,16 @@ class Cost:
     def stamp(self, record: dict) -> dict:
         """The record as this run logs it: its cost named; a record that cannot be ranked by this
         cost (a board counts no instructions; a worker of another board) becomes an error."""
+        mine = self.board or tlog.QEMU
         record = dict(record, cost=self.name)
+        record.setdefault("measured_on", mine)  # e.g. a round lost on every worker
         if not record["ok"]:
-            return record
+            return dict(record, measured_on=mine)
         on = tlog.measured_on(record)
-        if on != (self.board or tlog.QEMU):
-            return dict(record, ok=False, error=f"cost: measured on {on}, this run tunes for {self.key}: "
-                                               "give the run's --board the workers' board")
+        if on != mine:  # logged under this run's key, so no other run skips the candidate for it
+            return dict(record, ok=False, measured_on=mine,
+                        error=f"cost: measured on {on}, this run tunes for {self.key}: "
+                              "give the run's --board the workers' board")
         if not isinstance(record.get(self.name), int):
             return dict(record, ok=False, error=f"cost: {on} measured no {self.name}: tune a board with --cost cycles")
         return record
