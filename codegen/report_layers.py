@@ -1,0 +1,154 @@
+"""The per-layer part of the report: what each layer costs, and what it ran once profiled.
+
+Why apart from report.py: the totals (flash, SRAM, stack against the budgets)
+and the layers change for different reasons; this module owns the layer rows
+of report.json and their table in report.md, and the arena plan they come
+from, stored in report.json so that ``mbmicro profile`` can redraw the report
+(plots, ASCII plan) from the folder alone, without the lowered program.
+
+Per layer: op, input and output shapes, MACs, the flash its constant arrays
+add (``weight_bytes``: arrays an earlier layer already stored, a shared LUT or
+multiplier vector, are ``weight_bytes_shared``, so the column sums to the
+model's weights), the arena bytes live while it runs (every buffer live at
+that step plus its scratch: the column's maximum is the arena's lower bound),
+the kernel and knobs, and, after ``mbmicro profile``, instructions and
+estimated cycles.
+"""
+
+from __future__ import annotations
+
+from mbmicro.codegen.planner import MemoryPlan, align
+from mbmicro.graph.ir import macs, param_count
+
+
+def _plain(value):
+    """JSON-ready copy of knob values (numpy scalars become Python numbers; keys sorted)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def live_bytes(plan: MemoryPlan, step: int) -> int:
+    """Arena bytes in use at ``step``: the 16-aligned buffers live then, and its scratch."""
+    scratch = plan.scratch.get(step, (0, 0))[1]
+    return sum(align(plan.sizes[r]) for r in plan.live_at(step)) + align(scratch)
+
+
+def _weight_bytes(program, kernel, stored: set[str]) -> tuple[int, int]:
+    """(bytes of the arrays this call stores first, bytes of those an earlier call stored)."""
+    own = shared = 0
+    for arg in kernel.args:
+        if arg.kind != "const":
+            continue
+        symbol = program.weights.symbol_for(arg.value)
+        if symbol in stored:
+            shared += program.weights.nbytes(symbol)
+        else:
+            stored.add(symbol)
+            own += program.weights.nbytes(symbol)
+    return own, shared
+
+
+def layer_rows(program, build: dict) -> list[dict]:
+    """report.json's ``layers``: one dict per node, in execution order."""
+    g, plan = program.graph, program.plan
+    tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
+    stored: set[str] = set()
+    rows = []
+    for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
+        own, shared = _weight_bytes(program, k, stored)
+        rows.append({
+            "index": i, "name": node.name, "op": node.op,
+            "input_shapes": [list(g.tensors[t].shape) for t in node.inputs],
+            "output_shape": list(g.tensors[node.outputs[0]].shape),
+            "macs": macs(g, node), "params": param_count(node),
+            "weight_bytes": own, "weight_bytes_shared": shared,
+            "arena_live_bytes": live_bytes(plan, i),
+            "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
+            **({"knobs_from": "tuning log" if node.name in tuned else "default"} if build.get("tuning") else {}),
+            "scratch_bytes": int(k.scratch_bytes),
+            "output_offset": plan.offsets.get(node.outputs[0]),
+        })
+    return rows
+
+
+def arena_plan(plan: MemoryPlan) -> dict:
+    """report.json's ``arena_plan``: every arena buffer (its root tensor) with its bytes and
+    lifetime, and the per-step scratch (fused rings included): what the arena plot draws."""
+    buffers = [{"tensor": r, "offset": plan.offsets[r], "bytes": plan.sizes[r],
+                "first": plan.lifetimes[r][0], "last": plan.lifetimes[r][1]}
+               for r in sorted(plan.lifetimes, key=lambda r: (plan.lifetimes[r][0], r))]
+    scratch = [{"step": s, "offset": off, "bytes": n} for s, (off, n) in sorted(plan.scratch.items())]
+    return {"peak": plan.peak, "buffers": buffers, "scratch": scratch}
+
+
+def plan_of(report: dict) -> MemoryPlan:
+    """The arena plan back from report.json (buffer roots only: enough to draw it)."""
+    a = report["arena_plan"]
+    return MemoryPlan(
+        offsets={b["tensor"]: b["offset"] for b in a["buffers"]},
+        sizes={b["tensor"]: b["bytes"] for b in a["buffers"]},
+        lifetimes={b["tensor"]: (b["first"], b["last"]) for b in a["buffers"]},
+        alias={b["tensor"]: b["tensor"] for b in a["buffers"]},
+        scratch={s["step"]: (s["offset"], s["bytes"]) for s in a["scratch"]},
+        peak=a["peak"], lower_bound=report["arena_lower_bound"], io_in_arena=bool(report.get("io_in_arena")))
+
+
+def with_profile(report: dict, result: dict) -> dict:
+    """``report`` with the counts of ``mbmicro profile`` (commands/profile.py's result):
+    instructions (and estimated cycles) per layer, and a ``profile`` summary."""
+    if [r["name"] for r in result["layers"]] != [x["name"] for x in report["layers"]]:
+        raise ValueError("the profile's layers are not the report's")
+    layers = []
+    for x, r in zip(report["layers"], result["layers"]):
+        counts = {k: r[k] for k in ("instructions", "instructions_per_mac", "estimated_cycles") if k in r}
+        layers.append({**{k: v for k, v in x.items() if k not in ("instructions", "instructions_per_mac",
+                                                                  "estimated_cycles")}, **counts})
+    summary = {"target": result["target"], "exe": result["exe"], "input": "all zeros", "total": result["total"],
+               "program_instructions": result["program_instructions"],
+               **({"cycles_table": result["cycles_table"]} if "cycles_table" in result else {})}
+    return {**report, "layers": layers, "profile": summary}
+
+
+def _shape(shape: list[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def layers_md(report: dict) -> list[str]:
+    """The ``## Layers`` section of report.md (one table row per layer)."""
+    profiled = bool(report.get("profile"))
+    estimated = profiled and "estimated_cycles" in report["profile"]["total"]
+    head = ["#", "name", "op", "input", "output", "MACs", "weights (flash) B", "arena live (RAM) B",
+            "kernel", "knobs", "output offset"]
+    head += (["instructions", "instr/MAC"] if profiled else []) + (["est. cycles*"] if estimated else [])
+    out = ["## Layers", "",
+           "Weights: the bytes of constant arrays the layer adds to flash (+ arrays it shares with an "
+           "earlier layer). Arena live: the arena bytes in use while the layer runs (its inputs, output and "
+           "every buffer kept for later, 16-byte aligned, plus scratch).", "",
+           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for x in report["layers"]:
+        offset = "caller" if x["output_offset"] is None else x["output_offset"]
+        knobs = ", ".join(f"{k}={v}" for k, v in x["knobs"].items()) or "-"
+        weights = f"{x['weight_bytes']:,}" + (f" (+{x['weight_bytes_shared']:,})" if x["weight_bytes_shared"] else "")
+        cells = [x["index"], x["name"], x["op"], ", ".join(_shape(s) for s in x["input_shapes"]),
+                 _shape(x["output_shape"]), f"{x['macs']:,}", weights, f"{x['arena_live_bytes']:,}",
+                 f"`{x['kernel']}`", knobs, offset]
+        if profiled:
+            per_mac = x.get("instructions_per_mac")
+            cells += [f"{x['instructions']:,}", "-" if per_mac is None else f"{per_mac:.2f}"]
+        if estimated:
+            cells.append(f"{x['estimated_cycles']:,}")
+        out.append("| " + " | ".join(map(str, cells)) + " |")
+    if profiled:
+        p = report["profile"]
+        out += ["", f"Instructions: executed in QEMU by `{p['exe']}` on an all-zero input (`mbmicro profile`); "
+                    f"whole program {p['program_instructions']:,}, layers {p['total']['instructions']:,}."]
+        if estimated:
+            out.append(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
+                       f"instruction mix times the cycles per class in {p['cycles_table']}; "
+                       f"total {p['total']['estimated_cycles']:,}.")
+    return out
