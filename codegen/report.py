@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from mbmicro.codegen import report_html, report_layers, report_plots, stack
@@ -200,8 +201,14 @@ def render_files(report: dict) -> dict[str, bytes]:
 
 def write_files(folder: Path, files: dict[str, bytes]) -> None:
     """Write :func:`render_files`' result into ``folder``, each file whole or not at all
-    (a temporary file renamed over the old one)."""
+    (a new temporary file renamed over the old one: a symlink left in the folder is
+    replaced, never followed)."""
     for name, data in files.items():
-        tmp = folder / f".{name}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, folder / name)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")  # a new file: no symlink followed
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, folder / name)
+        finally:
+            Path(tmp).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ its screenshot must show the plots.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shutil
@@ -179,3 +180,30 @@ def test_html_opens_in_headless_chromium_and_shows_the_plots(profiled, tmp_path)
     count, box = _colourful(pixels)
     assert count > 50_000, count  # the bars and boxes of both plots
     assert box is not None and box[2] - box[0] > 800 and box[3] - box[1] > 800, box  # two plots, one above the other
+
+
+def test_profile_replaces_a_symlinked_report_file_without_following_it(profiled, tmp_path):
+    """report_profile.png is not among build.json's files (the loader refuses those when they
+    lead outside): a symlink there is replaced by the new plot, its target left alone."""
+    folder, outside = tmp_path / "copy", tmp_path / "outside.txt"
+    shutil.copytree(profiled, folder)
+    outside.write_text("not mbmicro's\n")
+    (folder / "report_profile.png").unlink()
+    (folder / "report_profile.png").symlink_to(outside)
+    assert main(["profile", str(folder)]) == 0
+    assert outside.read_text() == "not mbmicro's\n"
+    plot = folder / "report_profile.png"
+    assert not plot.is_symlink() and plot.read_bytes() == (profiled / "report_profile.png").read_bytes()
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".report")]  # no temporary file left
+
+
+def test_arena_plot_hatches_scratch(host_pair):
+    """Arena scratch (a fused region's rings) is drawn: the same report with a scratch box differs."""
+    from mbmicro.codegen.report_plots import arena_png
+
+    r = json.loads((host_pair[0] / "report.json").read_text())
+    plain = arena_png(r)
+    r["arena_plan"]["scratch"] = [{"step": 5, "offset": 0, "bytes": 96}]
+    hatched = arena_png(r)
+    assert hatched != plain and arena_png(r) == hatched
+    assert Image.open(io.BytesIO(hatched)).size == (1100, 550)

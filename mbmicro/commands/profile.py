@@ -203,4 +203,8 @@ def add_to_report(folder: Path, result: dict) -> None:
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{folder}/report.json is broken or from an older mbmicro ({type(exc).__name__}: {exc}): "
                         "rebuild the folder with 'mbmicro build --force'") from None
-    report.write_files(built.path, files)
+    try:
+        report.write_files(built.path, files)
+    except OSError as exc:
+        raise UserError(f"cannot write the report into {folder}: {exc.strerror or exc}: make the folder "
+                        "writable, or profile a copy of it") from None
