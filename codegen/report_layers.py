@@ -77,9 +77,13 @@ def layer_rows(program, build: dict) -> list[dict]:
 
 
 def arena_plan(plan: MemoryPlan) -> dict:
-    """report.json's ``arena_plan``: every arena buffer (its root tensor) with its bytes and
-    lifetime, and the per-step scratch (fused rings included): what the arena plot draws."""
-    buffers = [{"tensor": r, "offset": plan.offsets[r], "bytes": plan.sizes[r],
+    """report.json's ``arena_plan``: every arena buffer (named by its first tensor; ``tensors``:
+    all that share it, written in place) with its bytes and lifetime, and the per-step scratch
+    (fused rings included): what the arena plot draws."""
+    held: dict[str, list[str]] = {}
+    for t, r in plan.alias.items():  # in the order the steps write them
+        held.setdefault(r, []).append(t)
+    buffers = [{"tensor": r, "tensors": held.get(r, [r]), "offset": plan.offsets[r], "bytes": plan.sizes[r],
                 "first": plan.lifetimes[r][0], "last": plan.lifetimes[r][1]}
                for r in sorted(plan.lifetimes, key=lambda r: (plan.lifetimes[r][0], r))]
     scratch = [{"step": s, "offset": off, "bytes": n} for s, (off, n) in sorted(plan.scratch.items())]

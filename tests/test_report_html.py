@@ -74,8 +74,8 @@ def test_layers_carry_shapes_rom_and_ram(host_pair):
     assert [x["arena_live_bytes"] for x in layers] == [128, 256, 256, 256, 256, 128]
     assert max(x["arena_live_bytes"] for x in layers) == r["arena_lower_bound"]
     assert r["arena_plan"]["buffers"] == [
-        {"tensor": "a", "offset": 0, "bytes": 120, "first": 0, "last": 4},
-        {"tensor": "b", "offset": 128, "bytes": 120, "first": 1, "last": 5}]
+        {"tensor": "a", "tensors": ["a"], "offset": 0, "bytes": 120, "first": 0, "last": 4},
+        {"tensor": "b", "tensors": ["b", "c", "d", "e"], "offset": 128, "bytes": 120, "first": 1, "last": 5}]
     md = (folder / "report.md").read_text()
     assert "| weights (flash) B | arena live (RAM) B |" in md
     assert "| 2 | n2 | add | 1x5x3x8, 1x5x3x8 | 1x5x3x8 | 120 | 12 | 256 |" in md
