@@ -184,7 +184,7 @@ def plot_names(report: dict) -> dict[str, str]:
     """The plot files of ``report`` (name -> caption): the arena always, the counts once profiled."""
     names = {ARENA_PLOT: "the arena over time: which buffer holds which bytes at each step"}
     if report.get("profile"):
-        names[PROFILE_PLOT] = "instructions (and estimated cycles) per layer, coloured by op"
+        names[PROFILE_PLOT] = "the counts of mbmicro profile per layer, coloured by op"
     return names
 
 

@@ -12,10 +12,12 @@ multiplier vector, are ``weight_bytes_shared``, so the column sums to the
 model's weights), the arena bytes live while it runs (every buffer live at
 that step plus its scratch: the column's maximum is the arena's lower bound),
 the kernel and knobs, and, after ``mbmicro profile``, instructions and
-estimated cycles.
+estimated cycles (QEMU) or measured cycles (``--on-device``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from mbmicro.codegen.planner import MemoryPlan, align
 from mbmicro.graph.ir import macs, param_count
@@ -102,19 +104,21 @@ def plan_of(report: dict) -> MemoryPlan:
         peak=a["peak"], lower_bound=report["arena_lower_bound"], io_in_arena=bool(report.get("io_in_arena")))
 
 
+#: Per-layer counts a profile adds: in QEMU instructions (and estimated cycles), on a board
+#: measured cycles (``profile --on-device``).
+COUNTS = ("instructions", "instructions_per_mac", "estimated_cycles", "cycles", "cycles_per_mac")
+
+
 def with_profile(report: dict, result: dict) -> dict:
-    """``report`` with the counts of ``mbmicro profile`` (commands/profile.py's result):
-    instructions (and estimated cycles) per layer, and a ``profile`` summary."""
+    """``report`` with the counts of ``mbmicro profile`` (commands/profile.py's result, QEMU or
+    on a device) per layer, and a ``profile`` summary; a later profile replaces an earlier one."""
     if [r["name"] for r in result["layers"]] != [x["name"] for x in report["layers"]]:
         raise ValueError("the profile's layers are not the report's")
-    layers = []
-    for x, r in zip(report["layers"], result["layers"]):
-        counts = {k: r[k] for k in ("instructions", "instructions_per_mac", "estimated_cycles") if k in r}
-        layers.append({**{k: v for k, v in x.items() if k not in ("instructions", "instructions_per_mac",
-                                                                  "estimated_cycles")}, **counts})
-    summary = {"target": result["target"], "exe": result["exe"], "input": "all zeros", "total": result["total"],
-               "program_instructions": result["program_instructions"],
-               **({"cycles_table": result["cycles_table"]} if "cycles_table" in result else {})}
+    layers = [{**{k: v for k, v in x.items() if k not in COUNTS}, **{k: r[k] for k in COUNTS if k in r}}
+              for x, r in zip(report["layers"], result["layers"])]
+    summary = {"target": result["target"], "input": "all zeros", "total": result["total"],
+               **{k: result[k] for k in ("exe", "port", "program_instructions", "run_cycles", "cycles_table")
+                  if k in result}}
     return {**report, "layers": layers, "profile": summary}
 
 
@@ -122,13 +126,46 @@ def _shape(shape: list[int]) -> str:
     return "x".join(map(str, shape))
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _count_columns(total: dict) -> list[tuple[str, Callable[[dict], str]]]:
+    """(header, cell of a layer) of the counts a profile left, in COUNTS order."""
+    cols = []
+    if "instructions" in total:
+        cols += [("instructions", lambda x: f"{x['instructions']:,}"),
+                 ("instr/MAC", lambda x: _ratio(x.get("instructions_per_mac")))]
+    if "estimated_cycles" in total:
+        cols.append(("est. cycles*", lambda x: f"{x['estimated_cycles']:,}"))
+    if "cycles" in total:
+        cols += [("cycles (device)", lambda x: f"{x['cycles']:,}"),
+                 ("cycles/MAC", lambda x: _ratio(x.get("cycles_per_mac")))]
+    return cols
+
+
+def _profile_notes(p: dict) -> list[str]:
+    t, out = p["total"], [""]
+    if "instructions" in t:
+        out.append(f"Instructions: executed in QEMU by `{p['exe']}` on an all-zero input (`mbmicro profile`); "
+                   f"whole program {p['program_instructions']:,}, layers {t['instructions']:,}.")
+    if "estimated_cycles" in t:
+        out.append(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
+                   f"instruction mix times the cycles per class in {p['cycles_table']}; "
+                   f"total {t['estimated_cycles']:,}.")
+    if "cycles" in t:
+        out.append(f"Cycles (device): measured on the board on {p['port']} with the DWT cycle counter on an "
+                   f"all-zero input (`mbmicro profile --on-device`); layers {t['cycles']:,}, whole run "
+                   f"{p['run_cycles']:,}.")
+    return out
+
+
 def layers_md(report: dict) -> list[str]:
     """The ``## Layers`` section of report.md (one table row per layer)."""
-    profiled = bool(report.get("profile"))
-    estimated = profiled and "estimated_cycles" in report["profile"]["total"]
+    profile = report.get("profile")
+    counts = _count_columns(profile["total"]) if profile else []
     head = ["#", "name", "op", "input", "output", "MACs", "weights (flash) B", "arena live (RAM) B",
-            "kernel", "knobs", "output offset"]
-    head += (["instructions", "instr/MAC"] if profiled else []) + (["est. cycles*"] if estimated else [])
+            "kernel", "knobs", "output offset", *(h for h, _ in counts)]
     out = ["## Layers", "",
            "Weights: the bytes of constant arrays the layer adds to flash (+ arrays it shares with an "
            "earlier layer). Arena live: the arena bytes in use while the layer runs (its inputs, output and "
@@ -140,19 +177,6 @@ def layers_md(report: dict) -> list[str]:
         weights = f"{x['weight_bytes']:,}" + (f" (+{x['weight_bytes_shared']:,})" if x["weight_bytes_shared"] else "")
         cells = [x["index"], x["name"], x["op"], ", ".join(_shape(s) for s in x["input_shapes"]),
                  _shape(x["output_shape"]), f"{x['macs']:,}", weights, f"{x['arena_live_bytes']:,}",
-                 f"`{x['kernel']}`", knobs, offset]
-        if profiled:
-            per_mac = x.get("instructions_per_mac")
-            cells += [f"{x['instructions']:,}", "-" if per_mac is None else f"{per_mac:.2f}"]
-        if estimated:
-            cells.append(f"{x['estimated_cycles']:,}")
+                 f"`{x['kernel']}`", knobs, offset, *(cell(x) for _, cell in counts)]
         out.append("| " + " | ".join(map(str, cells)) + " |")
-    if profiled:
-        p = report["profile"]
-        out += ["", f"Instructions: executed in QEMU by `{p['exe']}` on an all-zero input (`mbmicro profile`); "
-                    f"whole program {p['program_instructions']:,}, layers {p['total']['instructions']:,}."]
-        if estimated:
-            out.append(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
-                       f"instruction mix times the cycles per class in {p['cycles_table']}; "
-                       f"total {p['total']['estimated_cycles']:,}.")
-    return out
+    return out + (_profile_notes(profile) if profile else [])

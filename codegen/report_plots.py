@@ -117,15 +117,19 @@ def arena_png(report: dict) -> bytes:
     return _png(draw, 5.0, layout=None)
 
 
+#: The profile plot's panels, top to bottom, for the counts the report has.
+_PANELS = (("instructions", "executed instructions (QEMU, all-zero input)"),
+           ("estimated_cycles", "estimated cycles (instruction mix x cycles per class: not measured)"),
+           ("cycles", "cycles measured on the device (DWT CYCCNT, all-zero input)"))
+
+
 def profile_png(report: dict) -> bytes:
-    """Instructions per layer (and estimated cycles, when the core has a cycle table) as bars
-    coloured by op; needs the report of a profiled build (codegen.report_layers.with_profile)."""
+    """Instructions per layer (and estimated cycles, when the core has a cycle table), or cycles
+    measured on a board, as bars coloured by op; needs the report of a profiled build
+    (codegen.report_layers.with_profile)."""
     layers = report["layers"]
-    estimated = "estimated_cycles" in report["profile"]["total"]
     ops = list(dict.fromkeys(x["op"] for x in layers))
-    panels = [("instructions", "executed instructions (QEMU, all-zero input)")]
-    if estimated:
-        panels.append(("estimated_cycles", "estimated cycles (instruction mix x cycles per class: not measured)"))
+    panels = [(key, title) for key, title in _PANELS if key in report["profile"]["total"]]
 
     def draw(fig) -> None:
         from matplotlib.patches import Patch

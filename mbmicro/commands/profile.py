@@ -181,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     check_device_arguments(args)
     if args.on_device:
         result = profile_on_device(args.dir, args.serial, args.timeout, args.host)
+        add_to_report(args.dir, result)
         print(json.dumps(result, indent=2) if args.json else format_device_table(result))
         return 0
     result = profile(args.dir)
@@ -191,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_to_report(folder: Path, result: dict) -> None:
     """Redraw the folder's report (report.json/.md/.html and the plots) with ``result``'s
-    instructions and estimated cycles per layer, and add the per-layer bars (report_profile.png).
+    counts per layer (:func:`profile`'s instructions and estimated cycles, or
+    :func:`profile_on_device`'s measured cycles), and add their bars (report_profile.png).
 
     Everything is drawn before anything is written, so a report.json that cannot be
     drawn (edited, or from an older mbmicro) changes no file and is one line."""
