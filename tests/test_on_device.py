@@ -94,6 +94,10 @@ def test_profile_on_device(build, profile_image, capsys):
     report = json.loads((build / "report.json").read_text())
     assert [r["name"] for r in result["layers"]] == [layer["name"] for layer in report["layers"]]
     assert all(r["cycles"] == 0 for r in result["layers"])  # QEMU models no DWT
+    # the measured cycles went into the folder's report too (docs/REPORT.md)
+    assert report["profile"]["port"] == result["port"] and all(x["cycles"] == 0 for x in report["layers"])
+    assert "| cycles (device) | cycles/MAC |" in (build / "report.md").read_text()
+    assert (build / "report_profile.png").is_file()
 
 
 def test_profile_needs_the_profile_firmware(build, image, capsys):

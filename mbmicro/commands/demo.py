@@ -40,7 +40,7 @@ def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.project import build_project
-    from mbmicro.commands.profile import profile
+    from mbmicro.commands.profile import add_to_report, profile
     from mbmicro.errors import UserError
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
     from mbmicro.reference.int8 import run_int8
@@ -72,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {rank}. class {index:4d}: {score:8.4f}")
 
     prof = profile(out)
+    add_to_report(out, prof)
     total = prof["total"]
     print(f"executed instructions (QEMU plugin, {len(prof['layers'])} layers): {total['instructions']:,} "
           f"for {total['macs']:,} MACs = {total['instructions_per_mac']:.2f} instructions/MAC "
-          f"(per layer: 'mbmicro profile {out}')")
+          f"(per layer: 'mbmicro profile {out}', and the report with plots: {out / 'report.html'})")
     print(f"demo {'passed' if exact else 'FAILED'} in {time.perf_counter() - started:.0f} s")
     return 0 if exact else 1

@@ -14,6 +14,10 @@ DIR/report.json. The input values do not change the instruction count of the ker
 Beside the instructions: estimated cycles per layer (mbmicro.sim.cycles), the plugin's
 instruction mix weighted by the core's cycles per class (targets/<core>/cycles.json). It is
 shown as an estimate, never as a measurement: QEMU has no timing model.
+
+The counts also go into the folder's report (report.json, report.md,
+report.html, and the bars of report_profile.png: docs/REPORT.md), so a
+profiled build carries its own numbers.
 """
 
 from __future__ import annotations
@@ -177,8 +181,32 @@ def run(args: argparse.Namespace) -> int:
     check_device_arguments(args)
     if args.on_device:
         result = profile_on_device(args.dir, args.serial, args.timeout, args.host)
+        add_to_report(args.dir, result)
         print(json.dumps(result, indent=2) if args.json else format_device_table(result))
         return 0
     result = profile(args.dir)
+    add_to_report(args.dir, result)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
+
+
+def add_to_report(folder: Path, result: dict) -> None:
+    """Redraw the folder's report (report.json/.md/.html and the plots) with ``result``'s
+    counts per layer (:func:`profile`'s instructions and estimated cycles, or
+    :func:`profile_on_device`'s measured cycles), and add their bars (report_profile.png).
+
+    Everything is drawn before anything is written, so a report.json that cannot be
+    drawn (edited, or from an older mbmicro) changes no file and is one line."""
+    from mbmicro.codegen import report, report_layers
+
+    built = load_build_folder(folder, need_report=True)
+    try:
+        files = report.render_files(report_layers.with_profile(built.report, result))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{folder}/report.json is broken or from an older mbmicro ({type(exc).__name__}: {exc}): "
+                        "rebuild the folder with 'mbmicro build --force'") from None
+    try:
+        report.write_files(built.path, files)
+    except OSError as exc:
+        raise UserError(f"cannot write the report into {folder}: {exc.strerror or exc}: make the folder "
+                        "writable, or profile a copy of it") from None
