@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.sim.build_folder import load_build_folder
     from mbmicro.sim.execute import run_build
     from mbmicro.targets.target import load_target
+    from mbmicro.units import format_bytes
 
     if args.seed < 0:
         raise UserError(f"--seed {args.seed} is invalid: pass 0 or a larger integer")
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     info = {"model": MODEL, "options": {"width": 1.0, "resolution": 224, "classes": 1000, "seed": 0,
                                         "calibration": None}}
     rep = build_project(graph, target, out, prefix="mobilenetv2", force=True, info=info, started=started)
-    print(f"built {out} in {rep['build_time_s']:.1f} s: arena {rep['arena_bytes']:,} B, "
-          f"weights {rep['weights_bytes']:,} B, code {rep['code_bytes']:,} B", flush=True)
+    print(f"built {out} in {rep['build_time_s']:.1f} s: arena {format_bytes(rep['arena_bytes'])}, "
+          f"weights {format_bytes(rep['weights_bytes'])}, code {format_bytes(rep['code_bytes'])}", flush=True)
 
     x = quantize_input(graph, random_input(graph, args.seed))
     y, _ = run_build(load_build_folder(out), x)
