@@ -28,13 +28,13 @@ UNITS = {"": 1, "b": 1,
 #: the largest size any flag takes: a bound so a typo of twenty digits cannot reach a linker script
 MAX_BYTES = 1 << 40
 
-_SIZE = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*([a-z]*)", re.I)
+_SIZE = re.compile(r"([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+(?:\.[0-9]+)?) ?([a-z]*)", re.I | re.ASCII)
 
 
 def parse_bytes(text: str, flag: str, minimum: int = 1, maximum: int = MAX_BYTES) -> int:
     """'65536', '64K', '64KB', '64KiB', '1.5M', '65,536 B' -> bytes; anything else is a UserError
     (one line naming ``flag``, the value and what to write instead)."""
-    m = _SIZE.fullmatch(str(text).strip())
+    m = _SIZE.fullmatch(str(text).strip(" "))
     unit = m.group(2).lower() if m else None
     if m is None or unit not in UNITS:
         raise UserError(f"{flag} {text!r} is not a size: pass a number of bytes with an optional unit "

@@ -24,6 +24,7 @@ from mbmicro.graph.serialize import load_graph, save_graph
 from mbmicro.pipeline import make_model
 from mbmicro.reference.arith import dequantize, quantize
 from mbmicro.reference.int8 import run_int8
+from test_json_output import validate
 
 SMALL = ["--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10"]
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
@@ -272,6 +273,7 @@ def test_evaluate_json(small_build, tmp_path, capsys):
     assert main(["evaluate", str(small_build), "--images", str(root), "--json"]) == 0
     out, err = capsys.readouterr()
     r = json.loads(out)
+    validate("evaluate", r)
     labels, tops = _expected(small_build, root)
     assert r["images"] == 6 and r["classes"] == ["cat", "dog"]
     assert r["correct"]["int8"] == sum(t == lab for t, lab in zip(tops, labels))

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.errors import UserError
 
 HELP = "top-1 of the float model, the int8 reference and the C on labelled images (one subfolder per class)"
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="one subfolder per class (sorted names = class indices 0, 1, ...), image files inside")
     p.add_argument("--limit", type=int, metavar="N",
                    help="evaluate at most N images, taken round-robin over the classes (default: all)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_flag(p, "the result")
 
 
 def select(classes: list[tuple[str, list[Path]]], limit: int | None) -> list[tuple[Path, int]]:
@@ -150,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
         "int8_float_top1_agree": agree if fgraph is not None else None,
         "c_reference_bit_exact": exact,
     }
-    print(json.dumps(result, indent=1, sort_keys=True) if args.json else render(result))
+    if args.json:
+        print_json(result)
+    else:
+        print(render(result))
     return 0
 
 
