@@ -73,7 +73,7 @@ def _print_rich(header: Sequence, rows: Sequence[Sequence], aligns: str, title: 
 
     # Text(...) cells: a model or file name with [brackets] is shown as it is, never read as markup
     table = Table(title=None if title is None else Text(title), title_justify="left", box=box.SIMPLE_HEAD,
-                  header_style="bold")
+                  show_edge=False, pad_edge=False, header_style="bold")
     for name, a in zip(header, aligns):
         table.add_column(Text(str(name)), justify="right" if a == "r" else "left")
     for row in rows:
