@@ -184,3 +184,29 @@ def test_json_output_refuses_nan(capsys):
 
     with pytest.raises(ValueError):
         print_json({"x": float("nan")})
+
+
+def test_tune_json_is_all_of_stdout(tmp_path, capsys, monkeypatch):
+    """The command's own path with the slow parts (model, kernels, measuring) replaced: only the document
+    reaches stdout, and it is the summary of what the tuner returned."""
+    from types import SimpleNamespace
+
+    from mbmicro import pipeline
+    from mbmicro.tune import measure, tuner
+
+    results = tune_results()
+    monkeypatch.setattr(pipeline, "make_model", lambda *a, **k: (None, None))
+    monkeypatch.setattr(measure, "unique_kernels",
+                        lambda graph, target: [SimpleNamespace(space_size=lambda: 4) for _ in results])
+    monkeypatch.setattr(tuner, "tune", lambda *a, **k: results)
+    argv = ["tune", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
+            "--target", "cortex-m4", "--log", str(tmp_path / "t.jsonl")]
+    assert main([*argv, "--json"]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    validate("tune", doc)
+    assert doc["model"] == "mobilenetv2" and doc["target"] == "cortex-m4" and not doc["interrupted"]
+    assert [k["kernel"] for k in doc["kernels"]] == ["pw_c16_k32", "gap"] and err == ""
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("tuned 2 kernels of mobilenetv2") and "| **model total** | 3 |" in text
