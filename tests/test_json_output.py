@@ -24,7 +24,8 @@ from mbmicro.targets.target import load_target
 from test_build_host import fake_lower, toy_graph
 from test_tables import tune_results
 
-#: the commands that print a table, so have --json (flash, build, export-onnx, demo, tune-worker print lines)
+#: the commands that print a table, so have --json (flash, build, export-onnx, tune-worker print lines; demo is
+#: what `make demo` runs, for a person to read)
 WITH_JSON = {"models", "targets", "boards", "show", "reference", "run", "verify", "evaluate", "profile", "tune"}
 
 

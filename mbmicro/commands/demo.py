@@ -40,6 +40,7 @@ def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.project import build_project
+    from mbmicro.commands.table import print_table
     from mbmicro.commands.profile import profile
     from mbmicro.errors import UserError
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
@@ -68,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     exact = bool(np.array_equal(y, run_int8(graph, x)))
     print(f"ran on a seeded random image (seed {args.seed}): output "
           f"{'bit-exact with' if exact else 'DIFFERS from'} the NumPy int8 reference")
-    print("top-5 classes (index: dequantized score):")
-    for rank, (index, score) in enumerate(top_k(dequantize_output(graph, y)), 1):
-        print(f"  {rank}. class {index:4d}: {score:8.4f}")
+    print_table(["rank", "class", "score"], [[rank, index, f"{score:.4f}"] for rank, (index, score)
+                                             in enumerate(top_k(dequantize_output(graph, y)), 1)], "rrr",
+                title="top-5 classes (dequantized scores):")
 
     prof = profile(out)
     total = prof["total"]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
 
 HELP = "run a build folder's program on one input (.npy, or an image file) and save or print its output"
@@ -214,7 +215,6 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         print(f"wrote {out}: {y_saved.dtype} {tuple(y_saved.shape)}, top class {int(np.argmax(y))}")
     if args.image is not None:
-        print(f"top-5 of {args.image} (class: score, dequantized):")
-        for cls, score in top_k(scores):
-            print(f"  {cls:>5}: {score:.4f}")
+        print_table(["class", "score"], [[cls, f"{score:.4f}"] for cls, score in top_k(scores)], "rr",
+                    title=f"top-5 of {args.image} (dequantized scores):")
     return 0
