@@ -120,24 +120,3 @@ def totals(results: list[KernelResult], key: str) -> tuple[int, int]:
         after += n * r.best[key]
     return before, after
 
-
-def table(results: list[KernelResult]) -> str:
-    """The closing table: per kernel default vs tuned, trials, and the model's totals."""
-    rows = ["| kernel | layers | default instr | tuned instr | default est. cycles | tuned est. cycles | "
-            "trials (errors) | tuned knobs |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-
-    def num(record, key):
-        value = None if record is None else record.get(key)
-        return "-" if value is None else f"{value:,}"
-
-    for r in results:
-        knobs = ", ".join(f"{k}={v}" for k, v in r.best["knobs"].items()) if r.best else "-"
-        rows.append(f"| {r.kernel.key} | {len(r.kernel.layers)} | {num(r.default, 'instructions')} | "
-                    f"{num(r.best, 'instructions')} | {num(r.default, 'cycles')} | {num(r.best, 'cycles')} | "
-                    f"{r.trials} ({r.errors}) | {knobs} |")
-    di, ti = totals(results, "instructions")
-    dc, tc = totals(results, "cycles")
-    ratio = f" ({ti / di:.3f}x)" if di else ""
-    rows.append(f"| **model total** | {sum(len(r.kernel.layers) for r in results)} | {di:,} | {ti:,}{ratio} | "
-                f"{dc:,} | {tc:,} | {sum(r.trials for r in results)} | |")
-    return "\n".join(rows)
