@@ -372,13 +372,12 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         if firmware.wants_firmware(target):  # OUT/firmware/: the program for the real board
             files += firmware.write_firmware(tmp, program, tuple(x.shape))
         graph_io.save_graph(graph, tmp)
-        build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
+        build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", *report.BUILD_FILES])
         code = report.code_bytes(tmp, program)
         memory = need(code[0])
         budgets.check(memory, target, model, code_known=True)  # refusing here discards the staging folder
         rep = report.make_report(program, build, code, memory)
-        (tmp / "report.json").write_text(report.render_json(rep))
-        (tmp / "report.md").write_text(report.render_md(rep, program))
+        report.write_files(tmp, report.render_files(rep))
         # the marker last: a folder with a build.json is complete
         (tmp / "build.json").write_text(json.dumps(build, indent=1, sort_keys=True) + "\n")
     return {**rep, "build_time_s": round(time.perf_counter() - started, 3)}

@@ -13,6 +13,8 @@ import re
 import sys
 import time
 
+from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
 from mbmicro.models.options import MODEL_HELP, add_model_options, config_from_args
 from mbmicro.targets.target import load_target
@@ -60,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", metavar="NAME",
                    help="the tracker's workers measure on this board ('mbmicro tune-worker --board NAME'): "
                         "cycles from its counter, needs --tracker and --cost cycles")
+    add_json_flag(p, "the closing table")
 
 
 def _check(args) -> None:
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     from mbmicro.tune import log as tlog
     from mbmicro.tune.measure import core_target, unique_kernels
-    from mbmicro.tune.tuner import Budget, Cost, table, tune
+    from mbmicro.tune.tuner import Budget, Cost, tune
 
     core_target(target)  # refuse a target without a counting simulator before the model build
     previous = tlog.read(args.log)
@@ -155,10 +158,58 @@ def run(args: argparse.Namespace) -> int:
     if results is None:  # interrupted: the table from what the log now holds
         results = tune(kernels, _NoPool(), _NoWriter(), budget=Budget(trials=0),
                        previous=tlog.read(args.log), cost=cost)
-    print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} ({cost.key}) into {args.log}"
-          + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))
-    print(table(results, cost))
+    doc = summary(results, model=config.name, target=target.name, log=args.log, interrupted=interrupted,
+                  cost=cost.key)
+    if args.json:
+        print_json(doc)
+    else:
+        print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} ({cost.key}) into {args.log}"
+              + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))
+        print_tune_table(doc)
     return 130 if interrupted else 0
+
+
+def _measured(record: dict | None) -> dict | None:
+    return None if record is None else {k: record.get(k) for k in ("instructions", "cycles")}
+
+
+def summary(results, *, model: str, target: str, log: str, interrupted: bool, cost: str = "instructions") -> dict:
+    """``tune --json``: per kernel its default and best verified measurement, and the model's totals;
+    ``cost`` is the run's cost key (mbmicro.tune.log.cost_key: instructions, cycles, cycles@BOARD)."""
+    from mbmicro.tune.tuner import totals
+
+    di, ti = totals(results, "instructions")
+    dc, tc = totals(results, "cycles")
+    kernels = [{"kernel": r.kernel.key, "layers": len(r.kernel.layers), "default": _measured(r.default),
+                "tuned": None if r.best is None else dict(_measured(r.best), knobs=r.best["knobs"]),
+                "trials": r.trials, "errors": r.errors} for r in results]
+    return {"model": model, "target": target, "log": str(log), "interrupted": interrupted, "cost": cost,
+            "kernels": kernels,
+            "total": {"layers": sum(k["layers"] for k in kernels), "default_instructions": di,
+                      "tuned_instructions": ti, "tuned_over_default": ti / di if di else None,
+                      "default_cycles": dc, "tuned_cycles": tc, "trials": sum(k["trials"] for k in kernels)}}
+
+
+def print_tune_table(doc: dict) -> None:
+    """The closing table (Markdown when not on a terminal: benchmarks/tune.py pastes it into results/tune/):
+    per kernel default vs tuned, trials, and the model's totals."""
+    def num(measured: dict | None, key: str) -> str:
+        value = None if measured is None else measured.get(key)
+        return "-" if value is None else f"{value:,}"
+
+    board = doc["cost"].partition("@")[2]
+    cycles = f"cycles on {board}" if board else "est. cycles"  # a board's are measured
+    header = ["kernel", "layers", "default instr", "tuned instr", f"default {cycles}", f"tuned {cycles}",
+              "trials (errors)", "tuned knobs"]
+    rows = [[k["kernel"], k["layers"], num(k["default"], "instructions"), num(k["tuned"], "instructions"),
+             num(k["default"], "cycles"), num(k["tuned"], "cycles"), f"{k['trials']} ({k['errors']})",
+             ", ".join(f"{n}={v}" for n, v in k["tuned"]["knobs"].items()) if k["tuned"] else "-"]
+            for k in doc["kernels"]]
+    t = doc["total"]
+    ratio = f" ({t['tuned_over_default']:.3f}x)" if t["tuned_over_default"] is not None else ""
+    rows.append(["**model total**", t["layers"], f"{t['default_instructions']:,}", f"{t['tuned_instructions']:,}{ratio}",
+                 f"{t['default_cycles']:,}", f"{t['tuned_cycles']:,}", t["trials"], ""])
+    print_table(header, rows, "lrrrrrrl", markdown=True)
 
 
 class _NoPool:

@@ -156,27 +156,3 @@ def totals(results: list[KernelResult], key: str) -> tuple[int, int]:
         after += n * r.best[key]
     return before, after
 
-
-def table(results: list[KernelResult], cost: Cost | None = None) -> str:
-    """The closing table: per kernel default vs tuned, trials, and the model's totals; the
-    cycles are measured ones when the run's workers were boards."""
-    cycles = f"cycles on {cost.board}" if cost and cost.board else "est. cycles"
-    rows = [f"| kernel | layers | default instr | tuned instr | default {cycles} | tuned {cycles} | "
-            "trials (errors) | tuned knobs |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-
-    def num(record, key):
-        value = None if record is None else record.get(key)
-        return "-" if value is None else f"{value:,}"
-
-    for r in results:
-        knobs = ", ".join(f"{k}={v}" for k, v in r.best["knobs"].items()) if r.best else "-"
-        rows.append(f"| {r.kernel.key} | {len(r.kernel.layers)} | {num(r.default, 'instructions')} | "
-                    f"{num(r.best, 'instructions')} | {num(r.default, 'cycles')} | {num(r.best, 'cycles')} | "
-                    f"{r.trials} ({r.errors}) | {knobs} |")
-    di, ti = totals(results, "instructions")
-    dc, tc = totals(results, "cycles")
-    ratio = f" ({ti / di:.3f}x)" if di else ""
-    cratio = f" ({tc / dc:.3f}x)" if dc else ""
-    rows.append(f"| **model total** | {sum(len(r.kernel.layers) for r in results)} | {di:,} | {ti:,}{ratio} | "
-                f"{dc:,} | {tc:,}{cratio} | {sum(r.trials for r in results)} | |")
-    return "\n".join(rows)
