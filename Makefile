@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
-	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -m pip install -q -e '.[test,tune-xgb]'
 	@touch $(STAMP)
 
 demo: setup
