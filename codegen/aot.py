@@ -45,6 +45,7 @@ class Program:
     plan: MemoryPlan
     weights: WeightTable
     calls: list[str]       # the C call statement of each node
+    provenance: object = None  # codegen.provenance.Provenance, set by the project writer: the model's signature
 
     @property
     def macro(self) -> str:
@@ -233,6 +234,10 @@ def render_model_h(program: Program) -> str:
         " * needs) on an ARENA_ALIGN-byte boundary. */",
     ]
     lines += [f"#define {m}_{name} {value}" for name, value in defines]
+    if program.provenance is not None:
+        from mbmicro.codegen.provenance import c_defines
+
+        lines += c_defines(program.provenance, m)
     lines += ["", f"/* Return codes of {p}_run and {p}_run_with_arena. */"]
     lines += [f"#define {m}_{name} {value} /* {why} */" for name, value, why in codes]
     if program.io_in_arena:

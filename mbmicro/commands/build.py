@@ -81,6 +81,21 @@ def check_io_in_arena(args: argparse.Namespace, target) -> None:
                         f"{target.core or 'cortex-m4'} for the model library alone")
 
 
+#: Options that do not change what is built: where it goes, whether an old build is replaced, progress bars.
+NOT_BUILD_OPTIONS = ("command", "output", "force", "quiet")
+#: Options that are paths: provenance records their file names only (no build machine's folders).
+PATH_OPTIONS = ("model", "calibration", "tuning_log")
+
+
+def build_options(args: argparse.Namespace) -> dict:
+    """The build's command-line options as a dict (defaults included), for its provenance
+    (mbmicro.codegen.provenance): every option of 'mbmicro build' that decides the output."""
+    from mbmicro.codegen.provenance import path_names
+
+    given = {k: v for k, v in vars(args).items() if k not in NOT_BUILD_OPTIONS}
+    return path_names(given, PATH_OPTIONS)
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from mbmicro.codegen.aot import check_prefix, default_prefix
@@ -122,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
         info["tuning"] = apply.summary(args.tuning_log, used, graph)
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        io_in_arena=args.io_in_arena, knobs=knobs)
+                        io_in_arena=args.io_in_arena, knobs=knobs, options=build_options(args))
     m = rep["memory"]
     b = format_bytes
     print(f"built {config.name} for {target.name} in {out}: arena {b(rep['arena_bytes'])} "
