@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mbmicro import progress
 from mbmicro.codegen.planner import ALIGN, MemoryPlan, plan_graph
 from mbmicro.codegen.weights import WeightTable, c_identifier, c_literal
 from mbmicro.errors import UserError
@@ -108,7 +109,8 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
     if lower is None:
         from mbmicro.codegen.kernels import lower_node as lower
     knobs = knobs or {}
-    kernels = [lower(graph, node, target, knobs.get(node.name)) for node in graph.nodes]
+    kernels = [lower(graph, node, target, knobs.get(node.name))
+               for node in progress.track(graph.nodes, desc="lowering", unit="layer", name=lambda n: n.name)]
     # kernel scratch lives on the stack (NodeKernel.scratch_bytes)
     plan = plan_graph(graph, io_in_arena=io_in_arena)
     weights = WeightTable(prefix)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mbmicro.targets import budgets
 from mbmicro.codegen import firmware, link_script, microkernels
+from mbmicro import progress
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.processes import deferred_interrupts
@@ -379,7 +380,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         provenance.stamp_files(tmp, files, prov)  # every generated file's header says what made it
         graph_io.save_graph(graph, tmp)
         build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", *report.BUILD_FILES])
-        code = report.code_bytes(tmp, program)
+        with progress.step("compiling"):  # make objects: the model's code size and stack
+            code = report.code_bytes(tmp, program)
         memory = need(code[0])
         budgets.check(memory, target, model, code_known=True)  # refusing here discards the staging folder
         rep = dict(report.make_report(program, build, code, memory), provenance=prov.as_dict())

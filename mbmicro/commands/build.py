@@ -15,6 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
+from mbmicro import progress
 from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preprocess, list_images, make_preprocess
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
@@ -121,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
     from mbmicro.pipeline import make_model
 
-    _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
-                          calibration=calibration_source(args, pre))
+    with progress.step("quantizing" if config.file is None else "importing"):
+        _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
+                              calibration=calibration_source(args, pre))
     info = {"model": config.name,
             "options": {"width": config.width, "resolution": config.resolution, "classes": config.classes,
                         "seed": config.seed, "calibration": args.calibration},
