@@ -147,3 +147,9 @@ def test_header_survives_hostile_options(style):
         assert body.count("*/") == 1 and body.endswith("*/")
     else:
         assert all(line.startswith("#") and not line.endswith("\\") for line in lines)
+
+
+def test_compiler_is_its_version_line_or_not_installed():
+    assert provenance.compiler_version("no-such-compiler-h13") == "no-such-compiler-h13 not installed"
+    line = provenance.compiler_version("gcc")
+    assert "\n" not in line and re.search(r"\d+\.\d+", line), line
