@@ -63,6 +63,7 @@ def _check_stamped(folder: Path, must: set[str]) -> dict:
     assert report["provenance"] == prov
     md = (folder / "report.md").read_text()
     assert md.splitlines()[2] == "Provenance:" and prov["model_sha256"] in md
+    assert prov["model_sha256"] in (folder / "report.html").read_text()  # report.md, as a page
     return prov
 
 
