@@ -188,7 +188,7 @@ def path_names(options: dict, keys) -> dict:
 
 def c_defines(prov: Provenance, macro: str) -> list[str]:
     """The model header's signature line: ``#define <MACRO>_MODEL_SHA256 "..."``."""
-    return [f"/* The model's signature: SHA-256 of the whole int8 graph (build.json \"provenance\"). */",
+    return ["/* The model's signature: SHA-256 of the whole int8 graph (build.json \"provenance\"). */",
             f'#define {macro}_MODEL_SHA256 "{prov.model_sha256}"']
 
 

@@ -55,7 +55,7 @@ def _check_stamped(folder: Path, must: set[str]) -> dict:
     generated = _generated(folder)
     assert must <= set(generated), sorted(must - set(generated))
     for name, text in generated.items():
-        head = "\n".join(text.splitlines()[:14])
+        head = "\n".join(text.splitlines()[:30])  # the block follows the first comment
         for value in (prov["weights_sha256"], prov["spec_sha256"], prov["model_sha256"], prov["compiler"],
                       f"mbmicro {__version__}", f"Apache TVM {prov['tvm']}"):
             assert value in head, (name, value)
