@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mbmicro.codegen import report_html, report_layers, report_plots, stack
+from mbmicro.codegen import provenance, report_html, report_layers, report_plots, stack
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
 from mbmicro.codegen.stack import StackNeed
 from mbmicro.graph.images import describe_record
@@ -158,7 +158,7 @@ def render_md(report: dict) -> str:
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
     ]
-    out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "",
+    out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "", *provenance.md_lines(r.get("provenance")),
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",
            *([f"Preprocessing (image files): {describe_record(r['preprocess'])}", ""] if r.get("preprocess") else []),
            "| quantity | value |", "|---|---|"]

@@ -93,6 +93,10 @@ class WeightTable:
                 return CTYPES[arr.dtype.name]
         raise KeyError(symbol)
 
+    def arrays(self) -> list[tuple[str, np.ndarray]]:
+        """(symbol, flat array) of every array, in the order they are rendered (provenance hashes them)."""
+        return list(self._symbols)
+
     @property
     def total_bytes(self) -> int:
         """Flash taken by the arrays (without alignment padding)."""

@@ -15,6 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
+from mbmicro import progress
 from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preprocess, list_images, make_preprocess
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
@@ -81,6 +82,21 @@ def check_io_in_arena(args: argparse.Namespace, target) -> None:
                         f"{target.core or 'cortex-m4'} for the model library alone")
 
 
+#: Options that do not change what is built: where it goes, whether an old build is replaced, progress bars.
+NOT_BUILD_OPTIONS = ("command", "output", "force", "quiet")
+#: Options that are paths: provenance records their file names only (no build machine's folders).
+PATH_OPTIONS = ("model", "calibration", "tuning_log")
+
+
+def build_options(args: argparse.Namespace) -> dict:
+    """The build's command-line options as a dict (defaults included), for its provenance
+    (mbmicro.codegen.provenance): every option of 'mbmicro build' that decides the output."""
+    from mbmicro.codegen.provenance import path_names
+
+    given = {k: v for k, v in vars(args).items() if k not in NOT_BUILD_OPTIONS}
+    return path_names(given, PATH_OPTIONS)
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from mbmicro.codegen.aot import check_prefix, default_prefix
@@ -106,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
     from mbmicro.pipeline import make_model
 
-    _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
-                          calibration=calibration_source(args, pre))
+    with progress.step("quantizing" if config.file is None else "importing"):
+        _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
+                              calibration=calibration_source(args, pre))
     info = {"model": config.name,
             "options": {"width": config.width, "resolution": config.resolution, "classes": config.classes,
                         "seed": config.seed, "calibration": args.calibration},
@@ -122,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
         info["tuning"] = apply.summary(args.tuning_log, used, graph)
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        io_in_arena=args.io_in_arena, knobs=knobs)
+                        io_in_arena=args.io_in_arena, knobs=knobs, options=build_options(args))
     m = rep["memory"]
     b = format_bytes
     print(f"built {config.name} for {target.name} in {out}: arena {b(rep['arena_bytes'])} "

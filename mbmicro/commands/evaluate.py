@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro import progress
 from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
@@ -91,13 +92,6 @@ def check_limit(limit: int | None) -> None:
         raise UserError(f"--limit {limit} is invalid: pass 1 to {MAX_LIMIT:,}")
 
 
-def progress(total: int):
-    """A tqdm bar on stderr, shown only when stderr is a terminal (logs and pipes stay clean)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
-
-
 def run(args: argparse.Namespace) -> int:
     from mbmicro.graph.images import from_record, list_classes, load_image
     from mbmicro.reference.arith import quantize
@@ -124,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
     hits = {"float": 0, "int8": 0, "c": 0}
     agree = exact = 0
-    with progress(len(samples)) as bar:
+    with progress.bar(len(samples), desc="evaluating", unit="img") as bar:
         for path, label in samples:
             x = load_image(path, pre, crop)[None]
             xq = quantize(x, folder.input.scale, folder.input.zero_point)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 
+from mbmicro import progress
 from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
@@ -90,20 +90,16 @@ def _check(args) -> None:
             raise UserError("--board measures cycles (a board's counter counts no instructions): add --cost cycles")
 
 
-def _progress(total: int):
-    """A tqdm bar over every candidate of the run (silent when stderr is not a terminal)."""
-    from tqdm import tqdm
-
+def _stepper(bar):
+    """The tuner's progress hook: after each round, the trials it measured and the kernel's best so far."""
     from mbmicro.tune import log as tlog
-
-    bar = tqdm(total=total, unit="trial", disable=not sys.stderr.isatty(), file=sys.stderr)
 
     def step(result, n: int) -> None:
         best = result.best.get(tlog.cost_of(result.best)) if result.best else None
         bar.set_postfix_str(f"{result.kernel.key[:28]} best {best:,}" if best else result.kernel.key[:28])
         bar.update(n)
 
-    return bar, step
+    return step
 
 
 def make_pool(args, target):
@@ -143,16 +139,16 @@ def run(args: argparse.Namespace) -> int:
         search = xgb.factory(args.search_seed)
     pool = make_pool(args, target)
     writer = tlog.Writer(args.log)
-    bar, step = _progress(sum(min(k.space_size(), args.trials) for k in kernels))
     interrupted = False
     results = None
     try:
-        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step, cost=cost,
-                       seed=args.search_seed, search=search)
+        with progress.bar(sum(min(k.space_size(), args.trials) for k in kernels), desc="tuning",
+                          unit="trial") as bar:
+            results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=_stepper(bar),
+                           cost=cost, seed=args.search_seed, search=search)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        bar.close()
         writer.close()
         getattr(pool, "close", lambda: None)()
     if results is None:  # interrupted: the table from what the log now holds

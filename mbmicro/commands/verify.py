@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro import progress
 from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.errors import UserError
 
@@ -70,7 +71,7 @@ def verify_on_device(folder, args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     with device.connect(folder, args.serial, args.timeout, args.host) as board:
         result = _result(folder, args, port=board.port)
-        for i in range(args.count):
+        for i in progress.track(range(args.count), desc="verifying on the device", unit="input"):
             x = rng.integers(-128, 128, size=tuple(graph.input.shape), dtype=np.int8)
             y, _ = device.run_on_device(board, folder, x)
             want = run_int8(graph, x)
@@ -97,7 +98,7 @@ def verify_in_simulator(folder, args: argparse.Namespace) -> dict:
     graph = folder.graph
     rng = np.random.default_rng(args.seed)
     result = _result(folder, args)
-    for i in range(args.count):
+    for i in progress.track(range(args.count), desc="verifying", unit="input"):
         x = rng.integers(-128, 128, size=tuple(graph.input.shape), dtype=np.int8)
         y, _ = run_build(folder, x)
         want = run_int8(graph, x)
