@@ -44,7 +44,7 @@ class BoardSpec:
     """An attached board and how to reach it (``mbmicro tune-worker --board ...``)."""
 
     board: str
-    probe: str | None = None  # openocd, pyocd or gdb (default: flash.default_probe)
+    probe: str | None = None  # openocd, pyocd or gdb (default: probes.default_probe)
     gdb: str | None = None  # the gdb server of --probe gdb
     serial: str | None = None  # the console (default mbmicro.sim.device.DEFAULT_PORT)
     timeout: float = 60.0  # seconds from flashing to the done line
@@ -52,7 +52,7 @@ class BoardSpec:
 
 def check_spec(spec: BoardSpec) -> BoardSpec:
     """``spec`` with its defaults filled in, or a UserError naming what is wrong."""
-    from mbmicro.commands.flash import default_probe
+    from mbmicro.sim.probes import default_probe
     from mbmicro.sim import device, probes
     from mbmicro.targets.target import board_names, load_target
 
@@ -124,7 +124,7 @@ class BoardMeter:
 
     def run(self, cases: list[Case], folder: Path) -> tuple[list[dict] | None, str]:
         """Per case ``{"ok": ..., "cycles": N}``, or (None, why) when the batch did not build or finish."""
-        from mbmicro.commands.flash import check_tools, execute
+        from mbmicro.sim.probes import check_tools, execute
         from mbmicro.sim import device
 
         elf, why = self.firmware(cases, folder)
