@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mbmicro import progress
 from mbmicro.codegen.planner import ALIGN, MemoryPlan, plan_graph
 from mbmicro.codegen.weights import WeightTable, c_identifier, c_literal
 from mbmicro.errors import UserError
@@ -48,6 +49,7 @@ class Program:
     regions: list = None   # fused regions (mbmicro.graph.fusion.Region), in order
     memory: str = "fast"   # build --memory mode the regions come from
     region_lines: dict = None  # region start -> its C statements (codegen/fused.py)
+    provenance: object = None  # codegen.provenance.Provenance, set by the project writer: the model's signature
 
     @property
     def macro(self) -> str:
@@ -123,7 +125,8 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
     for r in regions:
         kernels[r.start:r.end + 1] = fused.lower_region(graph, r, target, lower)
     kernels = [k if k is not None else lower(graph, node, target, knobs.get(node.name))
-               for node, k in zip(graph.nodes, kernels)]
+               for node, k in progress.track(list(zip(graph.nodes, kernels)), desc="lowering", unit="layer",
+                                             name=lambda nk: nk[0].name)]
     # kernel scratch lives on the stack (NodeKernel.scratch_bytes); region rings in the arena
     plan = plan_graph(graph, io_in_arena=io_in_arena, regions=regions)
     weights = WeightTable(prefix)
@@ -262,6 +265,10 @@ def render_model_h(program: Program) -> str:
         " * needs) on an ARENA_ALIGN-byte boundary. */",
     ]
     lines += [f"#define {m}_{name} {value}" for name, value in defines]
+    if program.provenance is not None:
+        from mbmicro.codegen.provenance import c_defines
+
+        lines += c_defines(program.provenance, m)
     lines += ["", f"/* Return codes of {p}_run and {p}_run_with_arena. */"]
     lines += [f"#define {m}_{name} {value} /* {why} */" for name, value, why in codes]
     if program.io_in_arena:

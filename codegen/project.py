@@ -29,6 +29,7 @@ from pathlib import Path
 
 from mbmicro.targets import budgets
 from mbmicro.codegen import firmware, link_script, microkernels
+from mbmicro import progress
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.processes import deferred_interrupts
@@ -332,7 +333,8 @@ def kernel_headers(program) -> list[str]:
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
                   lower=None, started: float | None = None, io_in_arena: bool = False,
-                  knobs: dict | None = None, memory: str = "fast", retry_memory: str | None = None) -> dict:
+                  knobs: dict | None = None, memory: str = "fast", retry_memory: str | None = None,
+                  options: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
     A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
@@ -349,11 +351,13 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     ``memory`` (``build --memory``, docs/MEMORY.md): which chains run as fused row regions;
     ``retry_memory``: the mode to lower again with (saying so on stderr) when the build does
     not fit the SRAM budget with ``memory``, before refusing.
+    ``options``: the build's options for its provenance
+    (mbmicro.codegen.provenance; the command line's, canonical), by default this call's own.
     """
     import time
 
     from mbmicro.graph import serialize as graph_io
-    from mbmicro.codegen import aot, report
+    from mbmicro.codegen import aot, provenance, report
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
@@ -361,6 +365,9 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
                               memory=memory)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
+    if options is None:
+        options = {"model": model, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
+                   **info.get("options", {})}
 
     def need(code: int) -> dict:
         return budgets.requirements(target, program.plan.peak, 0 if io_in_arena else x.nbytes + y.nbytes,
@@ -376,10 +383,11 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
                                   memory=memory)
     budgets.check(need(0), target, model, code_known=False)  # arena and weights: before writing anything
+    prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
         "memory": memory,
-        "exe": executable_names(target),
+        "exe": executable_names(target), "provenance": prov.as_dict(),
         "input": {"tensor": x.name, "shape": list(x.shape), "scale": float(x.scale),
                   "zero_point": int(x.zero_point)},
         "output": {"tensor": y.name, "shape": list(y.shape), "scale": float(y.scale),
@@ -389,14 +397,15 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         files = write_files(tmp, program, {})
         if firmware.wants_firmware(target):  # OUT/firmware/: the program for the real board
             files += firmware.write_firmware(tmp, program, tuple(x.shape))
+        provenance.stamp_files(tmp, files, prov)  # every generated file's header says what made it
         graph_io.save_graph(graph, tmp)
-        build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
-        code = report.code_bytes(tmp, program)
+        build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", *report.BUILD_FILES])
+        with progress.step("compiling"):  # make objects: the model's code size and stack
+            code = report.code_bytes(tmp, program)
         memory = need(code[0])
         budgets.check(memory, target, model, code_known=True)  # refusing here discards the staging folder
-        rep = report.make_report(program, build, code, memory)
-        (tmp / "report.json").write_text(report.render_json(rep))
-        (tmp / "report.md").write_text(report.render_md(rep, program))
+        rep = dict(report.make_report(program, build, code, memory), provenance=prov.as_dict())
+        report.write_files(tmp, report.render_files(rep))
         # the marker last: a folder with a build.json is complete
         (tmp / "build.json").write_text(json.dumps(build, indent=1, sort_keys=True) + "\n")
     return {**rep, "build_time_s": round(time.perf_counter() - started, 3)}

@@ -1,26 +1,37 @@
-"""report.json + report.md of a build: what the model costs on the target.
+"""report.json, report.md and report.html of a build: what the model costs on the target.
 
-Why both: report.json is for scripts (benchmarks, CI checks on arena growth),
-report.md is for people.  Every number says where it comes from: code bytes
-are measured with the toolchain's ``size`` on the compiled model objects when
-the compiler is installed, and otherwise estimated (and labelled so).  Build
-time is not in either file (the build command prints it): two identical
-builds give byte-identical reports.
+Why three: report.json is for scripts (benchmarks, CI checks on arena growth),
+report.md is for people, report.html is report.md with its plots embedded
+(codegen/report_html.py; the plots: codegen/report_plots.py; the per-layer
+rows: codegen/report_layers.py). All of them are drawn from the report dict
+alone, so ``mbmicro profile`` redraws them with the per-layer counts.
+Every number says where it comes from: code bytes are measured with the
+toolchain's ``size`` on the compiled model objects when the compiler is
+installed, and otherwise estimated (and labelled so).  Build time is in none
+of the files (the build command prints it): two identical builds give
+byte-identical reports, plots included.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
-from mbmicro.codegen import stack
+from mbmicro.codegen import provenance, report_html, report_layers, report_plots, stack
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
 from mbmicro.codegen.stack import StackNeed
-from mbmicro.graph.ir import macs, param_count
 from mbmicro.graph.images import describe_record
 from mbmicro.processes import run_child
+
+#: The plots beside report.md (and embedded in report.html): ``build`` draws the arena,
+#: ``profile`` the per-layer counts.
+ARENA_PLOT, PROFILE_PLOT = "report_arena.png", "report_profile.png"
+#: What ``build`` writes of the report (``profile`` rewrites them and adds PROFILE_PLOT).
+BUILD_FILES = ("report.json", "report.md", "report.html", ARENA_PLOT)
 
 #: Bytes per line of kernel C when no compiler is available to measure (a rough ARM average).
 _EST_BYTES_PER_LINE = 6
@@ -63,16 +74,6 @@ def code_bytes(folder: Path, program) -> tuple[int, str, StackNeed]:
         stack.StackNeed(None, f"not measured ({program.target.cc} not installed)")
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
-
-
 def make_report(program, build: dict, code: tuple, memory: dict | None = None) -> dict:
     """The report dict; ``code`` is :func:`code_bytes`' result (a StackNeed third, if measured);
     ``memory`` is mbmicro.targets.budgets.requirements() (SRAM/flash needed vs budget)."""
@@ -81,19 +82,9 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
     linear = plan_graph(g, LinearPlanner, scratch={s: n - region_scratch.get(s, 0) for s, (_, n) in plan.scratch.items()},
                         io_in_arena=plan.io_in_arena, regions=plan.regions)
     fused_in = {i: r.start for r in plan.regions for i in range(r.start, r.end + 1)}
-    layers = []
-    tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
-    for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
-        layers.append({
-            "index": i, "name": node.name, "op": node.op,
-            "output_shape": list(g.tensors[node.outputs[0]].shape),
-            "macs": macs(g, node), "params": param_count(node),
-            "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
-            **({"knobs_from": "tuning log" if node.name in tuned else "default"} if build.get("tuning") else {}),
-            "scratch_bytes": int(k.scratch_bytes),
-            "output_offset": plan.offsets.get(node.outputs[0]),
-            "fused_region": fused_in.get(i),  # start index of its fused region (docs/MEMORY.md), or None
-        })
+    layers = report_layers.layer_rows(program, build)
+    for row in layers:  # the start index of its fused region (docs/MEMORY.md), or None
+        row["fused_region"] = fused_in.get(row["index"])
     return {
         "model": build["model"], "target": build["target"], "prefix": program.prefix,
         "options": build["options"], "preprocess": build.get("preprocess"),
@@ -116,7 +107,7 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
         "max_kernel_scratch_bytes": max((k.scratch_bytes for k in program.kernels), default=0),
         "macs": sum(x["macs"] for x in layers), "params": sum(x["params"] for x in layers),
         "layers_count": len(layers), "unique_kernels": len({k.function for k in program.kernels}),
-        "layers": layers,
+        "layers": layers, "arena_plan": report_layers.arena_plan(plan),
     }
 
 
@@ -160,7 +151,7 @@ def _stack_rows(r: dict) -> list[tuple[str, str]]:
                                                       f"heap {allow.get('heap_bytes', 0):,} B")]
 
 
-def render_md(report: dict, program) -> str:
+def render_md(report: dict) -> str:
     r = report
     rows = [
         ("arena (static RAM)", f"{r['arena_bytes']:,} B ({_share(r['arena_bytes'], r['sram_budget_bytes'])} of "
@@ -179,7 +170,7 @@ def render_md(report: dict, program) -> str:
         ("fused row regions", f"{len(r.get('fused_regions') or [])} (--memory {r.get('memory_mode', 'fast')}, "
                               f"docs/MEMORY.md); arena unfused {r.get('arena_unfused_bytes', r['arena_bytes']):,} B"),
     ]
-    out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "",
+    out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "", *provenance.md_lines(r.get("provenance")),
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",
            *([f"Preprocessing (image files): {describe_record(r['preprocess'])}", ""] if r.get("preprocess") else []),
            "| quantity | value |", "|---|---|"]
@@ -190,17 +181,46 @@ def render_md(report: dict, program) -> str:
                     f"({len(t['kernels_from_log'])} kernels), {t.get('layers_changed', 0)} of them with knobs "
                     f"other than the defaults; {t['layers_default']} layers not in the log use the default knobs. "
                     "The knobs column below shows every layer's."]
-    out += ["", "## Layers", "", "| # | name | op | output | MACs | params | kernel | knobs | arena offset |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for x in r["layers"]:
-        offset = "caller" if x["output_offset"] is None else x["output_offset"]
-        if x.get("fused_region") is not None and x["output_offset"] is None and x["name"] != r["layers"][-1]["name"]:
-            offset = f"fused {x['fused_region']}"
-        knobs = ", ".join(f"{k}={v}" for k, v in x["knobs"].items()) or "-"
-        out.append(f"| {x['index']} | {x['name']} | {x['op']} | {'x'.join(map(str, x['output_shape']))} | "
-                   f"{x['macs']:,} | {x['params']:,} | `{x['kernel']}` | {knobs} | {offset} |")
+    out += ["", "## Plots", ""]
+    for name, caption in plot_names(r).items():
+        out += [f"![{caption}]({name})", ""]
+    out += report_layers.layers_md(r)
     out += ["", "## Arena plan", "",
             "One row per layer, arena offset 0 on the left to the peak on the right; each letter is a buffer "
             "live at that layer, `*` kernel scratch.", "", "```",
-            dump(program.plan, len(program.graph.nodes)), "```", ""]
+            dump(report_layers.plan_of(r), r["layers_count"]), "```", ""]
     return "\n".join(out)
+
+
+def plot_names(report: dict) -> dict[str, str]:
+    """The plot files of ``report`` (name -> caption): the arena always, the counts once profiled."""
+    names = {ARENA_PLOT: "the arena over time: which buffer holds which bytes at each step"}
+    if report.get("profile"):
+        names[PROFILE_PLOT] = "the counts of mbmicro profile per layer, coloured by op"
+    return names
+
+
+def render_files(report: dict) -> dict[str, bytes]:
+    """Every report file of a build folder (name -> contents), from ``report`` alone:
+    report.json, report.md, report.html and the plots it embeds."""
+    plots = {ARENA_PLOT: report_plots.arena_png(report)}
+    if report.get("profile"):
+        plots[PROFILE_PLOT] = report_plots.profile_png(report)
+    md = render_md(report)
+    return {"report.json": render_json(report).encode(), "report.md": md.encode(),
+            "report.html": report_html.render_html(report, md, plots).encode(), **plots}
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Write :func:`render_files`' result into ``folder``, each file whole or not at all
+    (a new temporary file renamed over the old one: a symlink left in the folder is
+    replaced, never followed)."""
+    for name, data in files.items():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")  # a new file: no symlink followed
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, folder / name)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
