@@ -20,6 +20,9 @@ Graph side (:func:`plan_graph`):
   that node.  Kernels guarantee these ops are safe element-wise in place.
   Aliased tensors form one buffer whose lifetime is the union of theirs.
 * a kernel that asks for scratch gets a buffer that lives for its step only.
+* a fused region (mbmicro.graph.fusion, ``build --memory``) is one step: its
+  rings and boundary window are that step's scratch (one buffer, laid out by
+  ``Region.scratch_layout``), its inner tensors are not in the arena.
 """
 
 from __future__ import annotations
@@ -146,6 +149,7 @@ class MemoryPlan:
     peak: int = 0
     lower_bound: int = 0
     io_in_arena: bool = False        # the graph input and output are among ``offsets``
+    regions: list = field(default_factory=list)  # fused regions (mbmicro.graph.fusion.Region)
 
     @property
     def ratio(self) -> float:
@@ -157,11 +161,15 @@ class MemoryPlan:
 
 
 def plan_graph(graph: Graph, planner_cls=GreedyPlanner,
-               scratch: dict[int, int] | None = None, io_in_arena: bool = False) -> MemoryPlan:
+               scratch: dict[int, int] | None = None, io_in_arena: bool = False, regions=()) -> MemoryPlan:
     """Plan the arena of ``graph``; ``scratch`` maps step -> bytes a kernel needs;
-    ``io_in_arena`` places the graph input and output in the arena too."""
-    scratch = {k: v for k, v in (scratch or {}).items() if v > 0}
-    root, lifetimes = arena_buffers(graph, INPLACE_INPUTS, io_in_arena)
+    ``io_in_arena`` places the graph input and output in the arena too; ``regions``
+    are the fused regions (each one step, its rings that step's scratch)."""
+    scratch = dict(scratch or {})
+    for r in regions:
+        scratch[r.start] = scratch.get(r.start, 0) + r.scratch_bytes
+    scratch = {k: v for k, v in scratch.items() if v > 0}
+    root, lifetimes = arena_buffers(graph, INPLACE_INPUTS, io_in_arena, regions)
     sizes = {t: graph.tensors[t].nbytes for t in root}
 
     planner = planner_cls()
@@ -182,6 +190,7 @@ def plan_graph(graph: Graph, planner_cls=GreedyPlanner,
         peak=planner.peak(),
         lower_bound=lower,
         io_in_arena=io_in_arena,
+        regions=list(regions),
     )
 
 

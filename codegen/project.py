@@ -22,6 +22,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -324,12 +325,16 @@ def kernel_headers(program) -> list[str]:
 
     Read from the sources themselves, so the copy matches what the compiler will look for.
     """
-    return sorted({h for k in program.kernels for h in microkernels.headers_included(k.source)})
+    from mbmicro.codegen.fused import HEADER as FUSED_HEADER
+
+    names = {h for k in program.kernels for h in microkernels.headers_included(k.source)}
+    return sorted(names | ({FUSED_HEADER} if program.regions else set()))
 
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
                   lower=None, started: float | None = None, io_in_arena: bool = False,
-                  knobs: dict | None = None, options: dict | None = None) -> dict:
+                  knobs: dict | None = None, memory: str = "fast", retry_memory: str | None = None,
+                  options: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
     A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
@@ -342,7 +347,11 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     seconds since ``started`` (a perf_counter() value; default: the call), for the caller
     to print; kept out of the folder, it would make two identical builds differ.
     ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
-    nodes get the defaults.  ``options``: the build's options for its provenance
+    nodes get the defaults.
+    ``memory`` (``build --memory``, docs/MEMORY.md): which chains run as fused row regions;
+    ``retry_memory``: the mode to lower again with (saying so on stderr) when the build does
+    not fit the SRAM budget with ``memory``, before refusing.
+    ``options``: the build's options for its provenance
     (mbmicro.codegen.provenance; the command line's, canonical), by default this call's own.
     """
     import time
@@ -352,21 +361,32 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
-    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena)
+    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
+                              memory=memory)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
     if options is None:
         options = {"model": model, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
                    **info.get("options", {})}
-    prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
 
     def need(code: int) -> dict:
         return budgets.requirements(target, program.plan.peak, 0 if io_in_arena else x.nbytes + y.nbytes,
                                     program.weights.total_bytes, code)
 
+    first = need(0)
+    if retry_memory and retry_memory != memory and first["sram_needed_bytes"] > first["sram_budget_bytes"]:
+        # does not fit as asked: fused row regions (--memory min) before refusing
+        sys.stderr.write(f"mbmicro: note: {model} needs {first['sram_needed_bytes']:,} B SRAM with --memory "
+                         f"{memory} but {first['sram_budget_bytes']:,} B are available: retrying with "
+                         f"--memory {retry_memory} (fused row regions)\n")
+        memory = retry_memory
+        program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
+                                  memory=memory)
     budgets.check(need(0), target, model, code_known=False)  # arena and weights: before writing anything
+    prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
+        "memory": memory,
         "exe": executable_names(target), "provenance": prov.as_dict(),
         "input": {"tensor": x.name, "shape": list(x.shape), "scale": float(x.scale),
                   "zero_point": int(x.zero_point)},

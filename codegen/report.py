@@ -78,9 +78,13 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
     """The report dict; ``code`` is :func:`code_bytes`' result (a StackNeed third, if measured);
     ``memory`` is mbmicro.targets.budgets.requirements() (SRAM/flash needed vs budget)."""
     g, plan = program.graph, program.plan
-    linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()},
-                        io_in_arena=plan.io_in_arena)
+    region_scratch = {r.start: r.scratch_bytes for r in plan.regions}
+    linear = plan_graph(g, LinearPlanner, scratch={s: n - region_scratch.get(s, 0) for s, (_, n) in plan.scratch.items()},
+                        io_in_arena=plan.io_in_arena, regions=plan.regions)
+    fused_in = {i: r.start for r in plan.regions for i in range(r.start, r.end + 1)}
     layers = report_layers.layer_rows(program, build)
+    for row in layers:  # the start index of its fused region (docs/MEMORY.md), or None
+        row["fused_region"] = fused_in.get(row["index"])
     return {
         "model": build["model"], "target": build["target"], "prefix": program.prefix,
         "options": build["options"], "preprocess": build.get("preprocess"),
@@ -90,8 +94,14 @@ def make_report(program, build: dict, code: tuple, memory: dict | None = None) -
         "model_stack": (code[2] if len(code) > 2 else StackNeed(None, "not measured")).as_dict(),
         "program_allowances": {k: int(program.target.extra.get(k, 0)) for k in ("stack_bytes", "heap_bytes")},
         "io_in_arena": program.plan.io_in_arena,
+        "memory_mode": getattr(program, "memory", "fast"),
+        "fused_regions": [{"start": r.start, "end": r.end, "nodes": r.nodes, "scratch_bytes": r.scratch_bytes,
+                           "output_over_input": bool(plan.alias.get(r.output) == plan.alias.get(r.input))}
+                          for r in plan.regions],
         "arena_bytes": plan.peak, "arena_lower_bound": plan.lower_bound,
         "arena_ratio": round(plan.ratio, 4), "arena_linear_bytes": linear.peak,
+        "arena_unfused_bytes": plan_graph(g, scratch={s: n - region_scratch.get(s, 0) for s, (_, n)
+                                                      in plan.scratch.items()}, io_in_arena=plan.io_in_arena).peak,
         "sram_budget_bytes": program.target.sram_bytes, "flash_budget_bytes": program.target.flash_bytes,
         "memory": dict(memory or {}),
         "max_kernel_scratch_bytes": max((k.scratch_bytes for k in program.kernels), default=0),
@@ -157,6 +167,8 @@ def render_md(report: dict) -> str:
         *_stack_rows(r),
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
+        ("fused row regions", f"{len(r.get('fused_regions') or [])} (--memory {r.get('memory_mode', 'fast')}, "
+                              f"docs/MEMORY.md); arena unfused {r.get('arena_unfused_bytes', r['arena_bytes']):,} B"),
     ]
     out = [f"# {r['model']} on {r['target']} (prefix `{r['prefix']}`)", "", *provenance.md_lines(r.get("provenance")),
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",

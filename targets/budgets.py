@@ -75,17 +75,19 @@ def check(need: dict[str, int], target: Target, model: str, code_known: bool, at
             f"or a larger --flash")
 
 
-def check_estimate(target: Target, cfg: ModelConfig, io_in_arena: bool = False) -> dict[str, int]:
+def check_estimate(target: Target, cfg: ModelConfig, io_in_arena: bool = False,
+                   memory: str = "fast") -> dict[str, int]:
     """Refuse, before anything is built, a model whose lower bounds already exceed the budgets.
 
     Why lower bounds (mbmicro.models.estimate): a refusal here must never turn
     away a model that would fit, so the exact check after the build stays.
     Returns the estimated requirements (empty for a model file: the estimate
     reads Table A, and an imported model is checked exactly once lowered).
+    ``memory``: the ``build --memory`` mode (fused regions lower the arena).
     """
     if cfg.file is not None:
         return {}
-    est = estimate(cfg, io_in_arena)
+    est = estimate(cfg, io_in_arena, memory)
     need = requirements(target, est.arena_bytes, est.io_bytes, est.weights_bytes, 0)
     check(need, target, cfg.model, code_known=False, at_least=True)
     return need

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from mbmicro import progress
+from mbmicro.graph.fusion import DEFAULT_MEMORY_MODE, MEMORY_MODES
 from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preprocess, list_images, make_preprocess
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
@@ -46,6 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--io-in-arena", action="store_true",
                    help="place the input and output in the arena (<prefix>_input/_output(arena)): the input's "
                         "bytes are reused once it is dead, so SRAM drops by up to the input's size")
+    p.add_argument("--memory", choices=list(MEMORY_MODES), default=DEFAULT_MEMORY_MODE,
+                   help="fused row regions (docs/MEMORY.md): fast none; balanced (default) the chains whose "
+                        "estimated row overhead is within 5%% of their instructions; min every chain that "
+                        "lowers the peak, input/output in the arena (not for board firmware). A build that "
+                        "does not fit the SRAM budget is retried with min before it is refused")
 
 
 def add_preprocess_options(p: argparse.ArgumentParser) -> None:
@@ -82,6 +88,25 @@ def check_io_in_arena(args: argparse.Namespace, target) -> None:
                         f"{target.core or 'cortex-m4'} for the model library alone")
 
 
+def memory_io_in_arena(args: argparse.Namespace, target) -> bool:
+    """Whether the input and output go into the arena: --io-in-arena, or --memory min where the
+    build has no board firmware (whose main reads the test input in place from flash)."""
+    from mbmicro.codegen.firmware import wants_firmware
+
+    return bool(args.io_in_arena or (args.memory == "min" and not wants_firmware(target)))
+
+
+def estimate_or_retry(target, config, io_in_arena: bool, memory: str) -> None:
+    """The up-front refusal: with ``memory``, and when that does not fit, with --memory min
+    (the build retries with min too), so a model that fits fused is not refused."""
+    try:
+        check_estimate(target, config, io_in_arena=io_in_arena, memory=memory)
+    except UserError:
+        if memory == "min":
+            raise
+        check_estimate(target, config, io_in_arena=io_in_arena, memory="min")
+
+
 #: Options that do not change what is built: where it goes, whether an old build is replaced, progress bars.
 NOT_BUILD_OPTIONS = ("command", "output", "force", "quiet")
 #: Options that are paths: provenance records their file names only (no build machine's folders).
@@ -106,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
                           sram=None if args.sram is None else parse_bytes(args.sram, "--sram"),
                           flash=None if args.flash is None else parse_bytes(args.flash, "--flash"))
     check_io_in_arena(args, target)
+    io_in_arena = memory_io_in_arena(args, target)
     config = config_from_args(args)
     prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.name)[:32])
     check_calibration_file(args.calibration)
@@ -117,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     check_destination(out, args.force)  # fail before the slow part
     # a model far too large for the board: refused in milliseconds
-    check_estimate(target, config, io_in_arena=args.io_in_arena)
+    estimate_or_retry(target, config, io_in_arena, args.memory)
     check_memory(config, quantize=True, calibration=args.calibration)  # or too large for this machine
 
     from mbmicro.pipeline import make_model
@@ -139,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
         info["tuning"] = apply.summary(args.tuning_log, used, graph)
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        io_in_arena=args.io_in_arena, knobs=knobs, options=build_options(args))
+                        io_in_arena=io_in_arena, knobs=knobs, memory=args.memory, retry_memory="min",
+                        options=build_options(args))
     m = rep["memory"]
     b = format_bytes
     print(f"built {config.name} for {target.name} in {out}: arena {b(rep['arena_bytes'])} "

@@ -56,7 +56,7 @@ def profile_on_device(folder: Path, port: str | None, timeout: float, host: str 
     from mbmicro.sim import device
 
     built = load_build_folder(folder, need_report=True)
-    layers = built.report["layers"]
+    layers = profiled_steps(built.report["layers"])
     if device.deploys_over_ssh(built):
         raise UserError(f"profile --on-device reads the DWT cycles of an MCU board's firmware; board "
                         f"'{built.target.name}' runs Linux: profile this build in QEMU ('mbmicro profile {folder}')")
@@ -99,6 +99,24 @@ def print_device_table(result: dict) -> None:
         print("every count is 0: the device has no DWT cycle counter (QEMU models none); measure on a board")
 
 
+def profiled_steps(layers: list) -> list:
+    """The report's layers as the profiling run marks them: a fused region (docs/MEMORY.md) is
+    one marked step, named after its layers, with their MACs summed."""
+    steps, by_region = [], {}
+    for layer in layers:
+        region = layer.get("fused_region")
+        if region is None:
+            steps.append(layer)
+        elif region in by_region:
+            step = by_region[region]
+            step["name"] = f"{step['name'].split(' .. ')[0]} .. {layer['name']}"
+            step["macs"] += layer["macs"]
+        else:
+            by_region[region] = {**layer, "name": f"[fused] {layer['name']}"}
+            steps.append(by_region[region])
+    return steps
+
+
 def profile(folder: Path) -> dict:
     """Build and run the profiling executable; return the per-layer table as a dict.
 
@@ -110,7 +128,7 @@ def profile(folder: Path) -> dict:
         raise UserError(f"{folder} was built for '{target.name}', which runs natively and has no instruction "
                         f"counter: profile a build for {', '.join(qemu.simulated_target_names())} "
                         "(e.g. 'mbmicro build --target cortex-m4 ...')")
-    layers = built.report["layers"]
+    layers = profiled_steps(built.report["layers"])
 
     make(built.path, "profile")
     exe = built.made_exe("profile")

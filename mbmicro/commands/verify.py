@@ -50,6 +50,28 @@ def first_mismatch(graph, records, reference: dict) -> str | None:
     return None
 
 
+def fused_regions(folder) -> list:
+    """The build's fused row regions from report.json (docs/MEMORY.md), or [] when it has none
+    or the file is unreadable (verify does not need it)."""
+    from mbmicro.graph import files
+
+    try:
+        report = files.read_json(Path(folder.path) / "report.json")
+    except (OSError, ValueError):
+        return []
+    regions = report.get("fused_regions") if isinstance(report, dict) else None
+    return [r for r in regions if isinstance(r, dict)] if isinstance(regions, list) else []
+
+
+def describe_fused(regions: list | None) -> str:
+    """'; 2 fused row regions (layers 0-5, 6-12), each checked at its last layer' or '' for
+    [[start, end], ...]."""
+    if not regions:
+        return ""
+    spans = ", ".join(f"{a}-{b}" for a, b in regions)
+    return f"; {len(regions)} fused row regions (layers {spans}), each checked at its last layer"
+
+
 def check_arguments(count: int, seed: int) -> None:
     """--count in 1..MAX_COUNT (each input is a run of the program: 10**12 would never end) and
     --seed >= 0 (numpy refuses negative seeds)."""
@@ -87,7 +109,8 @@ def _result(folder, args: argparse.Namespace, port: str | None = None) -> dict:
     """The --json document before any input ran: ``verified`` counts up, ``failure`` stays None if all pass."""
     return {"build": str(folder.path), "model": folder.model, "target": folder.target.name,
             "on_device": port is not None, "port": port, "count": args.count, "seed": args.seed,
-            "verified": 0, "failure": None}
+            "verified": 0, "failure": None,
+            "fused_regions": [[r.get("start"), r.get("end")] for r in fused_regions(folder)]}
 
 
 def verify_in_simulator(folder, args: argparse.Namespace) -> dict:
@@ -120,7 +143,7 @@ def print_result(r: dict, dir_arg: str) -> None:
     f = r["failure"]
     if f is None:
         print(f"verified {r['count']}/{r['count']} inputs bit-exact{' on the device' if r['on_device'] else ''} "
-              f"({', '.join(where)})")
+              f"({', '.join(where)}){describe_fused(r.get('fused_regions'))}")
     elif r["on_device"]:
         print(f"input {f['input']}: the board's output differs from the reference in {f['differing']} "
               f"of {f['size']} values; 'mbmicro verify {dir_arg}' (in the simulator) names the first "
@@ -128,7 +151,7 @@ def print_result(r: dict, dir_arg: str) -> None:
         print(f"verification on the device FAILED on input {f['input'] + 1}/{r['count']} ({r['model']}, {r['target']})")
     else:
         print(f"input {f['input']}: output differs from the reference in {f['differing']} of {f['size']} values")
-        print(f["first_mismatch"])
+        print(f["first_mismatch"] + describe_fused(r.get("fused_regions")))
         print(f"verification FAILED on input {f['input'] + 1}/{r['count']} ({r['model']}, {r['target']})")
 
 

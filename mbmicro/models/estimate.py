@@ -37,6 +37,7 @@ from pathlib import Path
 
 from mbmicro.errors import UserError
 from mbmicro.graph.ir import Graph
+from mbmicro.graph.fusion import find_regions
 from mbmicro.graph.liveness import arena_buffers
 from mbmicro.models.builder import calibration_images, structure_from_config
 from mbmicro.models.options import ModelConfig
@@ -67,13 +68,15 @@ class Estimate:
     largest_output: int     # elements of the largest node output
 
 
-def estimate(cfg: ModelConfig, io_in_arena: bool = False) -> Estimate:
+def estimate(cfg: ModelConfig, io_in_arena: bool = False, memory: str = "fast") -> Estimate:
     """The lower bounds for checked options ``cfg`` (milliseconds, no weights are made);
-    ``io_in_arena``: the input and output are arena buffers (``build --io-in-arena``)."""
+    ``io_in_arena``: the input and output are arena buffers (``build --io-in-arena``);
+    ``memory``: the ``build --memory`` mode, whose fused regions (mbmicro.graph.fusion,
+    the same ones the int8 build forms: topology and shapes only) change the lifetimes."""
     graph = structure_from_config(cfg)
     return Estimate(
         weights_bytes=weights_lower_bound(graph),
-        arena_bytes=arena_lower_bound(graph, io_in_arena),
+        arena_bytes=arena_lower_bound(graph, io_in_arena, find_regions(graph, memory, io_in_arena)),
         io_bytes=0 if io_in_arena else graph.input.size + graph.output.size,
         params=sum(int(a.size) for n in graph.nodes for k, a in n.params.items() if k in ("weight", "bias")),
         activation_elements=sum(t.size for t in graph.tensors.values()),
@@ -94,15 +97,22 @@ def weights_lower_bound(graph: Graph) -> int:
     return total + 4 * sum(shift_lengths) + (LUT_BYTES if has_lut else 0)
 
 
-def _buffers(graph: Graph, io_in_arena: bool = False) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
-    """Arena buffers as the planner makes them: root tensor -> int8 bytes, and -> (first, last) step."""
-    _, spans = arena_buffers(graph, INPLACE_INPUTS, io_in_arena)
-    return {r: graph.tensors[r].size for r in spans}, spans  # int8: one byte per element
+def _buffers(graph: Graph, io_in_arena: bool = False, regions=()
+             ) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """Arena buffers as the planner makes them: root tensor -> int8 bytes, and -> (first, last) step;
+    a fused region's rings are one buffer of its step (unaligned bytes: a lower bound)."""
+    _, spans = arena_buffers(graph, INPLACE_INPUTS, io_in_arena, regions)
+    sizes = {r: graph.tensors[r].size for r in spans}  # int8: one byte per element
+    for region in regions:
+        key = f"<rings of region {region.start}>"
+        sizes[key] = sum(n for _, n in region.scratch_layout())
+        spans = {**spans, key: (region.start, region.start)}
+    return sizes, spans
 
 
-def arena_lower_bound(graph: Graph, io_in_arena: bool = False) -> int:
+def arena_lower_bound(graph: Graph, io_in_arena: bool = False, regions=()) -> int:
     """Largest int8 bytes of arena buffers live at one step (<= the planner's peak)."""
-    sizes, spans = _buffers(graph, io_in_arena)
+    sizes, spans = _buffers(graph, io_in_arena, regions)
     delta = [0] * (len(graph.nodes) + 1)
     for r, (first, last) in spans.items():
         delta[first] += sizes[r]

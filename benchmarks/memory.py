@@ -1,0 +1,133 @@
+"""SRAM of the memory modes (build --memory fast|balanced|min); writes results/memory.md.
+
+Two tables (docs/MEMORY.md explains the modes):
+
+* plans (no build): for MobileNetV2 at the issue's configs, and the other models at
+  0.35 / 96 with --models, the arena of each mode with the input/output outside
+  (the caller's buffers) and inside the arena, against the liveness bound of the
+  unfused graph (the most bytes live at one layer: where TFLite Micro and X-CUBE-AI stop);
+* Cortex-M4 builds (QEMU): arena + input/output + the model's own stack (gcc
+  -fstack-usage, report.json) and the executed instructions of the whole model
+  (mbmicro profile), each fused mode against fast (unfused) in the same run.
+
+Published figures for the same networks (issue 12): X-CUBE-AI 10 needs 237 KiB of
+activations for MobileNetV2 0.35/128; Plumerai 80 KiB of RAM in total for MobileNetV2
+0.30/80 on an STM32F746 (TinyEngine 98 KiB, TFLite Micro 155 KiB).
+
+Usage: ``python benchmarks/memory.py [--models a,b] [--no-builds]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mbmicro.cli import main as cli
+from mbmicro.codegen.fused import widen_groups
+from mbmicro.codegen.planner import plan_graph
+from mbmicro.commands.profile import profile
+from mbmicro.graph.fusion import find_regions
+from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.pipeline import make_model
+
+RESULT = Path(__file__).resolve().parent / "results" / "memory.md"
+#: (model, width, resolution, classes): the issue's MobileNetV2 configs
+CONFIGS = [("mobilenetv2", 0.35, 96, 10), ("mobilenetv2", 0.35, 128, 1000), ("mobilenetv2", 0.35, 144, 1000),
+           ("mobilenetv2", 1.0, 224, 1000), ("mobilenetv2", 0.30, 80, 2)]
+#: built for the M4 and profiled (QEMU budgets: the larger ones do not fit the board's flash)
+BUILDS = [("mobilenetv2", 0.35, 96, 10), ("mobilenetv2", 0.30, 80, 2), ("mobilenetv2", 0.35, 128, 1000)]
+#: targets of issue 12: arena + input/output + model stack, bytes
+TARGETS = {("mobilenetv2", 0.35, 96, 10): 64 << 10, ("mobilenetv2", 0.35, 128, 1000): 112 << 10,
+           ("mobilenetv2", 0.30, 80, 2): 48 << 10}
+MODES = ("fast", "balanced", "min")
+
+
+def plans(model: str, width: float, res: int, classes: int) -> dict:
+    """Arena per mode (io outside / inside) and the unfused liveness bound, from the planner alone."""
+    _, graph = make_model(model, width, res, classes, 0)
+    io = graph.input.nbytes + graph.output.nbytes
+    row = {"io": io, "bound": plan_graph(graph).lower_bound}
+    for mode in MODES:
+        regions, io_regions = find_regions(graph, mode), find_regions(graph, mode, io_in_arena=True)
+        if mode == "balanced":  # as codegen/aot.py: more rows per call where the plan allows
+            regions, io_regions = widen_groups(graph, regions, False), widen_groups(graph, io_regions, True)
+        row[mode] = {"arena": plan_graph(graph, regions=regions).peak,
+                     "arena_io": plan_graph(graph, regions=io_regions, io_in_arena=True).peak,
+                     "regions": len(regions)}
+    return row
+
+
+def build(model: str, width: float, res: int, classes: int, mode: str, folder: Path) -> dict:
+    args = ["build", "--model", model, "--width", str(width), "--resolution", str(res), "--classes", str(classes),
+            "--target", "cortex-m4", "--memory", mode, "--sram", "3M", "--flash", "3M", "-o", str(folder)]
+    if cli(args) != 0:
+        raise RuntimeError(f"build failed: {args}")
+    report = json.loads((folder / "report.json").read_text())
+    stack = report["model_stack"]["bytes"] or 0
+    io = 0 if report["io_in_arena"] else report["memory"]["io_bytes"]
+    return {"arena": report["arena_bytes"], "io": io, "stack": stack,
+            "sram": report["arena_bytes"] + io + stack, "insns": profile(folder)["total"]["instructions"],
+            "regions": len(report["fused_regions"])}
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f}"
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="", help="other models at 0.35 / 96 / 10 for the plan table "
+                                                f"(comma-separated, or 'all': {', '.join(MODEL_NAMES)})")
+    p.add_argument("--no-builds", action="store_true", help="plans only (no Cortex-M4 builds)")
+    args = p.parse_args(argv)
+    started = time.perf_counter()
+    configs = list(CONFIGS)
+    others = MODEL_NAMES if args.models == "all" else [m for m in args.models.split(",") if m]
+    configs += [(m, 0.35, 96, 10) for m in others if m != "mobilenetv2"]
+    out = ["## Memory modes: arena, SRAM and instructions", "",
+           "Written by `benchmarks/memory.py` (docs/MEMORY.md). `--memory fast` runs every layer on whole "
+           "tensors; `balanced` (the default) fuses row regions where the arena peaks, within an estimated "
+           "5% of the model's instructions; `min` fuses every chain that lowers the peak. KiB; "
+           "\"bound\" is the unfused liveness bound (the most bytes live at one layer: where TFLite Micro "
+           "and X-CUBE-AI stop). Published: X-CUBE-AI 10 needs 237 KiB of activations for MobileNetV2 "
+           "0.35/128; Plumerai 80 KiB of RAM in total for 0.30/80 (TinyEngine 98, TFLite Micro 155).", "",
+           "### Plans (arena; +io: input and output outside the arena; io in: `--io-in-arena`)", "",
+           "| model | width / res / classes | bound | fast +io | balanced +io | min +io | fast io in | "
+           "balanced io in | min io in | regions (balanced / min) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for cfg in configs:
+        r = plans(*cfg)
+        cells = [_kib(r["bound"])] + [_kib(r[m]["arena"] + r["io"]) for m in MODES] \
+            + [_kib(r[m]["arena_io"]) for m in MODES]
+        out.append(f"| {cfg[0]} | {cfg[1]:g} / {cfg[2]} / {cfg[3]} | " + " | ".join(cells)
+                   + f" | {r['balanced']['regions']} / {r['min']['regions']} |")
+        print(out[-1], flush=True)
+    if not args.no_builds:
+        out += ["", "### Cortex-M4 builds (QEMU): SRAM = arena + input/output (outside the arena) + model stack",
+                "", "`min` puts the input and output in the arena. Instructions: whole model, `mbmicro profile`; "
+                "ratio against `fast` in the same run.", "",
+                "| model | width / res / classes | mode | arena | io | model stack | SRAM | target | "
+                "instructions | vs fast | regions |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        with tempfile.TemporaryDirectory(prefix="mbmicro-memory-") as tmp:
+            for cfg in BUILDS:
+                rows = {m: build(*cfg, m, Path(tmp) / f"{cfg[0]}-{cfg[2]}-{m}") for m in MODES}
+                for m in MODES:
+                    r = rows[m]
+                    target = TARGETS.get(cfg)
+                    verdict = "-" if target is None else f"{_kib(target)} {'met' if r['sram'] <= target else 'missed'}"
+                    out.append(f"| {cfg[0]} | {cfg[1]:g} / {cfg[2]} / {cfg[3]} | {m} | {_kib(r['arena'])} | "
+                               f"{_kib(r['io'])} | {_kib(r['stack'])} | {_kib(r['sram'])} | {verdict} | "
+                               f"{r['insns']:,} | {r['insns'] / rows['fast']['insns']:.3f} | {r['regions']} |")
+                    print(out[-1], flush=True)
+    out += ["", f"Measured in {time.perf_counter() - started:.0f} s.", ""]
+    RESULT.write_text("\n".join(out))
+    print(f"wrote {RESULT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,180 @@
+"""C of a fused region: the TVM kernels lowered on row-shaped copies of its nodes, and the row loop.
+
+Why row-shaped copies of the nodes, lowered by the ordinary
+:func:`mbmicro.codegen.kernels.lower_node`: every target's tuned kernel path
+(dsp/dspx on the M4/M7, mve on the M55, neon on the A53) is used as it is,
+with no second kernel generator.  A KHxKW conv or depthwise becomes the same
+op on (KH, W, C) -> (1, Wo, C) with no top/bottom padding (those rows are
+explicit zero-point rows of the ring) and the original left/right padding; a
+1x1 conv, a LUT and an add become the op on one row.  The weights are the
+node's own (same symbols as an unfused build).
+
+The loop is demand-driven (mbmicro.graph.fusion.schedule is the same order in
+Python): for each output group ``o`` the last stage asks for the padded rows
+of its input window; ``while (d_k < need)`` the stage before produces them,
+one padding row (filled with the consumer's input zero point) or one group of
+real rows at a time, first asking its own input for the rows that group needs
+(nested loops, one per stage), then fixing up the ring so that any window is
+contiguous.  So each ring holds only its consumer's window (plus a producer
+group's overshoot), and the last stage writes the region's output rows.
+Tuning-log knobs apply to whole-tensor kernels, so row kernels take the
+defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mbmicro.graph import fusion
+from mbmicro.graph.fusion import Region, Stage
+from mbmicro.graph.ir import Graph, Node, Tensor
+
+HEADER = "mbmicro_fused.h"
+
+
+def row_graph(graph: Graph, stage: Stage) -> tuple[Graph, Node]:
+    """A graph holding one row-shaped copy of the stage's node (same tensor names and qparams)."""
+    node = graph.node(stage.node)
+    tensors = {}
+
+    def rows(name: str, n: int) -> None:
+        t = graph.tensors[name]
+        tensors[name] = dataclasses.replace(t, shape=(1, n, int(t.shape[2]), int(t.shape[3])))
+
+    rows(stage.chain_input, stage.window_rows)
+    if stage.side is not None:
+        rows(stage.side, stage.group)
+    rows(node.outputs[0], stage.group)
+    attrs = dict(node.attrs)
+    if "pad" in attrs:
+        top, left, bottom, right = (int(p) for p in attrs["pad"])
+        attrs["pad"] = (0, left, 0, right)
+    copy = dataclasses.replace(node, inputs=list(node.inputs), outputs=list(node.outputs), attrs=attrs,
+                               params=dict(node.params))
+    inputs = [t for t in copy.inputs if t in tensors]
+    g = Graph(f"{graph.name}.{node.name}.row", tensors, [copy], inputs[:1], list(copy.outputs), dict(graph.meta))
+    return g, copy
+
+
+def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool) -> list[Region]:
+    """Give each region the most rows per call (fusion.groups_for) that lowers its estimated
+    instructions without raising the planned arena: larger rings in memory that is free anyway.
+
+    Why here and not in graph/fusion.py: only the planner knows whether a larger ring still
+    fits below the peak; the up-front estimate keeps one row per call, a lower bound."""
+    from mbmicro.codegen.planner import plan_graph
+
+    out = list(regions)
+    peak = plan_graph(graph, io_in_arena=io_in_arena, regions=out).peak
+    for i, region in enumerate(out):
+        for g in fusion.groups_for(region.stages)[1:]:
+            trial = fusion.make_region(graph, region.start, region.stages, g)
+            if fusion.region_extra_insns(trial) >= fusion.region_extra_insns(out[i]):
+                continue
+            candidate = out[:i] + [trial] + out[i + 1:]
+            if plan_graph(graph, io_in_arena=io_in_arena, regions=candidate).peak <= peak:
+                out = candidate
+    return out
+
+
+def lower_region(graph: Graph, region: Region, target, lower) -> list:
+    """NodeKernel per stage of ``region``, each lowered on its row graph."""
+    kernels = []
+    for stage in region.stages:
+        g, node = row_graph(graph, stage)
+        kernels.append(lower(g, node, target, None))
+    return kernels
+
+
+def _zp(graph: Graph, tensor: str) -> int:
+    zp = graph.tensors[tensor].zero_point
+    return int(zp) if zp is not None else 0
+
+
+def render_region(program, region: Region, kernels: list, call, tensor_pointer) -> list[str]:
+    """The C statements of one region (inside ``run_with_arena``), indented by four spaces.
+
+    ``call(step, kernel, pointers)`` renders one kernel call with ``pointers``
+    mapping tensor name -> C expression for its input/output arguments;
+    ``tensor_pointer(program, tensor)`` is the C expression of a full tensor (codegen/aot.py).
+    """
+    g, plan = program.graph, program.plan
+    base, _ = plan.scratch[region.start]
+    layout = region.scratch_layout()
+    st = region.stages
+    L = len(st)
+    lines = ["    {"]
+    for k in range(L - 1):
+        lines.append(f"        int8_t *const ring{k} = arena + {base + layout[k][0]};"
+                     f" /* {region.internal[k]}: {region.rings[k][0]} rows + {region.rings[k][1]} mirror,"
+                     f" {st[k].out_row_bytes} B each */")
+    if region.window_scratch:
+        lines.append(f"        int8_t *const window = arena + {base + layout[-1][0]};")
+    x = tensor_pointer(program, region.input)
+    y = tensor_pointer(program, region.output)
+    if L > 1:
+        lines.append("        " + " ".join(f"int32_t d{k} = 0;" for k in range(L - 1)))
+    lines.append("        int32_t o;")
+    lines.append(f"        for (o = 0; o < {st[-1].out_rows}; o += {st[-1].group}) {{")
+
+    def source(k: int, row: str) -> str:
+        s = st[k]
+        if k == 0:
+            if not region.window_scratch:  # every window lies inside the input: read in place
+                return f"{x} + ({row}) * {s.stride} * {s.in_row_bytes}"
+            return (f"mbmicro_fused_window({x}, {s.in_rows}, {s.in_row_bytes}, ({row}) * {s.stride} - "
+                    f"{s.pad_top}, {s.window_rows}, {_zp(g, s.chain_input)}, window)")
+        rows = region.rings[k - 1][0]
+        return f"ring{k - 1} + ((({row}) * {s.stride}) % {rows}) * {s.in_row_bytes}"
+
+    def stage_call(k: int, row: str, dst: str) -> str:
+        s = st[k]
+        node = g.node(s.node)
+        pointers = {s.chain_input: source(k, row), node.outputs[0]: dst}
+        if s.side is not None:
+            side_row = g.tensors[s.side].shape[2] * g.tensors[s.side].shape[3]
+            pointers[s.side] = f"{tensor_pointer(program, s.side)} + ({row}) * {side_row}"
+        return call(region.start + k, kernels[k], pointers)
+
+    def pull(k: int, row: str, ind: str) -> list[str]:
+        """Stage k's call for its real rows from ``row``: first the rows of its input it lacks."""
+        if k == 0:
+            return []
+        s = st[k]
+        return [f"{ind}const int32_t p{k - 1} = ({row}) * {s.stride} + {s.window_rows};",
+                *produce(k - 1, f"p{k - 1}", ind)]
+
+    def produce(k: int, need: str, ind: str) -> list[str]:
+        """``while (d_k < need)``: padding rows filled, real rows by stage k's kernel, ring fixed up."""
+        consumer = st[k + 1]
+        rows, mirror = region.rings[k]
+        rb, group = st[k].out_row_bytes, st[k].group
+        inner = ind + "    "
+        out = [f"{ind}while (d{k} < {need}) {{",
+               f"{inner}const int32_t slot{k} = d{k} % {rows};",
+               f"{inner}int8_t *const dst{k} = ring{k} + slot{k} * {rb};"]
+        step = "1" if group == 1 else f"n{k}"
+        if group > 1:
+            out.append(f"{inner}int32_t n{k} = {group};")
+        body = inner
+        if consumer.pad_top or consumer.pad_bottom:
+            out += [f"{inner}if (d{k} < {consumer.pad_top} || d{k} >= {consumer.pad_top + st[k].out_rows}) {{",
+                    f"{inner}    mbmicro_fused_fill(dst{k}, {_zp(g, consumer.chain_input)}, {rb});",
+                    *([f"{inner}    n{k} = 1;"] if group > 1 else []),
+                    f"{inner}}} else {{"]
+            body = inner + "    "
+        out.append(f"{body}const int32_t r{k} = d{k} - {consumer.pad_top};")
+        out += pull(k, f"r{k}", body)
+        out.append(f"{body}{stage_call(k, f'r{k}', f'dst{k}')}")
+        if consumer.pad_top or consumer.pad_bottom:
+            out.append(f"{inner}}}")
+        if mirror or group > 1:
+            out.append(f"{inner}mbmicro_fused_ring_fix(ring{k}, slot{k}, {step}, {rows}, {mirror}, {rb});")
+        out += [f"{inner}d{k} += {step};", f"{ind}}}"]
+        return out
+
+    ind = "            "
+    lines += pull(L - 1, "o", ind)
+    lines.append(f"{ind}{stage_call(L - 1, 'o', f'{y} + o * {st[-1].out_row_bytes}')}")
+    lines += ["        }", "    }"]
+    return lines

@@ -1,0 +1,311 @@
+"""Fused row regions (build --memory, docs/MEMORY.md): bit-exact, planned without overlaps, and agreed on.
+
+* random MBConv chains (stem, t=1 and t=6, k3/k5, stride 1/2, odd widths, residual
+  adds, LUTs, partial residuals) built for the host with the real kernels in
+  ``--memory min``: the C equals the int8 reference bit for bit, and the per-layer
+  trace names each region by its last layer;
+* the planner with regions: no two buffers live at one step overlap, rings included,
+  on every Table A model; the up-front estimate agrees with the planner;
+* the ring sizes come from a replay of the schedule that checks every window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernel_harness import random_act, random_int8, random_requant, tensor
+from mbmicro.codegen.planner import ALIGN, plan_graph
+from mbmicro.codegen.project import build_project
+from mbmicro.graph import fusion
+from mbmicro.graph.ir import Graph, Node, same_padding
+from mbmicro.models.specs import MODEL_NAMES
+from mbmicro.reference.arith import add_multipliers
+from mbmicro.reference.int8 import run_int8
+from mbmicro.sim.build_folder import load_build_folder
+from mbmicro.sim.execute import run_build
+from mbmicro.targets.target import load_target
+
+
+class _Chain:
+    """Builds a random int8 MBConv graph node by node."""
+
+    def __init__(self, rng, h, w, c):
+        self.rng, self.tensors, self.nodes = rng, {}, []
+        self.cur = self._tensor("x", (1, h, w, c))
+
+    def _tensor(self, name, shape):
+        self.tensors[name] = tensor(name, shape, int(self.rng.integers(-20, 20)), float(self.rng.uniform(0.02, 0.1)))
+        return name
+
+    def _shape(self, name):
+        return self.tensors[name].shape
+
+    def conv(self, name, op, cout, k, stride):
+        _, h, w, cin = self._shape(self.cur)
+        top, bottom = same_padding(h, k, stride)
+        left, right = same_padding(w, k, stride)
+        oh, ow = -(-h // stride), -(-w // stride)
+        c = cin if op == "depthwise" else cout
+        out = self._tensor(name, (1, oh, ow, c))
+        wshape = (k, k, c) if op == "depthwise" else (c, k, k, cin)
+        m, s = random_requant(self.rng, c, 1e-3, 2e-2)
+        lo, hi = random_act(self.rng, self.tensors[out].zero_point)
+        attrs = {"kernel": (k, k), "stride": stride, "pad": (top, left, bottom, right), "act": "relu",
+                 "act_min": lo, "act_max": hi}
+        if op == "conv2d":
+            attrs["groups"] = 1
+        params = {"weight": random_int8(self.rng, wshape, -127, 127),
+                  "bias": self.rng.integers(-2000, 2000, c).astype(np.int32), "multiplier": m, "shift": s}
+        self.nodes.append(Node(name, op, [self.cur], [out], attrs, params))
+        self.cur = out
+        return out
+
+    def lut(self, name):
+        out = self._tensor(name, self._shape(self.cur))
+        table = random_int8(self.rng, (256,))
+        self.nodes.append(Node(name, "lut", [self.cur], [out], {"func": "swish"}, {"table": table}))
+        self.cur = out
+
+    def add(self, name, other):
+        a, b = self.cur, other
+        out = self._tensor(name, self._shape(a))
+        m, s = add_multipliers(*(self.tensors[t].scale for t in (a, b, out)))
+        self.nodes.append(Node(name, "add", [a, b], [out], {"act": "none", "act_min": -128, "act_max": 127},
+                               {"multiplier": m, "shift": s}))
+        self.cur = out
+
+    def block(self, name, t, k, stride, cout, lut=False, residual=False):
+        start = self.cur
+        cin = self._shape(start)[3]
+        if t > 1:
+            self.conv(f"{name}.expand", "conv2d", cin * t, 1, 1)
+            if lut:
+                self.lut(f"{name}.expand.act")
+        self.conv(f"{name}.dw", "depthwise", 0, k, stride)
+        self.conv(f"{name}.project", "conv2d", cout, 1, 1)
+        if residual:
+            self.add(f"{name}.add", start)
+
+    def graph(self) -> Graph:
+        g = Graph("fusion-test", self.tensors, self.nodes, ["x"], [self.cur])
+        g.validate()
+        return g
+
+
+def random_mbconv_graph(seed: int) -> Graph:
+    """Stem, a t=1 block, a stride-2 k5 block on an odd width, residual blocks with LUTs, a partial residual."""
+    rng = np.random.default_rng(seed)
+    h = int(rng.integers(33, 41))
+    ch = _Chain(rng, h, h + int(rng.integers(0, 4)), 3)
+    ch.conv("stem", "conv2d", 16, 3, 2)
+    ch.block("b1", 1, 3, 1, 8)
+    ch.block("b2", 6, 5, 2, 8)
+    ch.block("b3", 6, 3, 1, 8, lut=True, residual=True)
+    ch.block("b4", 3, 5, 1, 8, residual=True)
+    ch.block("b5", 4, 3, 2, 12)
+    wide = ch.cur
+    ch.block("b6", 2, 3, 1, 16, lut=True)
+    ch.add("b6.add", wide)  # ReXNet's partial residual: 12 of 16 channels
+    return ch.graph()
+
+
+def _grouped(graph, regions):
+    """The regions with 2-3 rows per call where their heights allow (fused.widen_groups)."""
+    out = []
+    for r in regions:
+        groups = [g for g in fusion.groups_for(r.stages) if 1 < g <= 3]
+        out.append(fusion.make_region(graph, r.start, r.stages, groups[-1]) if groups else r)
+    return out
+
+
+@pytest.mark.parametrize("seed,grouped", [(0, False), (1, False), (2, True)])
+def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatch, capsys):
+    graph = random_mbconv_graph(seed)
+    regions = fusion.find_regions(graph, "min")
+    if grouped:  # several rows per kernel call: ring groups, fix-up copies, multi-row windows
+        regions = _grouped(graph, regions)
+        assert any(r.stages[0].group > 1 for r in regions)
+        monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
+    assert regions and any(r.stages[0].node == "stem" for r in regions)
+    fused_ops = {s.op for r in regions for s in r.stages}
+    assert {"conv2d", "depthwise", "lut", "add"} <= fused_ops
+    assert any(s.kh == 5 and s.stride == 2 for r in regions for s in r.stages)
+    out = tmp_path / "b"
+    rep = build_project(graph, load_target("host"), out, prefix="fz", force=False,
+                        info={"model": "fusion-test", "options": {}}, memory="min")
+    assert rep["memory_mode"] == "min" and len(rep["fused_regions"]) == len(regions)
+    folder = load_build_folder(out)
+    rng = np.random.default_rng(seed + 10)
+    for _ in range(2):
+        x = rng.integers(-128, 128, graph.input.shape, dtype=np.int8)
+        y, records = run_build(folder, x, trace=True)
+        acts = run_int8(graph, x, collect=True)
+        want = acts[graph.outputs[0]]
+        assert np.array_equal(y.reshape(want.shape), want)
+        ends = {r.end for r in regions}
+        inner = {i for r in regions for i in range(r.start, r.end)}
+        traced = [i for i, _ in records]
+        assert ends <= set(traced) and not inner & set(traced)  # a region is traced as its last layer
+        for i, data in records:
+            expect = acts[graph.nodes[i].outputs[0]].reshape(-1)
+            assert np.array_equal(np.frombuffer(data, np.int8), expect), graph.nodes[i].name
+    from mbmicro.cli import main
+
+    capsys.readouterr()
+    assert main(["verify", str(out), "--count", "1"]) == 0
+    assert f"; {len(regions)} fused row regions (layers {regions[0].start}-{regions[0].end}, " \
+        in capsys.readouterr().out
+
+
+def _check_fused_plan(graph: Graph, plan) -> None:
+    """No two buffers live at one step overlap (region rings are the step's scratch); inner tensors
+    are not in the arena; every input of a step is live and in place there."""
+    step_of = list(range(len(graph.nodes)))
+    for r in plan.regions:
+        for i in range(r.start, r.end + 1):
+            step_of[i] = r.start
+        assert not set(r.internal) & set(plan.offsets)
+        assert plan.scratch[r.start][1] >= r.scratch_bytes
+    for step in sorted(set(step_of)):
+        live = plan.live_at(step)
+        spans = [(plan.offsets[x], plan.offsets[x] + plan.sizes[x], x) for x in live]
+        if step in plan.scratch:
+            off, n = plan.scratch[step]
+            assert off % ALIGN == 0
+            spans.append((off, off + n, "scratch"))
+        for i, (a0, a1, ra) in enumerate(spans):
+            assert a1 <= plan.peak
+            for b0, b1, rb in spans[:i]:
+                assert not (a0 < b1 and b0 < a1), f"step {step}: {ra} overlaps {rb}"
+        for i in [j for j, s in enumerate(step_of) if s == step]:
+            for t in graph.nodes[i].inputs:
+                if t in plan.alias:
+                    assert plan.alias[t] in live, (step, t)
+    assert plan.peak >= plan.lower_bound > 0
+
+
+@pytest.fixture(scope="module")
+def table_a_graphs():
+    from mbmicro.pipeline import make_model
+
+    return {m: make_model(m, 0.35, 96, 10)[1] for m in MODEL_NAMES}
+
+
+@pytest.mark.parametrize("mode", ["balanced", "min"])
+@pytest.mark.parametrize("io", [False, True])
+def test_fused_plans_never_overlap_and_match_the_estimate(table_a_graphs, mode, io):
+    from mbmicro.models.builder import structure_from_config
+    from mbmicro.models.estimate import arena_lower_bound
+    from mbmicro.models.options import check_options
+
+    for name, graph in table_a_graphs.items():
+        regions = fusion.find_regions(graph, mode, io)
+        plan = plan_graph(graph, io_in_arena=io, regions=regions)
+        _check_fused_plan(graph, plan)
+        unfused = plan_graph(graph, io_in_arena=io)
+        assert plan.peak <= unfused.peak, name
+        structure = structure_from_config(check_options(name, 0.35, 96, 10, 0))
+        same = fusion.find_regions(structure, mode, io)
+        assert [r.nodes for r in same] == [r.nodes for r in regions], name
+        assert arena_lower_bound(structure, io, same) <= plan.peak, name
+
+
+def test_in_place_region_output_takes_its_input_buffer():
+    """A stride-1 residual block whose first stage is a 1x1 writes its output over its input."""
+    ch = _Chain(np.random.default_rng(3), 9, 7, 8)
+    ch.conv("pre", "conv2d", 8, 1, 1)
+    ch.block("b", 6, 3, 1, 8, residual=True)
+    ch.block("c", 6, 3, 1, 8, residual=True)  # reads b's output twice: the chain ends at b.add
+    ch.conv("post", "conv2d", 8, 1, 1)
+    graph = ch.graph()
+    region = fusion.find_regions(graph, "min")[0]
+    assert region.nodes == ["b.expand", "b.dw", "b.project", "b.add"] and region.inplace
+    plan = plan_graph(graph, regions=fusion.find_regions(graph, "min"))
+    assert plan.alias["b.add"] == plan.alias["pre"]
+    _check_fused_plan(graph, plan)
+
+
+def _replay(stages, rings):
+    """Run the region's schedule on row indices (groups of rows per call, fix-up copies): every
+    window must find its rows in the ring, contiguous, and every group must fit the slots."""
+    slots = [dict() for _ in rings]
+    out = 0
+    for event in fusion.schedule(stages):
+        if event[0] == "write":
+            _, k, p, n = event
+            rows, mirror = rings[k]
+            base = p % rows
+            assert base + n <= rows + mirror
+            for i in range(n):
+                slots[k][base + i] = p + i
+            for s in range(base, base + n):  # mbmicro_fused_ring_fix
+                if s >= rows:
+                    slots[k][s - rows] = slots[k][s]
+                elif s < mirror:
+                    slots[k][s + rows] = slots[k][s]
+        elif event[0] == "read" and event[1] > 0:
+            _, k, first, n = event
+            rows = rings[k - 1][0]
+            for j in range(n):
+                assert slots[k - 1].get(first % rows + j) == first + j, (k, first, j)
+        elif event[0] == "out":
+            assert event[1] == out
+            out += event[2]
+    assert out == stages[-1].out_rows
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ring_sizes_hold_every_window(seed):
+    graph = random_mbconv_graph(seed)
+    for r in fusion.candidate_regions(graph):
+        for g in fusion.groups_for(r.stages):
+            grouped = fusion.make_region(graph, r.start, r.stages, g)
+            _replay(grouped.stages, grouped.rings)
+
+
+# ---- whole models through the CLI: build --memory min, verify bit-exact ------------------------------
+
+#: (model, target, options): MobileNetV2 in QEMU on the M4 and the A53; an SE model, MixNet's grouped
+#: 1x1s and ReXNet's partial residuals on the host at tiny resolutions (seconds each)
+MODEL_CASES = [
+    ("mobilenetv2", "cortex-m4", ["--width", "0.35", "--resolution", "96", "--classes", "10"]),
+    ("mobilenetv2", "cortex-a53", ["--width", "0.35", "--resolution", "96", "--classes", "10"]),
+    ("mobilenetv3-large", "host", ["--width", "0.35", "--resolution", "64", "--classes", "10"]),
+    ("mixnet-m", "host", ["--width", "0.25", "--resolution", "48", "--classes", "10"]),
+    ("rexnet", "host", ["--width", "0.35", "--resolution", "48", "--classes", "10"]),
+]
+
+
+@pytest.mark.parametrize("model,target,options", MODEL_CASES, ids=[f"{m}-{t}" for m, t, _ in MODEL_CASES])
+def test_models_fused_min_are_bit_exact(model, target, options, tmp_path, capsys):
+    import json
+
+    from mbmicro.cli import main
+
+    out = tmp_path / "b"
+    assert main(["build", "--model", model, "--target", target, "--memory", "min", *options, "-o", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["memory_mode"] == "min" and report["fused_regions"] and report["io_in_arena"]
+    ops = {layer["name"]: layer for layer in report["layers"]}
+    assert any(ops[r["nodes"][0]]["op"] == "conv2d" for r in report["fused_regions"])
+    capsys.readouterr()
+    assert main(["verify", str(out), "--count", "2"]) == 0
+    assert "verified 2/2 inputs bit-exact" in capsys.readouterr().out
+
+
+def test_a_build_that_does_not_fit_is_retried_fused(tmp_path, capsys):
+    """MobileNetV2 0.35/96 needs 80,394 B of SRAM balanced and 75,290 B with every region fused:
+    with 77,000 B it is built with --memory min, and the note says so."""
+    import json
+
+    from mbmicro.cli import main
+
+    out = tmp_path / "b"
+    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "96", "--classes", "10",
+                 "--target", "cortex-m4", "--sram", "77000", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "retrying with --memory min (fused row regions)" in err and "with --memory balanced" in err, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["memory_mode"] == "min" and json.loads((out / "build.json").read_text())["memory"] == "min"
+    assert report["memory"]["sram_needed_bytes"] <= 77000 < 80394
