@@ -24,6 +24,7 @@ from mbmicro.cli import main
 from mbmicro.codegen.project import executable_names
 from mbmicro.commands.profile import profile
 from mbmicro.errors import UserError
+from mbmicro.formats import elf
 from mbmicro.models.specs import MODEL_NAMES
 from mbmicro.targets.target import load_target
 
@@ -86,12 +87,9 @@ def _link_with_map(folder: Path, target) -> str:
     return (folder / "app.map").read_text()
 
 
-def _section_use(folder: Path, target, exe: str) -> dict[str, int]:
-    """Bytes the linked image puts at each address range, by ld's region in the map."""
-    size = target.simulator["nm"].replace("-nm", "-size")
-    out = subprocess.run([size, "-A", exe], cwd=folder, capture_output=True, text=True, check=True).stdout
-    return {p[0]: (int(p[1]), int(p[2])) for p in (ln.split() for ln in out.splitlines())
-            if len(p) == 3 and p[0].startswith(".") and p[1].isdigit() and p[2].isdigit() and int(p[2])}
+def _section_use(folder: Path, target, exe: str) -> dict[str, tuple[int, int]]:
+    """(bytes, address) of each section the linked image puts in memory (at a nonzero address)."""
+    return {name: (n, addr) for name, (n, addr) in elf.sizes(folder / exe).sections.items() if addr}
 
 
 BARE_METAL = [core for core in CORE_MODELS if load_target(core).simulator["kind"] == "qemu-system"]

@@ -305,7 +305,8 @@ def test_report_states_the_model_stack(net_m4):
     assert stack["method"].startswith("measured: -fstack-usage")
     assert stack["chain"][0] == "net_run" and stack["chain"][-1].startswith("net_mbk_")
     assert stack["bytes"] >= report["max_kernel_scratch_bytes"] > 0
-    assert report["program_allowances"] == {"stack_bytes": 8192, "heap_bytes": 8192}
+    assert report["test_program"]["stack_bytes"] == 8192 and report["test_program"]["heap_bytes"] == 8192
+    assert report["model"]["sram"]["stack_compiler_bytes"] == stack["bytes"]
     md = (net_m4 / "report.md").read_text()
     assert f"| model stack (worst call chain) | {stack['bytes']:,} B" in md
     assert "| test program allowances (target.json) | stack 8,192 B, heap 8,192 B |" in md

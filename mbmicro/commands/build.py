@@ -120,14 +120,16 @@ def run(args: argparse.Namespace) -> int:
 
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
         info["tuning"] = apply.summary(args.tuning_log, used, graph)
+    from mbmicro.codegen.report import code_summary
+
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
                         io_in_arena=args.io_in_arena, knobs=knobs)
     m = rep["memory"]
     print(f"built {config.name} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
           f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "
-          f"code {rep['code_bytes']:,} B, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
-          f"SRAM {m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "
-          f"flash {m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
+          f"code {code_summary(rep)}, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
+          f"SRAM {'' if m['measured'] else 'at least '}{m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "
+          f"flash {'' if m['measured'] else 'at least '}{m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
     if args.tuning_log:
         t = info["tuning"]
         print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) from the log, "

@@ -40,6 +40,7 @@ def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.project import build_project
+    from mbmicro.codegen.report import code_summary
     from mbmicro.commands.profile import profile
     from mbmicro.errors import UserError
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                                         "calibration": None}}
     rep = build_project(graph, target, out, prefix="mobilenetv2", force=True, info=info, started=started)
     print(f"built {out} in {rep['build_time_s']:.1f} s: arena {rep['arena_bytes']:,} B, "
-          f"weights {rep['weights_bytes']:,} B, code {rep['code_bytes']:,} B", flush=True)
+          f"weights {rep['weights_bytes']:,} B, code {code_summary(rep)}", flush=True)
 
     x = quantize_input(graph, random_input(graph, args.seed))
     y, _ = run_build(load_build_folder(out), x)

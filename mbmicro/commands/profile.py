@@ -11,6 +11,11 @@ on an all-zero input under the counting plugin, and pair region i with layer i o
 DIR/report.json. The input values do not change the instruction count of the kernels
 (no data-dependent branches besides clamping), and zero makes the run reproducible.
 
+Beside the counts: the model's stack high-water mark, painted by the profile program before
+the first layer and read after the last (outside every counted region,
+mbmicro.sim.painted_stack); it is written into DIR/report.json and report.md beside the
+compiler's bound (codegen.report.record_painted_stack).
+
 Beside the instructions: estimated cycles per layer (mbmicro.sim.cycles), the plugin's
 instruction mix weighted by the core's cycles per class (targets/<core>/cycles.json). It is
 shown as an estimate, never as a measurement: QEMU has no timing model.
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mbmicro.sim import cycles, qemu
+from mbmicro.sim import cycles, painted_stack, qemu
 from mbmicro.errors import UserError
 from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.sim.execute import make
@@ -143,7 +148,21 @@ def profile(folder: Path) -> dict:
               "program_instructions": counts.total}
     if "estimated_cycles" in total:
         result["cycles_table"] = f"targets/{target.core}/{cycles.TABLE_FILE}"
+    result["model_stack"] = _record_stack(built.path, painted_stack.parse(counts.stdout))
     return result
+
+
+def _record_stack(folder: Path, painted) -> dict | None:
+    """The painted stack beside the compiler's bound, recorded in the folder's report; None when the
+    profile program printed no stack line (a folder built before stack painting)."""
+    from mbmicro.codegen import report
+
+    if painted is None:
+        return None
+    model = report.record_painted_stack(folder, painted.used, painted.window)
+    sram = model.get("sram", {})
+    return {"painted_bytes": painted.used, "window_bytes": painted.window, "overflowed": painted.overflowed,
+            "compiler_bytes": sram.get("stack_compiler_bytes"), "sram_peak_bytes": model.get("sram_peak_bytes")}
 
 
 def format_table(result: dict) -> str:
@@ -164,11 +183,22 @@ def format_table(result: dict) -> str:
     for line in [header, *lines]:
         out.append("  ".join(x.ljust(w) if i == 1 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths))))
     out.append(f"whole program (start-up, file I/O, layers): {result['program_instructions']:,} instructions")
+    out.append(_stack_line(result.get("model_stack")))
     if estimated:
         out.append(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
                    f"instruction mix times the cycles per class in {result['cycles_table']} (from the core's "
                    "technical reference manual; its approximations are listed there)")
     return "\n".join(out)
+
+
+def _stack_line(stack: dict | None) -> str:
+    if stack is None:
+        return "model stack: not painted (the folder predates stack painting: rebuild it with 'mbmicro build --force')"
+    bound = "not measured" if stack["compiler_bytes"] is None else f"{stack['compiler_bytes']:,} B"
+    deep = f"at least {stack['window_bytes']:,} B (the whole painted window)" if stack["overflowed"] \
+        else f"{stack['painted_bytes']:,} B"
+    peak = "" if stack["sram_peak_bytes"] is None else f"; model SRAM peak {stack['sram_peak_bytes']:,} B"
+    return f"model stack: {deep} painted in QEMU, compiler bound {bound}{peak} (written to report.json/md)"
 
 
 def run(args: argparse.Namespace) -> int:
