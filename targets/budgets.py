@@ -101,8 +101,8 @@ def check(need: dict, target: Target, model: str, at_least: bool = False) -> Non
             f"{least}{need['arena_bytes']:,} + input/output {need['io_bytes']:,}{static} + stack/heap/runtime "
             f"{need['runtime_sram_bytes']:,}) but {need['sram_budget_bytes']:,} B are available: "
             f"try a smaller --width or --resolution, or a larger --sram")
-    stack = need.get("model_stack_bytes")
-    if stack is not None and stack > need["program_stack_bytes"]:
+    stack, program_stack = need.get("model_stack_bytes"), need.get("program_stack_bytes")
+    if stack is not None and program_stack and stack > program_stack:  # 0: the target reserves none (host)
         raise UserError(
             f"{model} does not fit {target.name}: its worst call chain needs {stack:,} B of stack (gcc "
             f"-fstack-usage) but the test program's stack is {need['program_stack_bytes']:,} B (stack_bytes in "

@@ -118,18 +118,46 @@ def test_linked_image_obeys_the_budgets(core_build):
     assert in_flash <= memory["flash_needed_bytes"] <= in_flash + 8192
 
 
+#: bytes the painted stack may exceed the compiler's bound by: its reference point is a local in
+#: main's frame, a few words above the stack pointer at the model call (and the profile markers)
+PAINT_SLACK = 128
+
+
+def _check_painted_stack(folder: Path, result: dict) -> None:
+    """The stack painted in QEMU lies between the largest kernel scratch (which is on the stack)
+    and the compiler's worst chain + slack, and report.json/md hold it beside that bound."""
+    report = json.loads((folder / "report.json").read_text())
+    sram, stack = report["model"]["sram"], result["model_stack"]
+    assert stack is not None and not stack["overflowed"] and stack["window_bytes"] > stack["painted_bytes"]
+    assert 0 < report["max_kernel_scratch_bytes"] <= stack["painted_bytes"] <= sram["stack_compiler_bytes"] + PAINT_SLACK
+    assert sram["stack_painted_bytes"] == stack["painted_bytes"] and stack["compiler_bytes"] == sram["stack_compiler_bytes"]
+    assert sram["stack_bytes"] == max(stack["painted_bytes"], sram["stack_compiler_bytes"])
+    assert report["model"]["sram_peak_bytes"] == stack["sram_peak_bytes"] == (
+        sram["arena_bytes"] + sram["io_bytes"] + sram["stack_bytes"] + sram["static_bytes"])
+    assert f"painted {stack['painted_bytes']:,})" in (folder / "report.md").read_text()
+
+
 @pytest.mark.parametrize("core_build", ["cortex-m4"], indirect=True)
 def test_profile_repeats_exactly(core_build):
-    """One core is enough here: test_qemu.py checks the counter on all four."""
+    """One core is enough here: test_qemu.py checks the counter on all four.  The stack painted
+    before the first layer and read after the last repeats too, and changes no layer's count."""
     _, folder = core_build
     first, again = profile(folder), profile(folder)
     assert first == again
+    _check_painted_stack(folder, first)
     assert sum(r["instructions"] for r in first["layers"]) == first["total"]["instructions"]
     assert len(first["layers"]) == len(json.loads((folder / "report.json").read_text())["layers"])
     assert all(r["instructions"] > 0 for r in first["layers"])
     assert first["program_instructions"] > first["total"]["instructions"]
     # the estimated cycles repeat too: they come from the same exactly repeatable mix
     assert first["total"]["estimated_cycles"] == sum(r["estimated_cycles"] for r in first["layers"]) > 0
+
+
+@pytest.mark.parametrize("core_build", ["cortex-a53"], indirect=True)
+def test_painted_stack_in_user_mode(core_build):
+    """qemu-aarch64 runs the same painting (a 1 MiB window below main's frame)."""
+    _, folder = core_build
+    _check_painted_stack(folder, profile(folder))
 
 
 def test_oversize_model_is_refused_before_writing(tmp_path, capsys):
