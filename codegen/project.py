@@ -362,7 +362,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
                                     constants=objects.constants, static=objects.static_ram,
                                     model_stack=objects.stack.bytes)
 
-    budgets.check(need(), target, model)  # arena and weights: before writing anything
+    budgets.check(need(), target, model, code_missing="not yet compiled")  # arena and weights: before writing anything
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
         "exe": executable_names(target),

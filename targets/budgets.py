@@ -85,13 +85,15 @@ def requirements(target: Target, arena: int, io: int, weights: int, code: int | 
     }
 
 
-def check(need: dict, target: Target, model: str, at_least: bool = False) -> None:
+def check(need: dict, target: Target, model: str, at_least: bool = False,
+          code_missing: str = "not measured") -> None:
     """Refuse (UserError, one line) a model whose SRAM, stack or flash need exceeds the budget.
 
     ``at_least``: the arena and weights in ``need`` are lower bounds (the
     up-front estimate, :func:`check_estimate`), and the message says so.  A code
     size that was not measured (``code_bytes`` None) is left out, never guessed:
-    the flash need is then a lower bound too, and the message says "code not measured".
+    the flash need is then a lower bound too, and the message says why (``code_missing``:
+    "not measured" without a compiler, "not yet compiled" before the compile).
     """
     least, more = ("at least ", " or more") if at_least else ("", "")
     if need["sram_needed_bytes"] > need["sram_budget_bytes"]:
@@ -109,7 +111,7 @@ def check(need: dict, target: Target, model: str, at_least: bool = False) -> Non
             f"targets/{target.name}/target.json): try a smaller --width (the kernels keep scratch on the stack)")
     if need["flash_needed_bytes"] > need["flash_budget_bytes"]:
         known = need["code_bytes"] is not None
-        code = f"code {need['code_bytes']:,}" if known else "code not measured"
+        code = f"code {need['code_bytes']:,}" if known else f"code {code_missing}"
         more = more or ("" if known else " or more")
         consts = f" + constants {need['model_constants_bytes']:,}" if need.get("model_constants_bytes") else ""
         raise UserError(
@@ -131,5 +133,5 @@ def check_estimate(target: Target, cfg: ModelConfig, io_in_arena: bool = False) 
         return {}
     est = estimate(cfg, io_in_arena)
     need = requirements(target, est.arena_bytes, est.io_bytes, est.weights_bytes, None)
-    check(need, target, cfg.model, at_least=True)
+    check(need, target, cfg.model, at_least=True, code_missing="not yet compiled")
     return need

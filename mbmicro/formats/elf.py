@@ -120,3 +120,13 @@ def symbols(path: str | Path) -> dict[str, Symbol]:
                 continue
             out[sym.name] = Symbol(sym.name, sym["st_value"], sym["st_size"], kind, names.get(index, ""))
     return out
+
+
+def undefined(path: str | Path) -> set[str]:
+    """Names ``path`` uses but does not define (what a relocatable object needs from elsewhere)."""
+    path = Path(path)
+    with path.open("rb") as f:
+        table = _open(path, f).get_section_by_name(".symtab")
+        if table is None:
+            return set()
+        return {s.name for s in table.iter_symbols() if s.name and s["st_shndx"] == "SHN_UNDEF"}
