@@ -44,16 +44,24 @@ def model_section(objects: ModelObjects, memory: dict, io_in_arena: bool) -> dic
     sram = {"arena_bytes": m["arena_bytes"], "arena_static": objects.static_arena > 0,
             "io_bytes": m["io_bytes"], "io_in_arena": io_in_arena,
             "static_bytes": objects.static_ram, "stack_compiler_bytes": objects.stack.bytes,
-            "stack_painted_bytes": None, "stack_painted_window_bytes": None}
+            "stack_painted_bytes": None, "stack_painted_window_bytes": None, "stack_painted_floor_bytes": None}
     flash = {"weights_bytes": objects.weights, "code_bytes": objects.code, "constants_bytes": objects.constants}
     return _with_totals({"measured": objects.measured, "method": objects.method, "sram": sram, "flash": flash,
                          "sram_budget_bytes": m["sram_budget_bytes"], "flash_budget_bytes": m["flash_budget_bytes"]})
 
 
 def _with_totals(model: dict) -> dict:
-    """``model`` with its stack, SRAM peak and flash totals (re)computed from the parts."""
+    """``model`` with its stack, SRAM peak and flash totals (re)computed from the parts.
+
+    The stack is the larger of the compiler's bound and the painted mark; a painted mark at
+    the painting's floor (nothing painted was touched: "at most floor") only counts when
+    there is no compiler bound.
+    """
     s, f = model["sram"], model["flash"]
-    stacks = [b for b in (s["stack_compiler_bytes"], s["stack_painted_bytes"]) if b is not None]
+    compiler, painted = s["stack_compiler_bytes"], s["stack_painted_bytes"]
+    if painted is not None and compiler is not None and painted <= (s.get("stack_painted_floor_bytes") or 0):
+        painted = None
+    stacks = [b for b in (compiler, painted) if b is not None]
     s["stack_bytes"] = max(stacks) if stacks else None
     parts = (s["arena_bytes"], s["io_bytes"], s["stack_bytes"], s["static_bytes"])
     flash = (f["weights_bytes"], f["code_bytes"], f["constants_bytes"])
@@ -127,8 +135,14 @@ def _bytes(n: int | None, why: str = "not measured") -> str:
 
 def _stack_text(sram: dict) -> str:
     painted = sram["stack_painted_bytes"]
-    seen = ("painted: not yet measured (`mbmicro profile`)" if painted is None else
-            f"painted {'at least ' if painted >= sram['stack_painted_window_bytes'] else ''}{painted:,}")
+    if painted is None:
+        seen = "painted: not yet measured (`mbmicro profile`)"
+    elif painted >= sram["stack_painted_window_bytes"]:
+        seen = f"painted at least {painted:,}"
+    elif painted <= (sram.get("stack_painted_floor_bytes") or 0):
+        seen = f"painted at most {painted:,}"
+    else:
+        seen = f"painted {painted:,}"
     return f"stack {_bytes(sram['stack_bytes'])} (compiler {_bytes(sram['stack_compiler_bytes'])}, {seen})"
 
 
@@ -184,20 +198,22 @@ def _stack_rows(r: dict) -> list[tuple[str, str]]:
                                                       f"heap {prog.get('heap_bytes', 0):,} B")]
 
 
-def record_painted_stack(folder: Path, used: int, window: int) -> dict:
+def record_painted_stack(folder: Path, used: int, window: int, floor: int = 0) -> dict:
     """Put the stack high-water mark painted in QEMU (``mbmicro profile``) into the folder's report.
 
     Why rewrite the report: the painted mark is the measured half of the model's stack and
     can only come from a run; report.json's ``model`` section and report.md's model SRAM
     row then show it beside the compiler's bound, and ``sram_peak_bytes`` takes the larger.
-    Returns the updated ``model`` section.
+    ``window``/``floor``: the painted window's bottom and top as bytes below main's frame
+    (mbmicro.sim.painted_stack).  Returns the updated ``model`` section.
     """
     path = folder / "report.json"
     report = json.loads(path.read_text())
     model = report.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("sram"), dict):
         return {}
-    model["sram"].update(stack_painted_bytes=int(used), stack_painted_window_bytes=int(window))
+    model["sram"].update(stack_painted_bytes=int(used), stack_painted_window_bytes=int(window),
+                         stack_painted_floor_bytes=int(floor))
     report["model"] = _with_totals(model)
     path.write_text(render_json(report))
     md = folder / "report.md"

@@ -118,9 +118,9 @@ def test_linked_image_obeys_the_budgets(core_build):
     assert in_flash <= memory["flash_needed_bytes"] <= in_flash + 8192
 
 
-#: bytes the painted stack may exceed the compiler's bound by: its reference point is a local in
-#: main's frame, a few words above the stack pointer at the model call (and the profile markers)
-PAINT_SLACK = 128
+#: bytes the painted stack may exceed the compiler's bound by: the profile build's model C calls
+#: the layer markers, which may cost its frames a register save or two
+PAINT_SLACK = 32
 
 
 def _check_painted_stack(folder: Path, result: dict) -> None:
@@ -128,7 +128,7 @@ def _check_painted_stack(folder: Path, result: dict) -> None:
     and the compiler's worst chain + slack, and report.json/md hold it beside that bound."""
     report = json.loads((folder / "report.json").read_text())
     sram, stack = report["model"]["sram"], result["model_stack"]
-    assert stack is not None and not stack["overflowed"] and stack["window_bytes"] > stack["painted_bytes"]
+    assert stack is not None and not stack["overflowed"] and not stack["untouched"]
     assert 0 < report["max_kernel_scratch_bytes"] <= stack["painted_bytes"] <= sram["stack_compiler_bytes"] + PAINT_SLACK
     assert sram["stack_painted_bytes"] == stack["painted_bytes"] and stack["compiler_bytes"] == sram["stack_compiler_bytes"]
     assert sram["stack_bytes"] == max(stack["painted_bytes"], sram["stack_compiler_bytes"])

@@ -138,16 +138,21 @@ def test_painted_stack_is_recorded_beside_the_compiler_bound(toy_m4, tmp_path):
     assert after["sram_peak_bytes"] == before["sram_peak_bytes"] + 100
     md = (folder / "report.md").read_text()
     assert f"| model SRAM (peak) | {after['sram_peak_bytes']:,} B" in md and f"painted {deeper:,})" in md
-    shallower = report.record_painted_stack(folder, 8, 7000)
+    shallower = report.record_painted_stack(folder, 8, 7000, 4)
     assert shallower["sram_peak_bytes"] == before["sram_peak_bytes"]  # the compiler's bound is larger
+    at_floor = report.record_painted_stack(folder, deeper, 7000, deeper)  # "at most": the bound stands
+    assert at_floor["sram"]["stack_bytes"] == before["sram"]["stack_compiler_bytes"]
+    assert f"painted at most {deeper:,})" in (folder / "report.md").read_text()
     assert "painted at least 7,000" in report.replace_rows("| model SRAM (peak) | x |", report._memory_rows(
         {**json.loads((folder / "report.json").read_text()),
          "model": report.record_painted_stack(folder, 7000, 7000)}))
 
 
 def test_stack_line_of_the_profile_program():
-    assert painted_stack.parse("hello\nMBMICRO STACK used=2844 window=7600\n") == painted_stack.PaintedStack(2844, 7600)
-    assert painted_stack.parse("MBMICRO STACK used=9 window=9\r\n").overflowed
+    line = painted_stack.parse("hello\nMBMICRO STACK used=2840 window=7600 floor=68\n")
+    assert line == painted_stack.PaintedStack(2840, 7600, 68) and not line.overflowed and not line.untouched
+    assert painted_stack.parse("MBMICRO STACK used=9 window=9 floor=4\r\n").overflowed
+    assert painted_stack.parse("MBMICRO STACK used=68 window=7600 floor=68\n").untouched
     assert painted_stack.parse("no stack line\n") is None
 
 

@@ -16,7 +16,8 @@
  * Built with -DMBMICRO_PROFILE (the program `mbmicro profile` runs) it also paints the free
  * stack before the model call and prints the model's stack high-water mark afterwards,
  * outside the profiled layers (mbmicro_stack.h), as one line on stdout:
- *     MBMICRO STACK used=<bytes> window=<bytes painted below main's frame>
+ *     MBMICRO STACK used=<bytes> window=<bytes painted> floor=<bytes above the painted window>
+ * (bytes below main's stack pointer at the model call).
  *
  * Variants, all checked against the reference (docs/MODEL_LIBRARY.md):
  *   default               the model's static arena (<prefix>_run), the program's own input and
@@ -125,12 +126,12 @@ int main(int argc, char **argv)
 #endif
 #ifdef MBMICRO_PROFILE
     {
-        /* The model's stack starts just below main's frame, where this local lives. */
-        volatile uint32_t top = 0;
-        mbmicro_stack_paint(&top);
+        /* The model's stack starts at main's stack pointer, the same at every call from here. */
+        uintptr_t top = mbmicro_stack_pointer();
+        mbmicro_stack_paint(top);
         status = RUN(input_buffer, output_buffer);
-        printf("MBMICRO STACK used=%lu window=%lu\n", (unsigned long)mbmicro_stack_used(&top),
-               (unsigned long)mbmicro_stack_window(&top));
+        printf("MBMICRO STACK used=%lu window=%lu floor=%lu\n", (unsigned long)mbmicro_stack_used(top),
+               (unsigned long)mbmicro_stack_window(top), (unsigned long)mbmicro_stack_floor(top));
     }
 #else
     status = RUN(input_buffer, output_buffer);

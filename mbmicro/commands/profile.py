@@ -159,9 +159,10 @@ def _record_stack(folder: Path, painted) -> dict | None:
 
     if painted is None:
         return None
-    model = report.record_painted_stack(folder, painted.used, painted.window)
+    model = report.record_painted_stack(folder, painted.used, painted.window, painted.floor)
     sram = model.get("sram", {})
-    return {"painted_bytes": painted.used, "window_bytes": painted.window, "overflowed": painted.overflowed,
+    return {"painted_bytes": painted.used, "window_bytes": painted.window, "floor_bytes": painted.floor,
+            "overflowed": painted.overflowed, "untouched": painted.untouched,
             "compiler_bytes": sram.get("stack_compiler_bytes"), "sram_peak_bytes": model.get("sram_peak_bytes")}
 
 
@@ -195,8 +196,12 @@ def _stack_line(stack: dict | None) -> str:
     if stack is None:
         return "model stack: not painted (the folder predates stack painting: rebuild it with 'mbmicro build --force')"
     bound = "not measured" if stack["compiler_bytes"] is None else f"{stack['compiler_bytes']:,} B"
-    deep = f"at least {stack['window_bytes']:,} B (the whole painted window)" if stack["overflowed"] \
-        else f"{stack['painted_bytes']:,} B"
+    if stack["overflowed"]:
+        deep = f"at least {stack['window_bytes']:,} B (the whole painted window)"
+    elif stack["untouched"]:
+        deep = f"at most {stack['floor_bytes']:,} B (no painted word touched)"
+    else:
+        deep = f"{stack['painted_bytes']:,} B"
     peak = "" if stack["sram_peak_bytes"] is None else f"; model SRAM peak {stack['sram_peak_bytes']:,} B"
     return f"model stack: {deep} painted in QEMU, compiler bound {bound}{peak} (written to report.json/md)"
 

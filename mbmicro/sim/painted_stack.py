@@ -3,9 +3,11 @@
 Why a line on stdout: the profile program (codegen/runtime/mbmicro_main.c built with
 -DMBMICRO_PROFILE, painting in mbmicro_stack.c) runs the same way under QEMU system mode
 (semihosting) and user mode, and stdout is the one channel both hand back.  The line is
-``MBMICRO STACK used=<bytes> window=<bytes>``: bytes from main's frame down to the deepest
-word the model call touched, and down to the bottom of the painted window (used equal to
-window means the run went at least that deep: the whole window was touched).
+``MBMICRO STACK used=<bytes> window=<bytes> floor=<bytes>``: bytes from main's frame down to
+the deepest word the model call touched, down to the bottom of the painted window (used
+equal to window: the run went at least that deep), and down to its top (used equal to
+floor: no painted word was touched, the run needed at most that much; the painting
+function's own frame lies above the window).
 """
 
 from __future__ import annotations
@@ -13,18 +15,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_LINE = re.compile(r"^MBMICRO STACK used=(\d+) window=(\d+)\r?$", re.M)
+_LINE = re.compile(r"^MBMICRO STACK used=(\d+) window=(\d+) floor=(\d+)\r?$", re.M)
 
 
 @dataclass(frozen=True)
 class PaintedStack:
     used: int     #: bytes below main's frame the model call touched (a few words of main's frame included)
-    window: int   #: bytes below main's frame that were painted
+    window: int   #: bytes below main's frame down to the bottom of the painted window
+    floor: int    #: bytes below main's frame down to its top: the smallest figure painting tells apart
 
     @property
     def overflowed(self) -> bool:
         """The whole window was touched: the run needed at least ``window`` bytes."""
         return self.used >= self.window
+
+    @property
+    def untouched(self) -> bool:
+        """No painted word was touched: the run needed at most ``floor`` bytes."""
+        return self.used <= self.floor
 
 
 def parse(stdout: str) -> PaintedStack | None:
@@ -33,5 +41,4 @@ def parse(stdout: str) -> PaintedStack | None:
     found = _LINE.findall(stdout)
     if not found:
         return None
-    used, window = map(int, found[-1])
-    return PaintedStack(used, window)
+    return PaintedStack(*map(int, found[-1]))
