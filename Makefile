@@ -3,7 +3,7 @@
 #   make test   set up, run the test suite
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-aarch64-linux-gnu qemu-system-arm qemu-user cmake gdb-multiarch
+DEB_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-aarch64-linux-gnu qemu-system-arm qemu-user cmake gdb-multiarch chromium
 STAMP := .setup-done
 DEMO_DIR ?= out/demo-mobilenetv2-a53
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
-	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -m pip install -q -e '.[test,tune-xgb]'
 	@touch $(STAMP)
 
 demo: setup

@@ -38,6 +38,7 @@ import numpy as np
 import onnxruntime as ort
 
 from mbmicro.reference.float32 import run_float
+from mbmicro import progress
 from mbmicro.graph.ir import Graph
 from mbmicro.formats.onnx_float import node_graph
 from mbmicro.formats.onnx_oracle import session
@@ -163,7 +164,7 @@ def main(argv: list[str]) -> int:
     names = [n for n in args.models.split(",") if n]
     rows: dict[str, dict] = {name: {} for name in names}
     for width, res in SETTINGS:
-        for name in names:
+        for name in progress.track(names, desc=f"accuracy {width:g}/{res}", unit="model"):
             t0 = time.perf_counter()
             r = rows[name][(width, res)] = measure_model(name, width, res, args.images)
             print(f"{name} {width:g}/{res}: cos {r['cos_mean']:.4f}, QDQ equal {100 * r['equal']:.1f}%, "

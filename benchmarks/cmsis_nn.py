@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro import progress
+
 HERE = Path(__file__).resolve().parent
 RESULT_MD = HERE / "results" / "cmsis_nn.md"
 RESULT_JSON = HERE / "results" / "cmsis_nn.json"
@@ -375,8 +377,8 @@ def measure_all(src: Path, cores: list[str], jobs: int, kinds=KINDS) -> dict:
     exes = {core: build_firmware(core, src, WORK / core) for core in cores}
     work = [(s, core, exes[core]) for s in shapes() if s.kind in kinds for core in cores]
     rows = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for r in pool.map(job, work):
+    with ProcessPoolExecutor(max_workers=jobs, initializer=progress.set_quiet, initargs=(True,)) as pool:
+        for r in progress.track(pool.map(job, work), total=len(work), desc="layers", unit="layer"):
             rows.append(r)
             print(f"{r['label']} {r['core']}: CMSIS-NN {r['cmsis_nn']['instructions_per_mac']:.2f} "
                   f"(verified={r['cmsis_nn']['verified']}), mbmicro {r['mbmicro']['instructions_per_mac']:.2f} "

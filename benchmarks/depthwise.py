@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro import progress
+
 HERE = Path(__file__).resolve().parent
 RESULT_MD = HERE / "results" / "depthwise.md"
 RESULT_JSON = HERE / "results" / "depthwise.json"
@@ -113,7 +115,7 @@ def main(argv: list[str]) -> int:
     shapes = [SHAPES[int(i)] for i in args.shapes.split(",")] if args.shapes else SHAPES
     rows = []
     for core in args.cores.split(","):
-        for shape in shapes:
+        for shape in progress.track(shapes, desc=f"depthwise {core}", unit="shape"):
             scalar = measure(shape, core, {"micro": "none"})
             r = measure(shape, core, None)
             r.update(scalar=scalar["instructions_per_mac"], scalar_verified=scalar["verified"],

@@ -51,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro import progress
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULT_MD = HERE / "results" / "imports.md"
@@ -225,7 +227,7 @@ def measure(kind: str, folder: Path, job, count: int, models: set[str] | None) -
     if manifest is None:
         return None
     rows = []
-    for name, entry in manifest["files"].items():
+    for name, entry in progress.track(manifest["files"].items(), desc=kind, unit="model"):
         if models and name not in models:
             continue
         path = checked_file(folder, entry)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from mbmicro.codegen.aot import lower_graph
+from mbmicro import progress
 from mbmicro.codegen.planner import LinearPlanner, plan_graph
 from mbmicro.pipeline import make_model
 from mbmicro.models.specs import MODEL_NAMES
@@ -46,7 +47,7 @@ def main(argv: list[str]) -> int:
            "nothing. Ratio = greedy / lower bound.", "",
            "| model | width / res | greedy | lower bound | linear | greedy / lower bound | linear / greedy |",
            "|---|---|---|---|---|---|---|"]
-    for model in args.models.split(","):
+    for model in progress.track(args.models.split(","), desc="planner", unit="model"):
         for width, res in SETTINGS:
             r = measure(model, width, res)
             out.append(f"| {model} | {width:g} / {res} | {r['greedy']:,} | {r['lower_bound']:,} | {r['linear']:,} | "

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from mbmicro.models.specs import MODEL_NAMES
+from mbmicro import progress
 
 HERE = Path(__file__).resolve().parent
 RESULT_MD = HERE / "results" / "targets.md"
@@ -247,9 +248,10 @@ def main(argv: list[str]) -> int:
     models, cores = args.models.split(","), args.cores.split(",")
     work = [("layer", label, core) for label in CMSIS for core in M_CORES if core in cores]
     work += [("model", m, c) for m in models for c in cores]
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs, initializer=progress.set_quiet, initargs=(True,)) as pool:
         results = []
-        for args_, r in zip(work, pool.map(_run, work)):
+        for args_, r in progress.track(zip(work, pool.map(_run, work)), total=len(work), desc="benchmarks",
+                                       unit="build"):
             results.append(r)
             what = r.get("model") or r.get("label")
             status = r.get("error") or f"verified={r['verified']} instr/MAC={r['instructions_per_mac']:.2f}"

@@ -8,7 +8,8 @@ log for a cold run), and results/tune.md is rebuilt from every section there, wi
 table first: one file per run lets several models and cores be tuned one after the other.
 
 Usage: ``python benchmarks/tune.py [--model mobilenetv2 --width 0.35 --resolution 96 --classes 10]
-[--target cortex-m4] [--trials 16] [--time-budget 10m] [--jobs 2]``.
+[--target cortex-m4] [--trials 16] [--time-budget 10m] [--jobs 2] [--cost instructions|cycles]
+[--search evolution|xgb]``.
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ def main() -> int:
     p.add_argument("--trials", default="16")
     p.add_argument("--time-budget", default="10m")
     p.add_argument("--jobs", default="2")
+    p.add_argument("--cost", default="instructions", choices=("instructions", "cycles"))
+    p.add_argument("--search", default="evolution", choices=("evolution", "xgb"))
     a = p.parse_args()
-    stem = f"{a.model}-{a.width}-{a.resolution}-{a.target}"
+    # the default run keeps its old file names (resumable logs); other costs and searches get their own
+    extra = "".join(f"-{v}" for v, d in ((a.cost, "instructions"), (a.search, "evolution")) if v != d)
+    stem = f"{a.model}-{a.width}-{a.resolution}-{a.target}{extra}"
     (RESULTS / "tune").mkdir(exist_ok=True)
     log = RESULTS / "tune" / f"{stem}.jsonl"
     resumed = log.exists()
     cmd = [sys.executable, "-m", "mbmicro", "tune", "--model", a.model, "--width", a.width, "--resolution",
            a.resolution, "--classes", a.classes, "--target", a.target, "--log", str(log), "--trials", a.trials,
-           "--time-budget", a.time_budget, "--jobs", a.jobs]
+           "--time-budget", a.time_budget, "--jobs", a.jobs, "--cost", a.cost, "--search", a.search]
     started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.monotonic() - started

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mbmicro import progress
 from mbmicro.codegen.planner import ALIGN, MemoryPlan, plan_graph
 from mbmicro.codegen.weights import WeightTable, c_identifier, c_literal
 from mbmicro.errors import UserError
@@ -45,6 +46,7 @@ class Program:
     plan: MemoryPlan
     weights: WeightTable
     calls: list[str]       # the C call statement of each node
+    provenance: object = None  # codegen.provenance.Provenance, set by the project writer: the model's signature
 
     @property
     def macro(self) -> str:
@@ -107,7 +109,8 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
     if lower is None:
         from mbmicro.codegen.kernels import lower_node as lower
     knobs = knobs or {}
-    kernels = [lower(graph, node, target, knobs.get(node.name)) for node in graph.nodes]
+    kernels = [lower(graph, node, target, knobs.get(node.name))
+               for node in progress.track(graph.nodes, desc="lowering", unit="layer", name=lambda n: n.name)]
     # kernel scratch lives on the stack (NodeKernel.scratch_bytes)
     plan = plan_graph(graph, io_in_arena=io_in_arena)
     weights = WeightTable(prefix)
@@ -233,6 +236,10 @@ def render_model_h(program: Program) -> str:
         " * needs) on an ARENA_ALIGN-byte boundary. */",
     ]
     lines += [f"#define {m}_{name} {value}" for name, value in defines]
+    if program.provenance is not None:
+        from mbmicro.codegen.provenance import c_defines
+
+        lines += c_defines(program.provenance, m)
     lines += ["", f"/* Return codes of {p}_run and {p}_run_with_arena. */"]
     lines += [f"#define {m}_{name} {value} /* {why} */" for name, value, why in codes]
     if program.io_in_arena:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mbmicro.targets import budgets
 from mbmicro.codegen import firmware, link_script, microkernels, model_memory
+from mbmicro import progress
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.processes import deferred_interrupts
@@ -328,7 +329,7 @@ def kernel_headers(program) -> list[str]:
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
                   lower=None, started: float | None = None, io_in_arena: bool = False,
-                  knobs: dict | None = None) -> dict:
+                  knobs: dict | None = None, options: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
     A model that does not fit ``target``'s SRAM/flash budgets (mbmicro.targets.budgets) is a
@@ -341,18 +342,23 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     seconds since ``started`` (a perf_counter() value; default: the call), for the caller
     to print; kept out of the folder, it would make two identical builds differ.
     ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
-    nodes get the defaults.
+    nodes get the defaults.  ``options``: the build's options for its provenance
+    (mbmicro.codegen.provenance; the command line's, canonical), by default this call's own.
     """
     import time
 
     from mbmicro.graph import serialize as graph_io
-    from mbmicro.codegen import aot, report
+    from mbmicro.codegen import aot, provenance, report
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
     program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
+    if options is None:
+        options = {"model": model, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
+                   **info.get("options", {})}
+    prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
 
     def need(objects=None) -> dict:
         io = 0 if io_in_arena else x.nbytes + y.nbytes
@@ -365,7 +371,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     budgets.check(need(), target, model, code_missing="not yet compiled")  # arena and weights: before writing anything
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
-        "exe": executable_names(target),
+        "exe": executable_names(target), "provenance": prov.as_dict(),
         "input": {"tensor": x.name, "shape": list(x.shape), "scale": float(x.scale),
                   "zero_point": int(x.zero_point)},
         "output": {"tensor": y.name, "shape": list(y.shape), "scale": float(y.scale),
@@ -375,14 +381,15 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         files = write_files(tmp, program, {})
         if firmware.wants_firmware(target):  # OUT/firmware/: the program for the real board
             files += firmware.write_firmware(tmp, program, tuple(x.shape))
+        provenance.stamp_files(tmp, files, prov)  # every generated file's header says what made it
         graph_io.save_graph(graph, tmp)
-        build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", "report.json", "report.md"])
-        objects = model_memory.measure(tmp, program)
+        build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", *report.BUILD_FILES])
+        with progress.step("compiling"):  # make objects: the model's flash, static SRAM and stack
+            objects = model_memory.measure(tmp, program)
         memory = need(objects)
         budgets.check(memory, target, model)  # refusing here discards the staging folder
-        rep = report.make_report(program, build, objects, memory)
-        (tmp / "report.json").write_text(report.render_json(rep))
-        (tmp / "report.md").write_text(report.render_md(rep, program))
+        rep = dict(report.make_report(program, build, objects, memory), provenance=prov.as_dict())
+        report.write_files(tmp, report.render_files(rep))
         # the marker last: a folder with a build.json is complete
         (tmp / "build.json").write_text(json.dumps(build, indent=1, sort_keys=True) + "\n")
     return {**rep, "build_time_s": round(time.perf_counter() - started, 3)}

@@ -1,44 +1,45 @@
-"""report.json + report.md of a build: what the model costs on the target.
+"""report.json, report.md and report.html of a build: what the model costs on the target.
 
-Why both: report.json is for scripts (benchmarks, CI checks on arena growth),
-report.md is for people.  Every number says where it comes from
-(docs/REPORT.md): the model's flash and static SRAM are the ELF sections of
-its compiled objects (codegen/model_memory.py), its stack the compiler's worst
-call chain and, once ``mbmicro profile`` ran, the high-water mark painted in
-QEMU; without the cross compiler they are "not measured", never estimated.
-The test program's allowances (target.json) are listed apart.  Build time is
-not in either file (the build command prints it): two identical builds give
-byte-identical reports.
+Why three: report.json is for scripts (benchmarks, CI checks on arena growth),
+report.md is for people, report.html is report.md with its plots embedded
+(codegen/report_html.py; the plots: codegen/report_plots.py; the per-layer
+rows: codegen/report_layers.py). All of them are drawn from the report dict
+alone, so ``mbmicro profile`` redraws them with the per-layer counts.
+Every number says where it comes from (docs/REPORT.md): the model's flash and
+static SRAM are the ELF sections of its compiled objects
+(codegen/model_memory.py), its stack the compiler's worst call chain and, once
+``mbmicro profile`` ran, the high-water mark painted in QEMU; without the cross
+compiler they are "not measured", never estimated.  The test program's
+allowances (target.json) are listed apart.  Build time is in none of the files
+(the build command prints it): two identical builds give byte-identical
+reports, plots included.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
+from mbmicro.codegen import provenance, report_html, report_layers, report_plots
 from mbmicro.codegen.model_memory import ModelObjects
 from mbmicro.codegen.planner import LinearPlanner, dump, plan_graph
-from mbmicro.graph.ir import macs, param_count
 from mbmicro.graph.images import describe_record
 from mbmicro.targets import budgets
 
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
-
+#: The plots beside report.md (and embedded in report.html): ``build`` draws the arena,
+#: ``profile`` the per-layer counts.
+ARENA_PLOT, PROFILE_PLOT = "report_arena.png", "report_profile.png"
+#: What ``build`` writes of the report (``profile`` rewrites them and adds PROFILE_PLOT).
+BUILD_FILES = ("report.json", "report.md", "report.html", ARENA_PLOT)
 
 def model_section(objects: ModelObjects, memory: dict, io_in_arena: bool) -> dict:
     """report.json's ``model``: the model's own SRAM and flash, each with its parts (docs/REPORT.md).
 
     ``memory`` is budgets.requirements() of the build.  ``sram_peak_bytes`` = arena +
     input/output (outside the arena) + stack (the larger of the compiler's bound and the
-    painted mark, :func:`record_painted_stack`) + static data; None while a part is unknown.
+    painted mark, :func:`with_painted_stack`) + static data; None while a part is unknown.
     """
     m = memory
     sram = {"arena_bytes": m["arena_bytes"], "arena_static": objects.static_arena > 0,
@@ -83,18 +84,7 @@ def make_report(program, build: dict, objects: ModelObjects, memory: dict) -> di
     g, plan = program.graph, program.plan
     linear = plan_graph(g, LinearPlanner, scratch={s: n for s, (_, n) in plan.scratch.items()},
                         io_in_arena=plan.io_in_arena)
-    layers = []
-    tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
-    for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
-        layers.append({
-            "index": i, "name": node.name, "op": node.op,
-            "output_shape": list(g.tensors[node.outputs[0]].shape),
-            "macs": macs(g, node), "params": param_count(node),
-            "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
-            **({"knobs_from": "tuning log" if node.name in tuned else "default"} if build.get("tuning") else {}),
-            "scratch_bytes": int(k.scratch_bytes),
-            "output_offset": plan.offsets.get(node.outputs[0]),
-        })
+    layers = report_layers.layer_rows(program, build)
     return {
         "model_name": build["model"], "target": build["target"], "prefix": program.prefix,
         "options": build["options"], "preprocess": build.get("preprocess"),
@@ -112,7 +102,7 @@ def make_report(program, build: dict, objects: ModelObjects, memory: dict) -> di
         "max_kernel_scratch_bytes": max((k.scratch_bytes for k in program.kernels), default=0),
         "macs": sum(x["macs"] for x in layers), "params": sum(x["params"] for x in layers),
         "layers_count": len(layers), "unique_kernels": len({k.function for k in program.kernels}),
-        "layers": layers,
+        "layers": layers, "arena_plan": report_layers.arena_plan(plan),
     }
 
 
@@ -198,41 +188,7 @@ def _stack_rows(r: dict) -> list[tuple[str, str]]:
                                                       f"heap {prog.get('heap_bytes', 0):,} B")]
 
 
-def record_painted_stack(folder: Path, used: int, window: int, floor: int = 0) -> dict:
-    """Put the stack high-water mark painted in QEMU (``mbmicro profile``) into the folder's report.
-
-    Why rewrite the report: the painted mark is the measured half of the model's stack and
-    can only come from a run; report.json's ``model`` section and report.md's model SRAM
-    row then show it beside the compiler's bound, and ``sram_peak_bytes`` takes the larger.
-    ``window``/``floor``: the painted window's bottom and top as bytes below main's frame
-    (mbmicro.sim.painted_stack).  Returns the updated ``model`` section.
-    """
-    path = folder / "report.json"
-    report = json.loads(path.read_text())
-    model = report.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("sram"), dict):
-        return {}
-    model["sram"].update(stack_painted_bytes=int(used), stack_painted_window_bytes=int(window),
-                         stack_painted_floor_bytes=int(floor))
-    report["model"] = _with_totals(model)
-    path.write_text(render_json(report))
-    md = folder / "report.md"
-    if md.is_file():
-        md.write_text(replace_rows(md.read_text(), _memory_rows(report)))
-    return report["model"]
-
-
-def replace_rows(text: str, rows: list[tuple[str, str]]) -> str:
-    """``text`` (markdown) with each ``| key | ... |`` table row replaced by ``rows``' value for key."""
-    values = dict(rows)
-    out = []
-    for line in text.split("\n"):
-        key = line.split(" | ")[0].removeprefix("| ") if line.startswith("| ") else None
-        out.append(f"| {key} | {values[key]} |" if key in values else line)
-    return "\n".join(out)
-
-
-def render_md(report: dict, program) -> str:
+def render_md(report: dict) -> str:
     r = report
     rows = [
         ("arena (static RAM)", f"{r['arena_bytes']:,} B ({_share(r['arena_bytes'], r['sram_budget_bytes'])} of "
@@ -248,7 +204,7 @@ def render_md(report: dict, program) -> str:
         ("MACs / params", f"{r['macs']:,} / {r['params']:,}"),
         ("layers / unique kernels", f"{r['layers_count']} / {r['unique_kernels']}"),
     ]
-    out = [f"# {r['model_name']} on {r['target']} (prefix `{r['prefix']}`)", "",
+    out = [f"# {r['model_name']} on {r['target']} (prefix `{r['prefix']}`)", "", *provenance.md_lines(r.get("provenance")),
            "Options: " + ", ".join(f"{k}={v}" for k, v in r["options"].items()), "",
            *([f"Preprocessing (image files): {describe_record(r['preprocess'])}", ""] if r.get("preprocess") else []),
            "| quantity | value |", "|---|---|"]
@@ -259,15 +215,63 @@ def render_md(report: dict, program) -> str:
                     f"({len(t['kernels_from_log'])} kernels), {t.get('layers_changed', 0)} of them with knobs "
                     f"other than the defaults; {t['layers_default']} layers not in the log use the default knobs. "
                     "The knobs column below shows every layer's."]
-    out += ["", "## Layers", "", "| # | name | op | output | MACs | params | kernel | knobs | arena offset |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for x in r["layers"]:
-        offset = "caller" if x["output_offset"] is None else x["output_offset"]
-        knobs = ", ".join(f"{k}={v}" for k, v in x["knobs"].items()) or "-"
-        out.append(f"| {x['index']} | {x['name']} | {x['op']} | {'x'.join(map(str, x['output_shape']))} | "
-                   f"{x['macs']:,} | {x['params']:,} | `{x['kernel']}` | {knobs} | {offset} |")
+    out += ["", "## Plots", ""]
+    for name, caption in plot_names(r).items():
+        out += [f"![{caption}]({name})", ""]
+    out += report_layers.layers_md(r)
     out += ["", "## Arena plan", "",
             "One row per layer, arena offset 0 on the left to the peak on the right; each letter is a buffer "
             "live at that layer, `*` kernel scratch.", "", "```",
-            dump(program.plan, len(program.graph.nodes)), "```", ""]
+            dump(report_layers.plan_of(r), r["layers_count"]), "```", ""]
     return "\n".join(out)
+
+
+def with_painted_stack(report: dict, used: int, window: int, floor: int = 0) -> dict:
+    """``report`` with the stack high-water mark painted in QEMU (``mbmicro profile``) in its
+    ``model`` section, beside the compiler's bound; ``sram_peak_bytes`` takes the larger.
+
+    Why in the report: the painted mark is the measured half of the model's stack and can
+    only come from a run.  ``window``/``floor``: the painted window's bottom and top as bytes
+    below the stack pointer at the model call (mbmicro.sim.painted_stack).  A report without
+    a ``model`` section (an older mbmicro's) comes back unchanged.
+    """
+    model = report.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("sram"), dict):
+        return report
+    sram = dict(model["sram"], stack_painted_bytes=int(used), stack_painted_window_bytes=int(window),
+                stack_painted_floor_bytes=int(floor))
+    return {**report, "model": _with_totals({**model, "sram": sram})}
+
+
+def plot_names(report: dict) -> dict[str, str]:
+    """The plot files of ``report`` (name -> caption): the arena always, the counts once profiled."""
+    names = {ARENA_PLOT: "the arena over time: which buffer holds which bytes at each step"}
+    if report.get("profile"):
+        names[PROFILE_PLOT] = "the counts of mbmicro profile per layer, coloured by op"
+    return names
+
+
+def render_files(report: dict) -> dict[str, bytes]:
+    """Every report file of a build folder (name -> contents), from ``report`` alone:
+    report.json, report.md, report.html and the plots it embeds."""
+    plots = {ARENA_PLOT: report_plots.arena_png(report)}
+    if report.get("profile"):
+        plots[PROFILE_PLOT] = report_plots.profile_png(report)
+    md = render_md(report)
+    return {"report.json": render_json(report).encode(), "report.md": md.encode(),
+            "report.html": report_html.render_html(report, md, plots).encode(), **plots}
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Write :func:`render_files`' result into ``folder``, each file whole or not at all
+    (a new temporary file renamed over the old one: a symlink left in the folder is
+    replaced, never followed)."""
+    for name, data in files.items():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")  # a new file: no symlink followed
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, folder / name)
+        finally:
+            Path(tmp).unlink(missing_ok=True)

@@ -75,11 +75,27 @@ class WeightTable:
         self._symbols.append((symbol, array.reshape(-1)))
         return symbol
 
+    def symbol_for(self, array: np.ndarray) -> str:
+        """The symbol that stores ``array``'s contents (KeyError if none does): who owns which bytes."""
+        array = np.ascontiguousarray(array)
+        return self._by_content[(array.dtype.str, array.tobytes())]
+
+    def nbytes(self, symbol: str) -> int:
+        """Flash bytes of ``symbol``'s array (without alignment padding, like :attr:`total_bytes`)."""
+        for name, arr in self._symbols:
+            if name == symbol:
+                return int(arr.nbytes)
+        raise KeyError(symbol)
+
     def ctype(self, symbol: str) -> str:
         for name, arr in self._symbols:
             if name == symbol:
                 return CTYPES[arr.dtype.name]
         raise KeyError(symbol)
+
+    def arrays(self) -> list[tuple[str, np.ndarray]]:
+        """(symbol, flat array) of every array, in the order they are rendered (provenance hashes them)."""
+        return list(self._symbols)
 
     @property
     def total_bytes(self) -> int:

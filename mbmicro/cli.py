@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 
-from mbmicro import __version__
+from mbmicro import __version__, progress
 from mbmicro.commands import COMMANDS
 from mbmicro.errors import UserError
 from mbmicro.processes import interrupted_by, signal_handlers
@@ -39,14 +39,22 @@ def version_text() -> str:
     """``mbmicro --version``: the package and the TVM that generates its kernels.
 
     TVM's version is read from the installed distribution's metadata, not by
-    importing tvm (which takes a second and is not needed to answer)."""
-    from importlib import metadata
+    importing tvm (which takes a second and is not needed to answer); the same
+    text a build records in its provenance (mbmicro.codegen.provenance)."""
+    from mbmicro.codegen.provenance import tvm_version
 
-    try:
-        tvm_version = metadata.version("apache-tvm")
-    except metadata.PackageNotFoundError:
-        tvm_version = "not installed (pip install -e .)"
-    return f"mbmicro {__version__} (Apache TVM {tvm_version})"
+    tvm = tvm_version()
+    return f"mbmicro {__version__} (Apache TVM {tvm if tvm != 'not installed' else 'not installed (pip install -e .)'})"
+
+
+QUIET_HELP = "no progress bars (they only show when stderr is a terminal anyway)"
+
+
+def add_quiet(parser: argparse.ArgumentParser, default) -> None:
+    """``-q/--quiet``, accepted before the command and after it (mbmicro -q build ..., mbmicro build ... -q).
+
+    A command's parser defaults to SUPPRESS, so it keeps what the top level set."""
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help=QUIET_HELP)
 
 
 def _load(name: str):
@@ -65,6 +73,7 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="mbmicro", description="int8 exporter for MBConv CNNs on ARM cores")
     parser.add_argument("--version", action="version", version=version_text(),
                         help="print the mbmicro and TVM versions and exit")
+    add_quiet(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         if only is not None and name != only:
@@ -73,6 +82,7 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
         module = _load(name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        add_quiet(p, default=argparse.SUPPRESS)
     return parser
 
 
@@ -95,6 +105,7 @@ def _dispatch(argv: list[str]) -> int:
     command = _command_from_argv(argv)
     parser = make_parser(only=command)
     args = parser.parse_args(argv)
+    progress.set_quiet(args.quiet)  # the one place --quiet is handled (mbmicro.progress)
     if args.command is None:
         parser.print_help()
         return 2

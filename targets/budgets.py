@@ -26,25 +26,11 @@ lowering), and with the exact numbers once it is lowered and compiled.
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from mbmicro.errors import UserError
 from mbmicro.models.estimate import estimate
 from mbmicro.models.options import ModelConfig
 from mbmicro.targets.target import Target
-
-_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024 * 1024, "mib": 1024 * 1024}
-_SIZE = re.compile(r"\s*(\d+)\s*([a-z]*)\s*", re.I)
-
-
-def parse_bytes(text: str, flag: str) -> int:
-    """'262144', '256K', '256KiB', '1M', '1MiB' -> bytes; anything else is a UserError."""
-    m = _SIZE.fullmatch(str(text))
-    unit = m.group(2).lower() if m else None
-    if m is None or unit not in _UNITS or int(m.group(1)) == 0:
-        raise UserError(f"{flag} {text!r} is not a size: pass a positive number of bytes with an optional "
-                        f"K/KiB/M/MiB suffix, e.g. {flag} 256K")
-    return int(m.group(1)) * _UNITS[unit]
 
 
 def with_budgets(target: Target, sram: int | None = None, flash: int | None = None) -> Target:

@@ -165,7 +165,7 @@ option_value = st.one_of(st.integers(-10**12, 10**12).map(str), st.floats(allow_
                                 option_value), max_size=3),
        model=st.sampled_from(["mobilenetv2", "mixnet-m", "nope", ""]))
 def test_random_model_options(tmp_path, flags, model):
-    """``show --json`` checks every model option and prints the spec (no graph is built)."""
+    """``show --json`` checks every model option and prints the layers and the spec (no weights are built)."""
     args = ["show", model, "--json"]
     for flag, value in flags:
         args += [f"{flag}={value}"]

@@ -223,9 +223,9 @@ def test_marker_is_written_last(tmp_path, monkeypatch):
         seen["folder"] = folder
         return measure(folder, program)
 
-    def rendering(rep, program):
+    def rendering(rep):
         seen["reporting"] = is_build(seen["folder"])
-        return render_md(rep, program)
+        return render_md(rep)
 
     monkeypatch.setattr(model_memory, "measure", measuring)
     monkeypatch.setattr(report_module, "render_md", rendering)

@@ -24,6 +24,7 @@ from mbmicro.graph.serialize import load_graph, save_graph
 from mbmicro.pipeline import make_model
 from mbmicro.reference.arith import dequantize, quantize
 from mbmicro.reference.int8 import run_int8
+from test_json_output import validate
 
 SMALL = ["--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10"]
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
@@ -209,8 +210,8 @@ def test_run_image_prints_top5_of_the_reference(small_build, tmp_path, capsys):
                  graph.input.scale, graph.input.zero_point)
     scores = dequantize(run_int8(graph, x), graph.output.scale, graph.output.zero_point).reshape(-1)
     lines = out.splitlines()
-    assert lines[0].startswith("top-5 of") and len(lines) == 6, out
-    shown = [(int(line.split(":")[0]), float(line.split(":")[1])) for line in lines[1:]]
+    assert lines[0].startswith("top-5 of") and lines[1].split() == ["class", "score"] and len(lines) == 7, out
+    shown = [(int(c), float(v)) for c, v in (line.split() for line in lines[2:])]
     order = np.argsort(-scores, kind="stable")[:5]
     assert [c for c, _ in shown] == [int(i) for i in order]
     np.testing.assert_allclose([s for _, s in shown], scores[order], atol=1e-4)
@@ -272,6 +273,7 @@ def test_evaluate_json(small_build, tmp_path, capsys):
     assert main(["evaluate", str(small_build), "--images", str(root), "--json"]) == 0
     out, err = capsys.readouterr()
     r = json.loads(out)
+    validate("evaluate", r)
     labels, tops = _expected(small_build, root)
     assert r["images"] == 6 and r["classes"] == ["cat", "dog"]
     assert r["correct"]["int8"] == sum(t == lab for t, lab in zip(tops, labels))
@@ -290,6 +292,9 @@ def test_evaluate_limit_round_robin_and_text(small_build, tmp_path, capsys):
     assert main(["evaluate", str(small_build), "--images", str(root), "--limit", "3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("evaluated 3 images of 2 classes") and "C vs int8 reference bit-exact: 3/3" in out
+    rows = {line.rsplit(None, 2)[0]: line.split()[-2:] for line in out.splitlines()[2:5]}
+    assert list(rows) == ["float", "int8 reference", "C on target"], out
+    assert rows["C on target"] == rows["int8 reference"] and rows["C on target"][1].endswith("/3"), out
 
 
 def test_evaluate_progress_bar_only_on_a_terminal(small_build, tmp_path, capsys, monkeypatch):

@@ -44,7 +44,7 @@ def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
 
 def stage(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("errors", "processes", "__init__"):
+    if len(parts) == 1 or parts[1] in ("errors", "processes", "progress", "units", "__init__"):
         return "root"
     return parts[1]
 

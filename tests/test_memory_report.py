@@ -127,25 +127,25 @@ def test_report_has_the_model_and_the_test_program_apart(toy_m4):
     assert f"| test program SRAM needed / available | {prog['sram_needed_bytes']:,} B" in md
 
 
-def test_painted_stack_is_recorded_beside_the_compiler_bound(toy_m4, tmp_path):
-    folder = tmp_path / "copy"
-    shutil.copytree(toy_m4, folder)
-    before = json.loads((folder / "report.json").read_text())["model"]
-    deeper = before["sram"]["stack_compiler_bytes"] + 100
-    model = report.record_painted_stack(folder, deeper, 7000)
-    after = json.loads((folder / "report.json").read_text())["model"]
-    assert model == after and after["sram"]["stack_painted_bytes"] == deeper == after["sram"]["stack_bytes"]
-    assert after["sram_peak_bytes"] == before["sram_peak_bytes"] + 100
-    md = (folder / "report.md").read_text()
-    assert f"| model SRAM (peak) | {after['sram_peak_bytes']:,} B" in md and f"painted {deeper:,})" in md
-    shallower = report.record_painted_stack(folder, 8, 7000, 4)
-    assert shallower["sram_peak_bytes"] == before["sram_peak_bytes"]  # the compiler's bound is larger
-    at_floor = report.record_painted_stack(folder, deeper, 7000, deeper)  # "at most": the bound stands
-    assert at_floor["sram"]["stack_bytes"] == before["sram"]["stack_compiler_bytes"]
-    assert f"painted at most {deeper:,})" in (folder / "report.md").read_text()
-    assert "painted at least 7,000" in report.replace_rows("| model SRAM (peak) | x |", report._memory_rows(
-        {**json.loads((folder / "report.json").read_text()),
-         "model": report.record_painted_stack(folder, 7000, 7000)}))
+def test_painted_stack_goes_beside_the_compiler_bound(toy_m4):
+    """report.with_painted_stack (what 'mbmicro profile' draws the report from): the SRAM peak
+    takes the larger stack; an 'at most' mark at the floor never raises it; md says which."""
+    before = json.loads((toy_m4 / "report.json").read_text())
+    bound = before["model"]["sram"]["stack_compiler_bytes"]
+    deeper = report.with_painted_stack(before, bound + 100, 7000, 60)
+    m = deeper["model"]
+    assert m["sram"]["stack_painted_bytes"] == bound + 100 == m["sram"]["stack_bytes"]
+    assert m["sram_peak_bytes"] == before["model"]["sram_peak_bytes"] + 100
+    assert before["model"]["sram"]["stack_painted_bytes"] is None  # the report given is not changed
+    md = report.render_md(deeper)
+    assert f"| model SRAM (peak) | {m['sram_peak_bytes']:,} B" in md and f"painted {bound + 100:,})" in md
+    shallower = report.with_painted_stack(before, 8, 7000, 4)["model"]
+    assert shallower["sram_peak_bytes"] == before["model"]["sram_peak_bytes"]  # the compiler's bound is larger
+    at_floor = report.with_painted_stack(before, bound + 100, 7000, bound + 100)
+    assert at_floor["model"]["sram"]["stack_bytes"] == bound
+    assert f"painted at most {bound + 100:,})" in report.render_md(at_floor)
+    assert "painted at least 7,000)" in report.render_md(report.with_painted_stack(before, 7000, 7000, 60))
+    assert report.with_painted_stack({"model": "an older report"}, 1, 2, 0) == {"model": "an older report"}
 
 
 def test_stack_line_of_the_profile_program():

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from flash_harness import MODEL, free_port, netduino_firmware_build, qemu_netduino
+from test_json_output import validate
 from mbmicro.cli import main
 from mbmicro.reference.int8 import run_int8
 from mbmicro.sim import device
@@ -91,9 +92,14 @@ def test_profile_on_device(build, profile_image, capsys):
     with qemu_netduino(kernel=profile_image) as (url, _):
         assert main(["profile", str(build), "--on-device", "--serial", url, "--json", "--timeout", "20"]) == 0
     result = json.loads(capsys.readouterr().out)
+    validate("profile", result)
     report = json.loads((build / "report.json").read_text())
     assert [r["name"] for r in result["layers"]] == [layer["name"] for layer in report["layers"]]
     assert all(r["cycles"] == 0 for r in result["layers"])  # QEMU models no DWT
+    # the measured cycles went into the folder's report too (docs/REPORT.md)
+    assert report["profile"]["port"] == result["port"] and all(x["cycles"] == 0 for x in report["layers"])
+    assert "| cycles (device) | cycles/MAC |" in (build / "report.md").read_text()
+    assert (build / "report_profile.png").is_file()
 
 
 def test_profile_needs_the_profile_firmware(build, image, capsys):

@@ -586,12 +586,16 @@ def _unchecked(b: Onnx, out: str) -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", b.opset)])
 
 
-def test_built_in_options_and_json_are_refused_for_a_file(model_file, tmp_path, capsys):
+def test_built_in_options_are_refused_for_a_file_and_show_json_has_no_spec(model_file, tmp_path, capsys):
     for flag, value in (("--width", "0.5"), ("--resolution", "96"), ("--classes", "10"), ("--seed", "3")):
         line = _refused(capsys, tmp_path, model_file, flag, value)
         assert f"{flag} applies to built-in models only" in line and f"drop {flag} {value}" in line
-    assert main(["show", str(model_file), "--json"]) == 2
-    assert "drop --json" in _one_line_error(capsys)
+    capsys.readouterr()
+    assert main(["show", str(model_file), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["spec"] is None and shown["options"] is None and shown["model"] == "tiny-net"
+    assert shown["source"] == {"file": str(model_file), "sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()}
+    assert [x["op"] for x in shown["layers"]][:2] == ["depthwise", "conv2d"]
     assert main(["show", str(tmp_path / "missing.onnx")]) == 2
     assert "does not exist" in _one_line_error(capsys)
     assert _leftovers(tmp_path) == []

@@ -17,6 +17,7 @@ from mbmicro.cli import main as cli_main
 from mbmicro.codegen.project import executable_names
 from mbmicro.errors import UserError
 from mbmicro.targets.target import load_target
+from test_json_output import validate
 from test_targets import ARM_TARGETS, DATA, build_program
 
 
@@ -118,6 +119,7 @@ def test_profile_command(name, tmp_path, capsys):
     _fake_build_folder(name, tmp_path)
     assert cli_main(["profile", str(tmp_path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    validate("profile", result)
     assert cli_main(["profile", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == result  # deterministic
     layers = result["layers"]

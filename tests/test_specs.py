@@ -62,7 +62,7 @@ def test_parser_found_every_model_in_order():
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_show_json_equals_table(name, capsys):
     assert main(["show", name, "--json"]) == 0
-    shown = json.loads(capsys.readouterr().out)
+    shown = json.loads(capsys.readouterr().out)["spec"]
     expected = TABLE[name]
     assert shown["name"] == expected["name"]
     assert shown["stem"] == expected["stem"]

@@ -24,7 +24,7 @@ from mbmicro.targets.target import load_target
 from mbmicro.tune import log as tlog
 from mbmicro.tune.measure import kernel_of, measure
 from mbmicro.tune.search import Search, every_setting
-from mbmicro.tune.tuner import Budget, tune
+from mbmicro.tune.tuner import Budget, Cost, tune
 from mbmicro.tune.worker import LocalPool, TrackerPool
 
 M4 = load_target("cortex-m4")
@@ -118,8 +118,8 @@ def test_log_round_trips_resumes_and_merges(measured_space, tmp_path):
     tune([kernel], first, writer, budget=Budget(trials=6, batch=4), seed=3)
     writer.close()
     records = tlog.read(path)
-    assert [r["knobs"] for r in records] == first.asked and records == [table[json.dumps(k, sort_keys=True)]
-                                                                        for k in first.asked]
+    assert [r["knobs"] for r in records] == first.asked
+    assert records == [dict(table[json.dumps(k, sort_keys=True)], cost="instructions") for k in first.asked]
     assert json.loads(path.read_text().splitlines()[0]) == tlog.HEADER
     # resume: a second run with a larger budget measures only what is new
     writer, second = tlog.Writer(path), TablePool(table)
@@ -147,6 +147,45 @@ def test_log_round_trips_resumes_and_merges(measured_space, tmp_path):
     assert tlog.best([default, near], kernel.family, kernel.key, kernel.space_version, kernel.defaults) is default
     assert tlog.best([default, far], kernel.family, kernel.key, kernel.space_version, kernel.defaults) is far
     assert tlog.best([default, near], kernel.family, kernel.key, kernel.space_version) is near
+
+
+def test_cost_cycles_ranks_by_estimated_cycles_and_costs_never_compare(measured_space, tmp_path):
+    """--cost cycles: the search and the choice rank by the estimated cycles; the log says which
+    cost each record was tuned for; an instructions run and a cycles run of the same candidates
+    are different records, and a build takes the cycles run's choice (tlog.preference)."""
+    kernel, table = measured_space
+    by_cycles = min(table.values(), key=lambda r: (r["cycles"], r["instructions"]))
+    path = tmp_path / "tune.json"
+    writer = tlog.Writer(path)
+    res_i = tune([kernel], TablePool(table), writer, budget=Budget(trials=16, batch=8))
+    res_c = tune([kernel], TablePool(table), writer, budget=Budget(trials=16, batch=8), cost=Cost("cycles"))
+    writer.close()
+    records = tlog.read(path)
+    assert len(records) == 32, "the cycles run measured again: an instructions record is not a cycles record"
+    assert {r["cost"] for r in records[:16]} == {"instructions"} and {r["cost"] for r in records[16:]} == {"cycles"}
+    assert all(r["measured_on"] == "qemu" and r["cycles_are"] == "estimated" for r in records)
+    assert res_c[0].best == tlog.best(records, kernel.family, kernel.key, kernel.space_version, kernel.defaults,
+                                      key="cycles")
+    margin_ok = res_c[0].best["cycles"] == by_cycles["cycles"] or res_c[0].best["knobs"] == kernel.defaults
+    assert margin_ok and res_c[0].best["cycles"] <= res_i[0].best["cycles"]
+    assert res_i[0].best["cost"] == "instructions" and res_c[0].best["cost"] == "cycles"
+    # a build prefers the cycles records; without them the instructions ones; old records are instructions
+    pick = tlog.best_for_build(records, kernel.family, kernel.key, kernel.space_version, kernel.defaults)
+    assert pick is res_c[0].best or pick == res_c[0].best
+    only_i = [r for r in records if r["cost"] == "instructions"]
+    assert tlog.best_for_build(only_i, kernel.family, kernel.key, kernel.space_version, kernel.defaults) \
+        == res_i[0].best
+    old = [{k: v for k, v in r.items() if k not in ("cost", "measured_on", "cycles_are")} for r in only_i]
+    assert tlog.cost_key(old[0]) == "instructions" and tlog.identity(old[0]) == tlog.identity(only_i[0])
+    # records measured on a board are that board's: a build for another target does not take them
+    board = [dict(r, cost="cycles", measured_on="netduinoplus2", cycles_are="measured", cycles=1) for r in only_i]
+    assert tlog.best_for_build(board, kernel.family, kernel.key, kernel.space_version, kernel.defaults) is None
+    assert tlog.best_for_build(board + only_i, kernel.family, kernel.key, kernel.space_version, kernel.defaults,
+                               board="netduinoplus2")["measured_on"] == "netduinoplus2"
+    bad = tmp_path / "bad.json"
+    tlog.write(bad, [dict(records[0], cost="joules")])
+    with pytest.raises(UserError, match="unknown cost 'joules'"):
+        tlog.read(bad)
 
 
 def test_a_file_that_is_not_a_log_is_one_user_error(tmp_path):
@@ -213,6 +252,9 @@ def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, c
     (["--target", "cortex-m4", "--trials", "0"], "--trials 0 must be at least 1"),
     (["--target", "cortex-m4", "--tracker", "nohost"], "is not HOST:PORT"),
     (["--target", "cortex-m4", "--key", "cortex-m4"], "--key needs --tracker"),
+    (["--target", "cortex-m4", "--board", "netduinoplus2", "--cost", "cycles"], "--board needs --tracker"),
+    (["--target", "cortex-m4", "--board", "netduinoplus2", "--tracker", "h:1"], "add --cost cycles"),
+    (["--target", "cortex-m4", "--board", "nosuchboard"], "unknown board 'nosuchboard'"),
 ])
 def test_tune_bad_input_is_one_line_exit_2(argv, message, tmp_path, capsys):
     code = cli_main(["tune", "--model", "mobilenetv2", "--log", str(tmp_path / "t.json"), *argv])
@@ -352,3 +394,82 @@ def test_an_interrupted_run_keeps_its_finished_rounds_and_resumes(measured_space
     assert len(again.asked) == 5 and results[0].trials == 8
     assert not {json.dumps(k, sort_keys=True) for k in again.asked} & {json.dumps(r["knobs"], sort_keys=True)
                                                                      for r in kept}
+
+
+def test_jobs_2_measures_on_both_local_workers_and_equals_jobs_1():
+    """--jobs 2: two local tune-worker processes behind a private tracker (the farm's code path)
+    both measure rounds, and with a fixed seed every kernel gets the same candidates, counts and
+    choice as --jobs 1 in-process (the search of a kernel sees only its own rounds, in order)."""
+    from mbmicro.tune.worker import LocalWorkers
+
+    def kernels():
+        ks = [pointwise_kernel(seed=5), pointwise_kernel(seed=6, k=16)]
+        for k in ks:
+            k.space = scalar_subspace(k)
+        return ks
+
+    budget = dict(trials=4, batch=2)
+    one = ListWriter()
+    res_one = tune(kernels(), LocalPool(M4), one, budget=Budget(**budget), seed=7)
+    pool = LocalWorkers(2, "cortex-m4", timeout=120)
+    try:
+        two = ListWriter()
+        res_two = tune(kernels(), pool, two, budget=Budget(**budget), seed=7)
+    finally:
+        pool.close()
+    assert all(r["ok"] for r in one.records + two.records)
+    workers = {r["worker"] for r in two.records}
+    assert len(workers) == 2 and "" not in workers, f"both workers measured candidates: {workers}"
+
+    def per_kernel(records):
+        return {k: [(json.dumps(r["knobs"], sort_keys=True), r["instructions"], r["cycles"])
+                    for r in records if r["kernel"] == k] for k in {r["kernel"] for r in records}}
+
+    assert per_kernel(two.records) == per_kernel(one.records)
+    assert [(r.kernel.key, r.best["knobs"]) for r in res_two] == [(r.kernel.key, r.best["knobs"]) for r in res_one]
+
+
+def _synthetic_table(kernel) -> dict[str, dict]:
+    """A 128-point space with one known best (a=5, b=2, c=y) and a smooth landscape around it."""
+    from mbmicro.tune.measure import make_record
+
+    table = {}
+    for s in every_setting(kernel.space):
+        n = 1000 + 40 * (s["a"] - 5) ** 2 + 25 * (s["b"] - 2) ** 2 + (0 if s["c"] == "y" else 300)
+        table[json.dumps(s, sort_keys=True)] = make_record(kernel, s, ok=True, instructions=n, cycles=2 * n,
+                                                           measured_on="qemu", cycles_are="estimated")
+    return table
+
+
+def test_xgb_search_finds_the_known_best_of_a_small_space_with_a_fixed_seed():
+    from mbmicro.tune import xgb
+
+    kernel = pointwise_kernel(seed=7)
+    kernel.space = {"a": list(range(8)), "b": list(range(8)), "c": ["x", "y"]}
+    table = _synthetic_table(kernel)
+    pool = TablePool(table)
+    results = tune([kernel], pool, ListWriter(), budget=Budget(trials=24, batch=8), seed=1, search=xgb.factory(1))
+    assert results[0].best["knobs"] == {"a": 5, "b": 2, "c": "y"}
+    assert len(pool.asked) == 24 and pool.asked[0] == kernel.defaults
+    again = TablePool(table)
+    tune([kernel], again, ListWriter(), budget=Budget(trials=24, batch=8), seed=1, search=xgb.factory(1))
+    assert again.asked == pool.asked, "same seed, same candidates"
+
+
+def test_xgb_search_finds_the_measured_best(measured_space):
+    from mbmicro.tune import xgb
+
+    kernel, table = measured_space
+    best = min(table.values(), key=lambda r: (r["instructions"], r["cycles"]))
+    results = tune([kernel], TablePool(table), ListWriter(), budget=Budget(trials=10, batch=3), seed=1,
+                   search=xgb.factory(1))
+    assert results[0].best["knobs"] == best["knobs"]
+
+
+def test_search_xgb_without_xgboost_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # what an environment without the extra imports
+    code = cli_main(["tune", "--model", "mobilenetv2", "--target", "cortex-m4", "--log", str(tmp_path / "t.json"),
+                     "--search", "xgb"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("mbmicro: error: --search xgb needs XGBoost") and err.count("\n") == 1
+    assert "tune-xgb" in err and not (tmp_path / "t.json").exists()

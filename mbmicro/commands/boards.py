@@ -9,17 +9,17 @@ own QEMU machine, else its core's with the board's budgets; docs/BOARDS.md).
 from __future__ import annotations
 
 import argparse
-import json
 
+from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.commands.table import print_table
-from mbmicro.commands.targets import human_bytes
 from mbmicro.targets.target import Target, board_names, load_target
+from mbmicro.units import format_size
 
 HELP = "list the boards (core, MCU, flash/SRAM, probe, QEMU machine) for --target BOARD"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_json_flag(parser, "the list")
 
 
 def probe_text(target: Target) -> str:
@@ -44,10 +44,10 @@ def rows() -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     table = rows()
     if args.json:
-        print(json.dumps(table, indent=2))
+        print_json(table)
         return 0
     header = ["name", "core", "MCU", "flash", "SRAM", "probe", "QEMU"]
-    lines = [[r["name"], r["core"], r["mcu"], human_bytes(r["flash_bytes"]), human_bytes(r["sram_bytes"]),
+    lines = [[r["name"], r["core"], r["mcu"], format_size(r["flash_bytes"]), format_size(r["sram_bytes"]),
               r["probe"], r["qemu_machine"] or "-"] for r in table]
     print_table(header, lines)
     return 0

@@ -15,12 +15,14 @@ import argparse
 import time
 from pathlib import Path
 
+from mbmicro import progress
 from mbmicro.graph.images import DEFAULT_MODE, MODES, CalibrationFolder, Preprocess, list_images, make_preprocess
 from mbmicro.models.estimate import check_memory
 from mbmicro.models.options import MODEL_HELP, add_model_options, check_calibration_file, config_from_args
-from mbmicro.targets.budgets import check_estimate, parse_bytes, with_budgets
+from mbmicro.targets.budgets import check_estimate, with_budgets
 from mbmicro.errors import UserError
 from mbmicro.targets.target import load_target
+from mbmicro.units import format_bytes, parse_bytes
 
 HELP = "generate a C project (AOT model, weights, kernels, Makefile) for a model and target"
 
@@ -39,8 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tuning-log", action="append", metavar="FILE",
                    help="take each kernel's best verified knobs from this 'mbmicro tune' log (repeat to merge logs)")
     p.add_argument("--force", action="store_true", help="replace DIR if it is an earlier mbmicro build")
-    p.add_argument("--sram", metavar="BYTES", help="SRAM budget, e.g. 256K or 1MiB (default: the target's board)")
-    p.add_argument("--flash", metavar="BYTES", help="flash budget, e.g. 1M (default: the target's board)")
+    p.add_argument("--sram", metavar="BYTES", help="SRAM budget, e.g. 256K, 256KB, 256KiB, 262144 or 1.5M (K = 1024; default: the target's board)")
+    p.add_argument("--flash", metavar="BYTES", help="flash budget, e.g. 1M or 1MiB (M = 1024*1024; default: the target's board)")
     p.add_argument("--io-in-arena", action="store_true",
                    help="place the input and output in the arena (<prefix>_input/_output(arena)): the input's "
                         "bytes are reused once it is dead, so SRAM drops by up to the input's size")
@@ -80,6 +82,21 @@ def check_io_in_arena(args: argparse.Namespace, target) -> None:
                         f"{target.core or 'cortex-m4'} for the model library alone")
 
 
+#: Options that do not change what is built: where it goes, whether an old build is replaced, progress bars.
+NOT_BUILD_OPTIONS = ("command", "output", "force", "quiet")
+#: Options that are paths: provenance records their file names only (no build machine's folders).
+PATH_OPTIONS = ("model", "calibration", "tuning_log")
+
+
+def build_options(args: argparse.Namespace) -> dict:
+    """The build's command-line options as a dict (defaults included), for its provenance
+    (mbmicro.codegen.provenance): every option of 'mbmicro build' that decides the output."""
+    from mbmicro.codegen.provenance import path_names
+
+    given = {k: v for k, v in vars(args).items() if k not in NOT_BUILD_OPTIONS}
+    return path_names(given, PATH_OPTIONS)
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from mbmicro.codegen.aot import check_prefix, default_prefix
@@ -105,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
     from mbmicro.pipeline import make_model
 
-    _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
-                          calibration=calibration_source(args, pre))
+    with progress.step("quantizing" if config.file is None else "importing"):
+        _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed,
+                              calibration=calibration_source(args, pre))
     info = {"model": config.name,
             "options": {"width": config.width, "resolution": config.resolution, "classes": config.classes,
                         "seed": config.seed, "calibration": args.calibration},
@@ -123,13 +141,14 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.report import code_summary
 
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        io_in_arena=args.io_in_arena, knobs=knobs)
+                        io_in_arena=args.io_in_arena, knobs=knobs, options=build_options(args))
     m = rep["memory"]
-    print(f"built {config.name} for {target.name} in {out}: arena {rep['arena_bytes']:,} B "
-          f"(lower bound {rep['arena_lower_bound']:,} B), weights {rep['weights_bytes']:,} B, "
+    b = format_bytes
+    print(f"built {config.name} for {target.name} in {out}: arena {b(rep['arena_bytes'])} "
+          f"(lower bound {b(rep['arena_lower_bound'])}), weights {b(rep['weights_bytes'])}, "
           f"code {code_summary(rep)}, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
-          f"SRAM {'' if m['measured'] else 'at least '}{m['sram_needed_bytes']:,} of {m['sram_budget_bytes']:,} B, "
-          f"flash {'' if m['measured'] else 'at least '}{m['flash_needed_bytes']:,} of {m['flash_budget_bytes']:,} B")
+          f"SRAM {'' if m['measured'] else 'at least '}{m['sram_needed_bytes']:,} of {b(m['sram_budget_bytes'])}, "
+          f"flash {'' if m['measured'] else 'at least '}{m['flash_needed_bytes']:,} of {b(m['flash_budget_bytes'])}")
     if args.tuning_log:
         t = info["tuning"]
         print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) from the log, "

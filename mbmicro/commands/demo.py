@@ -41,13 +41,15 @@ def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
 def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.project import build_project
     from mbmicro.codegen.report import code_summary
-    from mbmicro.commands.profile import profile
+    from mbmicro.commands.profile import add_to_report, profile
+    from mbmicro.commands.table import print_table
     from mbmicro.errors import UserError
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
     from mbmicro.reference.int8 import run_int8
     from mbmicro.sim.build_folder import load_build_folder
     from mbmicro.sim.execute import run_build
     from mbmicro.targets.target import load_target
+    from mbmicro.units import format_bytes
 
     if args.seed < 0:
         raise UserError(f"--seed {args.seed} is invalid: pass 0 or a larger integer")
@@ -60,22 +62,23 @@ def run(args: argparse.Namespace) -> int:
     info = {"model": MODEL, "options": {"width": 1.0, "resolution": 224, "classes": 1000, "seed": 0,
                                         "calibration": None}}
     rep = build_project(graph, target, out, prefix="mobilenetv2", force=True, info=info, started=started)
-    print(f"built {out} in {rep['build_time_s']:.1f} s: arena {rep['arena_bytes']:,} B, "
-          f"weights {rep['weights_bytes']:,} B, code {code_summary(rep)}", flush=True)
+    print(f"built {out} in {rep['build_time_s']:.1f} s: arena {format_bytes(rep['arena_bytes'])}, "
+          f"weights {format_bytes(rep['weights_bytes'])}, code {code_summary(rep)}", flush=True)
 
     x = quantize_input(graph, random_input(graph, args.seed))
     y, _ = run_build(load_build_folder(out), x)
     exact = bool(np.array_equal(y, run_int8(graph, x)))
     print(f"ran on a seeded random image (seed {args.seed}): output "
           f"{'bit-exact with' if exact else 'DIFFERS from'} the NumPy int8 reference")
-    print("top-5 classes (index: dequantized score):")
-    for rank, (index, score) in enumerate(top_k(dequantize_output(graph, y)), 1):
-        print(f"  {rank}. class {index:4d}: {score:8.4f}")
+    print_table(["rank", "class", "score"], [[rank, index, f"{score:.4f}"] for rank, (index, score)
+                                             in enumerate(top_k(dequantize_output(graph, y)), 1)], "rrr",
+                title="top-5 classes (dequantized scores):")
 
     prof = profile(out)
+    add_to_report(out, prof)
     total = prof["total"]
     print(f"executed instructions (QEMU plugin, {len(prof['layers'])} layers): {total['instructions']:,} "
           f"for {total['macs']:,} MACs = {total['instructions_per_mac']:.2f} instructions/MAC "
-          f"(per layer: 'mbmicro profile {out}')")
+          f"(per layer: 'mbmicro profile {out}', and the report with plots: {out / 'report.html'})")
     print(f"demo {'passed' if exact else 'FAILED'} in {time.perf_counter() - started:.0f} s")
     return 0 if exact else 1

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from mbmicro import progress
+from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
 
 HELP = "top-1 of the float model, the int8 reference and the C on labelled images (one subfolder per class)"
@@ -36,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="one subfolder per class (sorted names = class indices 0, 1, ...), image files inside")
     p.add_argument("--limit", type=int, metavar="N",
                    help="evaluate at most N images, taken round-robin over the classes (default: all)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_flag(p, "the result")
 
 
 def select(classes: list[tuple[str, list[Path]]], limit: int | None) -> list[tuple[Path, int]]:
@@ -90,13 +92,6 @@ def check_limit(limit: int | None) -> None:
         raise UserError(f"--limit {limit} is invalid: pass 1 to {MAX_LIMIT:,}")
 
 
-def progress(total: int):
-    """A tqdm bar on stderr, shown only when stderr is a terminal (logs and pipes stay clean)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
-
-
 def run(args: argparse.Namespace) -> int:
     from mbmicro.graph.images import from_record, list_classes, load_image
     from mbmicro.reference.arith import quantize
@@ -123,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
     hits = {"float": 0, "int8": 0, "c": 0}
     agree = exact = 0
-    with progress(len(samples)) as bar:
+    with progress.bar(len(samples), desc="evaluating", unit="img") as bar:
         for path, label in samples:
             x = load_image(path, pre, crop)[None]
             xq = quantize(x, folder.input.scale, folder.input.zero_point)
@@ -150,23 +145,24 @@ def run(args: argparse.Namespace) -> int:
         "int8_float_top1_agree": agree if fgraph is not None else None,
         "c_reference_bit_exact": exact,
     }
-    print(json.dumps(result, indent=1, sort_keys=True) if args.json else render(result))
+    if args.json:
+        print_json(result)
+    else:
+        print_result(result)
     return 0
 
 
-def render(r: dict) -> str:
-    """The result as a few lines of text."""
+def print_result(r: dict) -> None:
+    """The result as a small table (top-1 of each model) between a heading and two summary lines."""
     n = r["images"]
-
-    def line(name: str, key: str) -> str:
-        if r["top1"][key] is None:
-            return f"  {name:<16} -  (no float model: {r['float_model_missing']})"
-        return f"  {name:<16} {r['top1'][key]:7.2%}  ({r['correct'][key]}/{n})"
-
+    rows = []
+    for name, key in (("float", "float"), ("int8 reference", "int8"), ("C on target", "c")):
+        top1 = r["top1"][key]
+        rows.append([name, "-", "-"] if top1 is None else [name, f"{top1:.2%}", f"{r['correct'][key]}/{n}"])
+    print(f"evaluated {n} images of {len(r['classes'])} classes on {r['build']}")
+    print_table(["model", "top-1", "correct"], rows, "lrr")
+    if r["top1"]["float"] is None:
+        print(f"no float model: {r['float_model_missing']}")
     agree = r["int8_float_top1_agree"]
-    return "\n".join([
-        f"evaluated {n} images of {len(r['classes'])} classes on {r['build']}",
-        "top-1:", line("float", "float"), line("int8 reference", "int8"), line("C on target", "c"),
-        "int8 vs float top-1 agreement: " + ("-" if agree is None else f"{agree}/{n}"),
-        f"C vs int8 reference bit-exact: {r['c_reference_bit_exact']}/{n}",
-    ])
+    print("int8 vs float top-1 agreement: " + ("-" if agree is None else f"{agree}/{n}"))
+    print(f"C vs int8 reference bit-exact: {r['c_reference_bit_exact']}/{n}")

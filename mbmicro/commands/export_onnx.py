@@ -19,6 +19,7 @@ from mbmicro.models.estimate import Estimate, check_memory, estimate
 from mbmicro.commands.build import add_preprocess_options, calibration_source
 from mbmicro.models.options import (ModelConfig, add_model_argument, add_model_options, check_calibration_file,
                                     config_from_args)
+from mbmicro.units import format_bytes, format_size
 
 #: protobuf's limit on one serialized message: an ONNX model without external data.
 ONNX_LIMIT_BYTES = 2**31 - 1
@@ -60,8 +61,8 @@ def _check_onnx_size(config: ModelConfig, est: Estimate, int8: bool) -> None:
     if need > ONNX_LIMIT_BYTES:
         kind = "int8 QDQ" if int8 else "float"
         raise UserError(f"{config.model} at width {config.width:g} with {config.classes:,} classes has "
-                        f"{est.params:,} parameters: the {kind} ONNX file would hold at least {need:,} B of "
-                        f"weights, over ONNX's 2 GiB limit: try a smaller --width or --classes"
+                        f"{est.params:,} parameters: the {kind} ONNX file would hold at least {format_bytes(need)} of "
+                        f"weights, over ONNX's {format_size(ONNX_LIMIT_BYTES)} limit: try a smaller --width or --classes"
                         + ("" if int8 else ", or --int8"))
 
 
@@ -125,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}; pass an -o path in a writable folder") from None
     kind = "int8 QDQ" if args.int8 else "float"
     print(f"wrote {out}: {config.name} {kind}, input {tuple(graph.input.shape)} NHWC, "
-          f"output {_output_shape(graph)}, {len(model.graph.node)} nodes, {len(data):,} bytes")
+          f"output {_output_shape(graph)}, {len(model.graph.node)} nodes, {format_bytes(len(data))}")
     return 0

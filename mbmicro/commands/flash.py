@@ -19,31 +19,19 @@ a password prompt, e.g. with a key).
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from mbmicro.errors import UserError
+from mbmicro.sim.probes import check_tools, default_probe, execute
 
 HELP = "flash a board build's firmware with openocd, pyocd or a gdb server (--dry-run prints the commands)"
-
-#: Seconds one probe command may take (a 1 MiB flash over ST-LINK takes about 20 s).
-PROBE_TIMEOUT_S = 300.0
 
 #: The firmware folder of a board build and the program its plain ``make`` makes there; the
 #: variants (app_profile.elf, app_serve.elf, ...) are chosen with --elf.
 FIRMWARE_DIR = "firmware"
 DEFAULT_ELF = "app.elf"
 
-#: How to install each tool the commands run.
-INSTALL = {
-    "openocd": "apt-get install openocd",
-    "pyocd": "pip install pyocd",
-    "gdb-multiarch": "apt-get install gdb-multiarch",
-    "ssh": "apt-get install openssh-client",
-    "scp": "apt-get install openssh-client",
-}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -109,46 +97,6 @@ def firmware_elf(path: Path, given: str, name: str) -> Path:
         raise UserError(f"{Path(given) / FIRMWARE_DIR / name} is missing: build the firmware first with "
                         f"'make -C {Path(given) / FIRMWARE_DIR}{goal}'")
     return elf
-
-
-def default_probe(target) -> str:
-    """openocd when the board has openocd settings (it is a Debian package), else pyocd."""
-    from mbmicro.sim import probes
-
-    board = probes.board_info(target) or {}
-    settings = board.get("probe") or {}
-    for probe in ("openocd", "pyocd"):
-        if settings.get(probe):
-            return probe
-    raise UserError(f"board '{target.name}' has no probe settings in its target.json: pass --probe gdb "
-                    "--gdb HOST:PORT against a running gdb server, or flash it with your vendor's tool")
-
-
-def check_tools(commands: list[list[str]]) -> None:
-    """Every program the commands start is installed, before the first one runs."""
-    for cmd in commands:
-        if shutil.which(cmd[0]) is None:
-            raise UserError(f"{cmd[0]} is not installed: {INSTALL.get(cmd[0], 'install it')} "
-                            "(or use --dry-run to see the commands)")
-
-
-def execute(commands: list[list[str]]) -> None:
-    """Run the commands in order; the first that fails ends the flash with its last output line."""
-    from mbmicro.processes import run_child
-    from mbmicro.sim.probes import format_command
-
-    for cmd in commands:
-        print(format_command(cmd), flush=True)
-        try:
-            done = run_child(cmd, text=True, timeout=PROBE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise UserError(f"{cmd[0]} did not finish within {PROBE_TIMEOUT_S:g} s: check that the board is "
-                            "connected and powered, and that no other debugger holds the probe") from None
-        if done.returncode != 0:
-            lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-            last = lines[-1].strip() if lines else "no output"
-            raise UserError(f"{cmd[0]} failed (exit {done.returncode}: {last}): check the board's connection "
-                            "and the probe, or run the command above by hand")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,9 @@ instant and must not import NumPy-heavy or TVM code paths.
 from __future__ import annotations
 
 import argparse
-import json
 
+from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.models.details import get_details
 from mbmicro.models.specs import MODEL_NAMES, get_spec
 
@@ -16,7 +17,7 @@ HELP = "list the supported models (Table A) and their nonlinearities, SE and hea
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    add_json_flag(p, "the list")
 
 
 def _summary(name: str) -> dict:
@@ -39,15 +40,9 @@ def _summary(name: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     rows = [_summary(name) for name in MODEL_NAMES]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return 0
     header = ("MODEL", "PAPER", "STEM", "BLOCKS", "SE", "HEAD", "ACTIVATIONS")
-    table = [header] + [
-        (r["name"], f"{r['title']} ({r['reference']})", str(r["stem"]), str(r["blocks"]),
-         str(r["se_blocks"]), str(r["head"]), ",".join(r["activations"]))
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print_table(header, [(r["name"], f"{r['title']} ({r['reference']})", r["stem"], r["blocks"], r["se_blocks"],
+                          r["head"], ",".join(r["activations"])) for r in rows])
     return 0

@@ -14,22 +14,27 @@ DIR/report.json. The input values do not change the instruction count of the ker
 Beside the counts: the model's stack high-water mark, painted by the profile program before
 the first layer and read after the last (outside every counted region,
 mbmicro.sim.painted_stack); it is written into DIR/report.json and report.md beside the
-compiler's bound (codegen.report.record_painted_stack).
+compiler's bound (codegen.report.with_painted_stack, drawn by add_to_report).
 
 Beside the instructions: estimated cycles per layer (mbmicro.sim.cycles), the plugin's
 instruction mix weighted by the core's cycles per class (targets/<core>/cycles.json). It is
 shown as an estimate, never as a measurement: QEMU has no timing model.
+
+The counts also go into the folder's report (report.json, report.md,
+report.html, and the bars of report_profile.png: docs/REPORT.md), so a
+profiled build carries its own numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.sim import cycles, painted_stack, qemu
 from mbmicro.errors import UserError
 from mbmicro.sim.build_folder import load_build_folder
@@ -41,7 +46,7 @@ HELP = ("count executed instructions per layer of a build folder in QEMU (instru
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="build folder made by 'mbmicro build'")
-    parser.add_argument("--json", action="store_true", help="print the profile as JSON")
+    add_json_flag(parser, "the profile")
     from mbmicro.commands.run import add_device_arguments
 
     add_device_arguments(parser)
@@ -80,26 +85,23 @@ def profile_on_device(folder: Path, port: str | None, timeout: float, host: str 
             "run_cycles": result.cycles}
 
 
-def format_device_table(result: dict) -> str:
-    """The measured table: one row per layer, cycles and cycles per MAC."""
-    def ratio(x: float | None) -> str:
-        return "-" if x is None else f"{x:.2f}"
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
+
+def print_device_table(result: dict) -> None:
+    """The measured table: one row per layer, cycles and cycles per MAC."""
     header = ["#", "layer", "cycles", "MACs", "cycles/MAC"]
-    lines = [[str(i), r["name"], f"{r['cycles']:,}", f"{r['macs']:,}", ratio(r["cycles_per_mac"])]
+    lines = [[str(i), r["name"], f"{r['cycles']:,}", f"{r['macs']:,}", _ratio(r["cycles_per_mac"])]
              for i, r in enumerate(result["layers"])]
     t = result["total"]
-    lines.append(["", "total (layers)", f"{t['cycles']:,}", f"{t['macs']:,}", ratio(t["cycles_per_mac"])])
-    widths = [max(len(x) for x in col) for col in zip(header, *lines)]
-    out = [f"{result['target']} on {result['port']}: cycles per layer measured on the device (DWT CYCCNT, "
-           "all-zero input)"]
-    for line in [header, *lines]:
-        out.append("  ".join(x.ljust(w) if i == 1 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths))))
-    out.append(f"whole run (model call, with the per-layer hooks): {result['run_cycles']:,} cycles")
+    lines.append(["", "total (layers)", f"{t['cycles']:,}", f"{t['macs']:,}", _ratio(t["cycles_per_mac"])])
+    print_table(header, lines, "rlrrr",
+                title=f"{result['target']} on {result['port']}: cycles per layer measured on the device "
+                      "(DWT CYCCNT, all-zero input)")
+    print(f"whole run (model call, with the per-layer hooks): {result['run_cycles']:,} cycles")
     if result["run_cycles"] == 0:
-        out.append("every count is 0: the device has no DWT cycle counter (QEMU models none); "
-                   "measure on a board")
-    return "\n".join(out)
+        print("every count is 0: the device has no DWT cycle counter (QEMU models none); measure on a board")
 
 
 def profile(folder: Path) -> dict:
@@ -148,48 +150,45 @@ def profile(folder: Path) -> dict:
               "program_instructions": counts.total}
     if "estimated_cycles" in total:
         result["cycles_table"] = f"targets/{target.core}/{cycles.TABLE_FILE}"
-    result["model_stack"] = _record_stack(built.path, painted_stack.parse(counts.stdout))
+    result["model_stack"] = _stack_result(built.report, painted_stack.parse(counts.stdout))
     return result
 
 
-def _record_stack(folder: Path, painted) -> dict | None:
-    """The painted stack beside the compiler's bound, recorded in the folder's report; None when the
-    profile program printed no stack line (a folder built before stack painting)."""
-    from mbmicro.codegen import report
+def _stack_result(report: dict, painted) -> dict | None:
+    """The painted stack beside the compiler's bound and the SRAM peak they give (the report's
+    ``model`` section, codegen.report.with_painted_stack); None when the profile program printed
+    no stack line (a folder built before stack painting)."""
+    from mbmicro.codegen import report as report_module
 
     if painted is None:
         return None
-    model = report.record_painted_stack(folder, painted.used, painted.window, painted.floor)
-    sram = model.get("sram", {})
+    model = report_module.with_painted_stack(report, painted.used, painted.window, painted.floor).get("model")
+    sram = model.get("sram", {}) if isinstance(model, dict) else {}
     return {"painted_bytes": painted.used, "window_bytes": painted.window, "floor_bytes": painted.floor,
             "overflowed": painted.overflowed, "untouched": painted.untouched,
-            "compiler_bytes": sram.get("stack_compiler_bytes"), "sram_peak_bytes": model.get("sram_peak_bytes")}
+            "compiler_bytes": sram.get("stack_compiler_bytes"),
+            "sram_peak_bytes": model.get("sram_peak_bytes") if isinstance(model, dict) else None}
 
 
-def format_table(result: dict) -> str:
-    def ratio(x: float | None) -> str:
-        return "-" if x is None else f"{x:.2f}"
-
+def print_profile_table(result: dict) -> None:
+    """The QEMU table: one row per layer, instructions, per MAC and (if the core has a table) est. cycles."""
     estimated = "estimated_cycles" in result["total"]
     header = ["#", "layer", "instructions", "MACs", "instr/MAC"] + (["est. cycles*"] if estimated else [])
 
     def cells(index: str, name: str, r: dict) -> list[str]:
-        row = [index, name, f"{r['instructions']:,}", f"{r['macs']:,}", ratio(r["instructions_per_mac"])]
+        row = [index, name, f"{r['instructions']:,}", f"{r['macs']:,}", _ratio(r["instructions_per_mac"])]
         return row + ([f"{r['estimated_cycles']:,}"] if estimated else [])
 
     lines = [cells(str(i), r["name"], r) for i, r in enumerate(result["layers"])]
     lines.append(cells("", "total (layers)", result["total"]))
-    widths = [max(len(x) for x in col) for col in zip(header, *lines)]
-    out = [f"{result['target']}: {result['exe']}, executed instructions per layer (QEMU, all-zero input)"]
-    for line in [header, *lines]:
-        out.append("  ".join(x.ljust(w) if i == 1 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths))))
-    out.append(f"whole program (start-up, file I/O, layers): {result['program_instructions']:,} instructions")
-    out.append(_stack_line(result.get("model_stack")))
+    print_table(header, lines, "rlrrrr",
+                title=f"{result['target']}: {result['exe']}, executed instructions per layer (QEMU, all-zero input)")
+    print(f"whole program (start-up, file I/O, layers): {result['program_instructions']:,} instructions")
+    print(_stack_line(result.get("model_stack")))
     if estimated:
-        out.append(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
-                   f"instruction mix times the cycles per class in {result['cycles_table']} (from the core's "
-                   "technical reference manual; its approximations are listed there)")
-    return "\n".join(out)
+        print(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
+              f"instruction mix times the cycles per class in {result['cycles_table']} (from the core's "
+              "technical reference manual; its approximations are listed there)")
 
 
 def _stack_line(stack: dict | None) -> str:
@@ -203,7 +202,7 @@ def _stack_line(stack: dict | None) -> str:
     else:
         deep = f"{stack['painted_bytes']:,} B"
     peak = "" if stack["sram_peak_bytes"] is None else f"; model SRAM peak {stack['sram_peak_bytes']:,} B"
-    return f"model stack: {deep} painted in QEMU, compiler bound {bound}{peak} (written to report.json/md)"
+    return f"model stack: {deep} painted in QEMU, compiler bound {bound}{peak} (in report.json/md)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,8 +211,42 @@ def run(args: argparse.Namespace) -> int:
     check_device_arguments(args)
     if args.on_device:
         result = profile_on_device(args.dir, args.serial, args.timeout, args.host)
-        print(json.dumps(result, indent=2) if args.json else format_device_table(result))
+        add_to_report(args.dir, result)
+        if args.json:
+            print_json(result)
+        else:
+            print_device_table(result)
         return 0
     result = profile(args.dir)
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    add_to_report(args.dir, result)
+    if args.json:
+        print_json(result)
+    else:
+        print_profile_table(result)
     return 0
+
+
+def add_to_report(folder: Path, result: dict) -> None:
+    """Redraw the folder's report (report.json/.md/.html and the plots) with ``result``'s
+    counts per layer (:func:`profile`'s instructions and estimated cycles, or
+    :func:`profile_on_device`'s measured cycles), and add their bars (report_profile.png).
+
+    Everything is drawn before anything is written, so a report.json that cannot be
+    drawn (edited, or from an older mbmicro) changes no file and is one line."""
+    from mbmicro.codegen import report, report_layers
+
+    built = load_build_folder(folder, need_report=True)
+    try:
+        rep = report_layers.with_profile(built.report, result)
+        stack = result.get("model_stack")
+        if stack:  # the stack painted in QEMU, beside the compiler's bound
+            rep = report.with_painted_stack(rep, stack["painted_bytes"], stack["window_bytes"], stack["floor_bytes"])
+        files = report.render_files(rep)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{folder}/report.json is broken or from an older mbmicro ({type(exc).__name__}: {exc}): "
+                        "rebuild the folder with 'mbmicro build --force'") from None
+    try:
+        report.write_files(built.path, files)
+    except OSError as exc:
+        raise UserError(f"cannot write the report into {folder}: {exc.strerror or exc}: make the folder "
+                        "writable, or profile a copy of it") from None

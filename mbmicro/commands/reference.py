@@ -13,6 +13,8 @@ import argparse
 import numpy as np
 
 from mbmicro.commands.build import add_preprocess_options, calibration_source
+from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.models.options import add_model_argument, add_model_options, config_from_args
 
 HELP = "run the int8 reference and the float model on one image and compare their top-5 classes"
@@ -30,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="calibration images: a .npy float32 (N,H,W,3), or a folder of image files made by "
                         "--preprocess (default: seeded random images)")
     add_preprocess_options(p)
+    add_json_flag(p, "both top-5 lists and their agreement")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -83,13 +86,20 @@ def run(args: argparse.Namespace) -> int:
     y_float = run_float(float_graph, x).ravel()
     y_int8 = dequantize_output(int8_graph, run_int8(int8_graph, quantize_input(int8_graph, x))).ravel()
 
-    print(f"{_describe(config, float_graph)}, input: {source}, calibration: {int8_graph.meta['calibration']}")
-    print(f"{'rank':>4}  {'int8 class':>10} {'prob':>8}   {'float class':>11} {'prob':>8}")
     q5, f5 = top5(y_int8), top5(y_float)
-    for rank, ((qc, qp), (fc, fp)) in enumerate(zip(q5, f5), start=1):
-        print(f"{rank:>4}  {qc:>10} {qp:>8.4f}   {fc:>11} {fp:>8.4f}")
     cos = float(y_int8 @ y_float / (np.linalg.norm(y_int8) * np.linalg.norm(y_float) + 1e-30))
     overlap = len({c for c, _ in q5} & {c for c, _ in f5})
+    model = _describe(config, float_graph)
+    if args.json:
+        print_json({"model": model, "input": source, "calibration": int8_graph.meta["calibration"],
+                    "int8_top5": [{"class": c, "probability": p} for c, p in q5],
+                    "float_top5": [{"class": c, "probability": p} for c, p in f5],
+                    "top1_agrees": q5[0][0] == f5[0][0], "top5_overlap": overlap, "logit_cosine": cos})
+        return 0
+    print(f"{model}, input: {source}, calibration: {int8_graph.meta['calibration']}")
+    print_table(["rank", "int8 class", "prob", "float class", "prob"],
+                [[rank, qc, f"{qp:.4f}", fc, f"{fp:.4f}"]
+                 for rank, ((qc, qp), (fc, fp)) in enumerate(zip(q5, f5), start=1)], "rrrrr")
     print(f"top-1 {'agrees' if q5[0][0] == f5[0][0] else 'differs'}, top-5 overlap {overlap}/{len(f5)}, "
           f"logit cosine {cos:.4f}")
     return 0

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
 
 HELP = "run a build folder's program on one input (.npy, or an image file) and save or print its output"
@@ -38,8 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--image", metavar="IMAGE",
                         help="an image file (JPEG, PNG, BMP, WebP, ...), preprocessed as the build recorded; "
                              "prints the top-5 classes")
-    p.add_argument("--output", metavar="OUT.npy", help="where to save the output (required with --input)")
+    p.add_argument("--output", metavar="OUT.npy", help="where to save the output (required with --input, unless --json)")
     p.add_argument("--dequantize", action="store_true", help="save float32 scores instead of int8")
+    add_json_flag(p, "the top-5 classes (and what was saved)")
     add_device_arguments(p)
 
 
@@ -188,8 +191,9 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.sim.build_folder import load_build_folder
 
     check_device_arguments(args)
-    if args.input is not None and args.output is None:
-        raise UserError("--output OUT.npy is required with --input (or pass --image IMAGE to print the top-5)")
+    if args.input is not None and args.output is None and not args.json:
+        raise UserError("--output OUT.npy is required with --input (or pass --json, or --image IMAGE, "
+                        "to print the top-5)")
     folder = load_build_folder(args.dir)
     out = None if args.output is None else Path(args.output)
     if out is not None:
@@ -197,12 +201,20 @@ def run(args: argparse.Namespace) -> int:
     x = load_input(args.input, folder) if args.input is not None else load_image_input(args.image, folder)
     y = run_once(folder, x, args)
     scores = dequantize(y, folder.output.scale, folder.output.zero_point)
+    y_saved = None
     if out is not None:
         y_saved = scores if args.dequantize else y
         save_output(out, y_saved)
+    if args.json:
+        print_json({"build": str(folder.path), "input": args.input, "image": args.image,
+                    "on_device": bool(args.on_device), "top_class": int(np.argmax(y)),
+                    "top5": [{"class": c, "score": v} for c, v in top_k(scores)],
+                    "saved": None if out is None else {"path": str(out), "dtype": str(y_saved.dtype),
+                                                       "shape": list(y_saved.shape)}})
+        return 0
+    if out is not None:
         print(f"wrote {out}: {y_saved.dtype} {tuple(y_saved.shape)}, top class {int(np.argmax(y))}")
     if args.image is not None:
-        print(f"top-5 of {args.image} (class: score, dequantized):")
-        for cls, score in top_k(scores):
-            print(f"  {cls:>5}: {score:.4f}")
+        print_table(["class", "score"], [[cls, f"{score:.4f}"] for cls, score in top_k(scores)], "rr",
+                    title=f"top-5 of {args.image} (dequantized scores):")
     return 0

@@ -1,33 +1,31 @@
-"""``mbmicro show MODEL``: the per-layer table of the float graph, or with
-``--json`` the model's Table A spec.
+"""``mbmicro show MODEL``: the per-layer table of the float graph; with
+``--json`` the same layers typed, plus a built-in model's Table A spec.
 
-Why the JSON is the unscaled spec: it is the contract with Table A (tests
-compare it with the table itself); the layer table shows the graph actually
-built for the given --width/--resolution/--classes.  Why without weights: the
-table shows shapes, MACs and parameter counts only, so for a built-in model it
-comes from the builder's weightless walk
+Why the JSON carries the unscaled spec too: it is the contract with Table A
+(tests compare it with the table itself), while the layers are the graph
+actually built for the given --width/--resolution/--classes.  Why without
+weights: the table shows shapes, MACs and parameter counts only, so for a
+built-in model it comes from the builder's weightless walk
 (mbmicro.models.builder.structure_from_config) and is instant and small even
-for a model far too large to build.  A model file has no Table A spec, so
-``--json`` is refused for it; its table is the imported graph.
+for a model far too large to build.  A model file has no Table A spec
+(``"spec": null``); its layers are the imported graph.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 
-from mbmicro.errors import UserError
+from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.models.options import add_model_argument, add_model_options, config_from_args
 from mbmicro.models.specs import get_spec
 
-HELP = "show a model's layers (shapes, MACs, params) or, with --json, its Table A spec"
+HELP = "show a model's layers (shapes, MACs, params); with --json also its Table A spec"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_argument(p)
     add_model_options(p)
-    p.add_argument("--json", action="store_true",
-                   help="print the Table A spec (width 1.0, unscaled) as JSON")
+    add_json_flag(p, "the layers (with totals, and a built-in model's Table A spec)")
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -51,48 +49,78 @@ def _op(node) -> str:
     return node.op if act == "none" else f"{node.op}+{act}"
 
 
-def layer_table(graph) -> list[str]:
-    """Lines of the per-layer table with totals (also used by other commands)."""
+HEADER = ("NAME", "OP", "INPUT", "OUTPUT", "KERNEL", "MACS", "PARAMS")
+ALIGN = "lllllrr"
+
+
+def layer_rows(graph) -> list[dict]:
+    """One dict per node: what the table shows, typed (the --json "layers")."""
     from mbmicro.graph.ir import macs, param_count
 
-    header = ("NAME", "OP", "INPUT", "OUTPUT", "KERNEL", "MACS", "PARAMS")
-    rows = [header]
-    total_macs = total_params = 0
+    rows = []
     for node in graph.nodes:
-        m, p = macs(graph, node), param_count(node)
-        total_macs += m
-        total_params += p
-        rows.append((node.name, _op(node), _shape(graph.tensors[node.inputs[0]].shape),
-                     _shape(graph.tensors[node.outputs[0]].shape), _kernel(node), f"{m:,}", f"{p:,}"))
-    rows.append(("TOTAL", "", "", "", "", f"{total_macs:,}", f"{total_params:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    numeric = {5, 6}
-    lines = []
-    for r in rows:
-        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return lines
+        conv = node.op in ("conv2d", "depthwise")
+        act = node.attrs["func"] if node.op == "act" else node.attrs.get("act", "none")
+        rows.append({"name": node.name, "op": node.op, "activation": None if act == "none" else act,
+                     "input": list(graph.tensors[node.inputs[0]].shape),
+                     "output": list(graph.tensors[node.outputs[0]].shape),
+                     "kernel": list(node.attrs["kernel"]) if conv else None,
+                     "stride": node.attrs["stride"] if conv else None,
+                     "groups": node.attrs.get("groups", 1) if conv else None,
+                     "macs": macs(graph, node), "params": param_count(node)})
+    return rows
+
+
+def _cells(graph) -> list[tuple]:
+    """The table's rows, TOTAL last."""
+    rows = layer_rows(graph)
+    out = [(node.name, _op(node), _shape(graph.tensors[node.inputs[0]].shape),
+            _shape(graph.tensors[node.outputs[0]].shape), _kernel(node), f"{r['macs']:,}", f"{r['params']:,}")
+           for node, r in zip(graph.nodes, rows)]
+    total_macs, total_params = (sum(r[k] for r in rows) for k in ("macs", "params"))
+    return out + [("TOTAL", "", "", "", "", f"{total_macs:,}", f"{total_params:,}")]
+
+
+def layer_table(graph) -> list[str]:
+    """Lines of the per-layer table with totals, as printed when stdout is not a terminal."""
+    from mbmicro.commands.table import plain_lines
+
+    return plain_lines(HEADER, _cells(graph), ALIGN)
+
+
+def document(cfg, graph) -> dict:
+    """``show --json``: the layer table typed, with the model's options (built-in) or source (file),
+    and a built-in model's Table A spec (width 1.0, unscaled)."""
+    layers = layer_rows(graph)
+    builtin = cfg.file is None
+    return {"model": graph.name,
+            "options": {"width": cfg.width, "resolution": cfg.resolution, "classes": cfg.classes,
+                        "seed": cfg.seed} if builtin else None,
+            "source": None if builtin else {"file": str(cfg.file), "sha256": graph.meta["source"]["sha256"]},
+            "input": list(graph.input.shape), "output": list(graph.output.shape),
+            "layers": layers,
+            "total": {"macs": sum(r["macs"] for r in layers), "params": sum(r["params"] for r in layers)},
+            "spec": get_spec(cfg.model) if builtin else None}
 
 
 def run(args: argparse.Namespace) -> int:
+    from mbmicro.commands.table import print_table
+
     cfg = config_from_args(args)
-    if args.json:
-        if cfg.file is not None:
-            raise UserError(f"--json prints a built-in model's Table A spec; {cfg.file} has none: drop --json")
-        print(json.dumps(get_spec(cfg.model), indent=2))
-        return 0
     if cfg.file is None:
         from mbmicro.models.builder import structure_from_config
 
         graph = structure_from_config(cfg)  # the table needs shapes only: no weights, any size is instant
-        print(f"{graph.name}: width {cfg.width:g}, input {_shape(graph.input.shape)}, "
-              f"{cfg.classes} classes, seed {cfg.seed}")
+        title = (f"{graph.name}: width {cfg.width:g}, input {_shape(graph.input.shape)}, "
+                 f"{cfg.classes} classes, seed {cfg.seed}")
     else:
         from mbmicro.pipeline import float_graph_for
 
         graph = float_graph_for(cfg)
-        print(f"{graph.name}: imported from {cfg.file} (sha256 {graph.meta['source']['sha256'][:16]}...), "
-              f"input {_shape(graph.input.shape)}, output {_shape(graph.output.shape)}")
-    for line in layer_table(graph):
-        print(line)
+        title = (f"{graph.name}: imported from {cfg.file} (sha256 {graph.meta['source']['sha256'][:16]}...), "
+                 f"input {_shape(graph.input.shape)}, output {_shape(graph.output.shape)}")
+    if args.json:
+        print_json(document(cfg, graph))
+        return 0
+    print_table(HEADER, _cells(graph), ALIGN, title=title)
     return 0

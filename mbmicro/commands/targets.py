@@ -7,24 +7,17 @@ stack) and flash (code + weights) a model may use; the build checks against thes
 from __future__ import annotations
 
 import argparse
-import json
 
+from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.commands.table import print_table
 from mbmicro.targets.target import Target, core_names, load_target
+from mbmicro.units import format_size
 
 HELP = "list the core targets (core, board, SRAM and flash budgets, simulator); boards: 'mbmicro boards'"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the list as JSON")
-
-
-def human_bytes(n: int) -> str:
-    """1048576 -> '1 MiB', 262144 -> '256 KiB', 5767168 -> '5.5 MiB'."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:g} {unit}"
-    return f"{n} B"
+    add_json_flag(parser, "the list")
 
 
 def simulator_text(target: Target) -> str:
@@ -50,10 +43,10 @@ def rows() -> list[dict[str, str | int]]:
 def run(args: argparse.Namespace) -> int:
     table = rows()
     if args.json:
-        print(json.dumps(table, indent=2))
+        print_json(table)
         return 0
     header = ["name", "core", "board", "SRAM", "flash", "simulator"]
-    lines = [[r["name"], r["core"], r["board"], human_bytes(int(r["sram_bytes"])),
-              human_bytes(int(r["flash_bytes"])), r["simulator"]] for r in table]
+    lines = [[r["name"], r["core"], r["board"], format_size(int(r["sram_bytes"])),
+              format_size(int(r["flash_bytes"])), r["simulator"]] for r in table]
     print_table(header, lines)
     return 0

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 
+from mbmicro import progress
+from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
 from mbmicro.models.options import MODEL_HELP, add_model_options, config_from_args
 from mbmicro.targets.target import load_target
@@ -50,6 +52,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracker", metavar="HOST:PORT", help="measure on the workers of a TVM RPC tracker")
     p.add_argument("--key", help="the tracker key of the workers (default: the target's core)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one measurement may take (default 300)")
+    p.add_argument("--cost", choices=("instructions", "cycles"), default="instructions",
+                   help="what to minimize: QEMU's instruction counts (default) or cycles (estimated from the "
+                        "instruction mix in QEMU; measured with --board)")
+    p.add_argument("--search", choices=("evolution", "xgb"), default="evolution",
+                   help="how to pick candidates: the seeded evolutionary search (default) or an XGBoost cost "
+                        "model that ranks many and measures the best-predicted (needs the tune-xgb extra)")
+    p.add_argument("--search-seed", type=int, default=0, help="seed of the search's choices (default 0)")
+    p.add_argument("--board", metavar="NAME",
+                   help="the tracker's workers measure on this board ('mbmicro tune-worker --board NAME'): "
+                        "cycles from its counter, needs --tracker and --cost cycles")
+    add_json_flag(p, "the closing table")
 
 
 def _check(args) -> None:
@@ -62,20 +75,31 @@ def _check(args) -> None:
         raise UserError("--key needs --tracker HOST:PORT (the tracker the workers registered with)")
     if args.tracker:
         parse_address(args.tracker)
+    if args.search == "xgb":
+        from mbmicro.tune.xgb import require
+
+        require()
+    if args.board is not None:
+        from mbmicro.targets.target import board_names
+
+        if args.board not in board_names():
+            raise UserError(f"unknown board {args.board!r}: pick one of {', '.join(board_names())} ('mbmicro boards')")
+        if not args.tracker:
+            raise UserError("--board needs --tracker HOST:PORT: boards measure through 'mbmicro tune-worker --board'")
+        if args.cost != "cycles":
+            raise UserError("--board measures cycles (a board's counter counts no instructions): add --cost cycles")
 
 
-def _progress(total: int):
-    """A tqdm bar over every candidate of the run (silent when stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="trial", disable=not sys.stderr.isatty(), file=sys.stderr)
+def _stepper(bar):
+    """The tuner's progress hook: after each round, the trials it measured and the kernel's best so far."""
+    from mbmicro.tune import log as tlog
 
     def step(result, n: int) -> None:
-        best = result.best["instructions"] if result.best else None
+        best = result.best.get(tlog.cost_of(result.best)) if result.best else None
         bar.set_postfix_str(f"{result.kernel.key[:28]} best {best:,}" if best else result.kernel.key[:28])
         bar.update(n)
 
-    return bar, step
+    return step
 
 
 def make_pool(args, target):
@@ -98,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     from mbmicro.tune import log as tlog
     from mbmicro.tune.measure import core_target, unique_kernels
-    from mbmicro.tune.tuner import Budget, table, tune
+    from mbmicro.tune.tuner import Budget, Cost, tune
 
     core_target(target)  # refuse a target without a counting simulator before the model build
     previous = tlog.read(args.log)
@@ -107,26 +131,81 @@ def run(args: argparse.Namespace) -> int:
     _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed)
     kernels = unique_kernels(graph, target)
     budget = Budget(trials=args.trials, deadline=deadline, batch=args.batch)
+    cost = Cost(args.cost, args.board)
+    search = None
+    if args.search == "xgb":
+        from mbmicro.tune import xgb
+
+        search = xgb.factory(args.search_seed)
     pool = make_pool(args, target)
     writer = tlog.Writer(args.log)
-    bar, step = _progress(sum(min(k.space_size(), args.trials) for k in kernels))
     interrupted = False
     results = None
     try:
-        results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=step)
+        with progress.bar(sum(min(k.space_size(), args.trials) for k in kernels), desc="tuning",
+                          unit="trial") as bar:
+            results = tune(kernels, pool, writer, budget=budget, previous=previous, progress=_stepper(bar),
+                           cost=cost, seed=args.search_seed, search=search)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        bar.close()
         writer.close()
         getattr(pool, "close", lambda: None)()
     if results is None:  # interrupted: the table from what the log now holds
         results = tune(kernels, _NoPool(), _NoWriter(), budget=Budget(trials=0),
-                       previous=tlog.read(args.log))
-    print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} into {args.log}"
-          + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))
-    print(table(results))
+                       previous=tlog.read(args.log), cost=cost)
+    doc = summary(results, model=config.name, target=target.name, log=args.log, interrupted=interrupted,
+                  cost=cost.key)
+    if args.json:
+        print_json(doc)
+    else:
+        print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} ({cost.key}) into {args.log}"
+              + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))
+        print_tune_table(doc)
     return 130 if interrupted else 0
+
+
+def _measured(record: dict | None) -> dict | None:
+    return None if record is None else {k: record.get(k) for k in ("instructions", "cycles")}
+
+
+def summary(results, *, model: str, target: str, log: str, interrupted: bool, cost: str = "instructions") -> dict:
+    """``tune --json``: per kernel its default and best verified measurement, and the model's totals;
+    ``cost`` is the run's cost key (mbmicro.tune.log.cost_key: instructions, cycles, cycles@BOARD)."""
+    from mbmicro.tune.tuner import totals
+
+    di, ti = totals(results, "instructions")
+    dc, tc = totals(results, "cycles")
+    kernels = [{"kernel": r.kernel.key, "layers": len(r.kernel.layers), "default": _measured(r.default),
+                "tuned": None if r.best is None else dict(_measured(r.best), knobs=r.best["knobs"]),
+                "trials": r.trials, "errors": r.errors} for r in results]
+    return {"model": model, "target": target, "log": str(log), "interrupted": interrupted, "cost": cost,
+            "kernels": kernels,
+            "total": {"layers": sum(k["layers"] for k in kernels), "default_instructions": di,
+                      "tuned_instructions": ti, "tuned_over_default": ti / di if di else None,
+                      "default_cycles": dc, "tuned_cycles": tc, "trials": sum(k["trials"] for k in kernels)}}
+
+
+def print_tune_table(doc: dict) -> None:
+    """The closing table (Markdown when not on a terminal: benchmarks/tune.py pastes it into results/tune/):
+    per kernel default vs tuned, trials, and the model's totals."""
+    def num(measured: dict | None, key: str) -> str:
+        value = None if measured is None else measured.get(key)
+        return "-" if value is None else f"{value:,}"
+
+    board = doc["cost"].partition("@")[2]
+    cycles = f"cycles on {board}" if board else "est. cycles"  # a board's are measured
+    header = ["kernel", "layers", "default instr", "tuned instr", f"default {cycles}", f"tuned {cycles}",
+              "trials (errors)", "tuned knobs"]
+    rows = [[k["kernel"], k["layers"], num(k["default"], "instructions"), num(k["tuned"], "instructions"),
+             num(k["default"], "cycles"), num(k["tuned"], "cycles"), f"{k['trials']} ({k['errors']})",
+             ", ".join(f"{n}={v}" for n, v in k["tuned"]["knobs"].items()) if k["tuned"] else "-"]
+            for k in doc["kernels"]]
+    t = doc["total"]
+    ratio = f" ({t['tuned_over_default']:.3f}x)" if t["tuned_over_default"] is not None else ""
+    rows.append(["**model total**", t["layers"], f"{t['default_instructions']:,}", f"{t['tuned_instructions']:,}{ratio}",
+                 f"{t['default_cycles']:,}", f"{t['tuned_cycles']:,}", t["trials"], ""])
+    print_table(header, rows, "lrrrrrrl", markdown=True)
 
 
 class _NoPool:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mbmicro import progress
+from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.errors import UserError
 
 #: Most random inputs one verify runs: each is a run of the program (in QEMU, seconds each).
@@ -25,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, default=3,
                    help=f"number of random int8 inputs, 1 to {MAX_COUNT} (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs, >= 0 (default 0)")
+    add_json_flag(p, "the verdict (inputs verified, the first failure and its layer)")
     from mbmicro.commands.run import add_device_arguments
 
     add_device_arguments(p)
@@ -56,7 +59,7 @@ def check_arguments(count: int, seed: int) -> None:
         raise UserError(f"--seed {seed} is invalid: pass 0 or a larger integer")
 
 
-def verify_on_device(folder, args: argparse.Namespace) -> int:
+def verify_on_device(folder, args: argparse.Namespace) -> dict:
     """The same random inputs sent to the flashed board; its outputs must equal the reference.
 
     A board cannot write a trace, so a mismatch names the input and points to
@@ -67,46 +70,78 @@ def verify_on_device(folder, args: argparse.Namespace) -> int:
     graph = folder.graph
     rng = np.random.default_rng(args.seed)
     with device.connect(folder, args.serial, args.timeout, args.host) as board:
-        for i in range(args.count):
+        result = _result(folder, args, port=board.port)
+        for i in progress.track(range(args.count), desc="verifying on the device", unit="input"):
             x = rng.integers(-128, 128, size=tuple(graph.input.shape), dtype=np.int8)
             y, _ = device.run_on_device(board, folder, x)
             want = run_int8(graph, x)
             if not np.array_equal(y, want):
-                print(f"input {i}: the board's output differs from the reference in {int((y != want).sum())} "
-                      f"of {y.size} values; 'mbmicro verify {args.dir}' (in the simulator) names the first "
-                      "differing layer")
-                print(f"verification on the device FAILED on input {i + 1}/{args.count} ({folder.model}, "
-                      f"{folder.target.name})")
-                return 1
-    print(f"verified {args.count}/{args.count} inputs bit-exact on the device ({folder.model}, "
-          f"{folder.target.name}, {board.port})")
-    return 0
+                result["failure"] = {"input": i, "differing": int((y != want).sum()), "size": int(y.size),
+                                     "first_mismatch": None}
+                return result
+            result["verified"] += 1
+    return result
 
 
-def run(args: argparse.Namespace) -> int:
-    from mbmicro.commands.run import check_device_arguments
+def _result(folder, args: argparse.Namespace, port: str | None = None) -> dict:
+    """The --json document before any input ran: ``verified`` counts up, ``failure`` stays None if all pass."""
+    return {"build": str(folder.path), "model": folder.model, "target": folder.target.name,
+            "on_device": port is not None, "port": port, "count": args.count, "seed": args.seed,
+            "verified": 0, "failure": None}
+
+
+def verify_in_simulator(folder, args: argparse.Namespace) -> dict:
+    """Random inputs through the build's program; on the first mismatch, a traced run names the layer."""
     from mbmicro.reference.int8 import run_int8
-    from mbmicro.sim.build_folder import load_build_folder
     from mbmicro.sim.execute import run_build
 
-    check_arguments(args.count, args.seed)
-    check_device_arguments(args)
-    folder = load_build_folder(args.dir, need_graph=True)
-    if args.on_device:
-        return verify_on_device(folder, args)
     graph = folder.graph
     rng = np.random.default_rng(args.seed)
-    for i in range(args.count):
+    result = _result(folder, args)
+    for i in progress.track(range(args.count), desc="verifying", unit="input"):
         x = rng.integers(-128, 128, size=tuple(graph.input.shape), dtype=np.int8)
         y, _ = run_build(folder, x)
         want = run_int8(graph, x)
         if np.array_equal(y, want):
+            result["verified"] += 1
             continue
-        print(f"input {i}: output differs from the reference in {int((y != want).sum())} of {y.size} values")
         _, records = run_build(folder, x, trace=True)
         where = first_mismatch(graph, records, run_int8(graph, x, collect=True))
-        print(where or "every traced layer matches: the difference is in the final copy to the output")
-        print(f"verification FAILED on input {i + 1}/{args.count} ({folder.model}, {folder.target.name})")
-        return 1
-    print(f"verified {args.count}/{args.count} inputs bit-exact ({folder.model}, {folder.target.name})")
-    return 0
+        result["failure"] = {"input": i, "differing": int((y != want).sum()), "size": int(y.size),
+                             "first_mismatch": where or "every traced layer matches: the difference is in the "
+                                                        "final copy to the output"}
+        return result
+    return result
+
+
+def print_result(r: dict, dir_arg: str) -> None:
+    """The text verify has always printed: a line per failure detail, then the verdict."""
+    where = (r["model"], r["target"]) + ((r["port"],) if r["on_device"] else ())
+    f = r["failure"]
+    if f is None:
+        print(f"verified {r['count']}/{r['count']} inputs bit-exact{' on the device' if r['on_device'] else ''} "
+              f"({', '.join(where)})")
+    elif r["on_device"]:
+        print(f"input {f['input']}: the board's output differs from the reference in {f['differing']} "
+              f"of {f['size']} values; 'mbmicro verify {dir_arg}' (in the simulator) names the first "
+              "differing layer")
+        print(f"verification on the device FAILED on input {f['input'] + 1}/{r['count']} ({r['model']}, {r['target']})")
+    else:
+        print(f"input {f['input']}: output differs from the reference in {f['differing']} of {f['size']} values")
+        print(f["first_mismatch"])
+        print(f"verification FAILED on input {f['input'] + 1}/{r['count']} ({r['model']}, {r['target']})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbmicro.commands.run import check_device_arguments
+    from mbmicro.sim.build_folder import load_build_folder
+
+    check_arguments(args.count, args.seed)
+    check_device_arguments(args)
+    folder = load_build_folder(args.dir, need_graph=True)
+    result = verify_on_device(folder, args) if args.on_device else verify_in_simulator(folder, args)
+    if args.json:
+        print_json(result)
+    else:
+        print_result(result, args.dir)
+    return 0 if result["failure"] is None else 1

@@ -51,6 +51,7 @@ from mbmicro.errors import UserError
 from mbmicro.graph.files import FileFormatError, describe_os_error, open_regular
 from mbmicro.graph.ir import Graph, Node, Tensor
 from mbmicro.models.options import file_model_name
+from mbmicro.units import format_bytes
 
 #: Oldest default-domain opset read.  13 and later is what torch.onnx.export
 #: and tf2onnx write by default; 9-12 differ only in the attribute forms of
@@ -124,7 +125,7 @@ def load_model(path: str | Path) -> tuple[onnx.ModelProto, str]:
     try:
         with open_regular(path) as (fp, size):
             if size > MAX_MODEL_BYTES:
-                raise FileFormatError(f"it is {size:,} bytes, more than the limit of {MAX_MODEL_BYTES:,}")
+                raise FileFormatError(f"it is {format_bytes(size)}, more than the limit of {format_bytes(MAX_MODEL_BYTES)}")
             data = fp.read(MAX_MODEL_BYTES + 1)
     except OSError as exc:
         raise UserError(f"model file {path} {describe_os_error(exc)}: pass an .onnx file") from None

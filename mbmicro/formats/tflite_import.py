@@ -35,6 +35,7 @@ from mbmicro.graph.ir import Graph, Node, Tensor, same_padding
 from mbmicro.models.options import file_model_name
 from mbmicro.reference.arith import (INT8_MAX, INT8_MIN, SOFTMAX_OUTPUT_QPARAMS, quantize_multiplier_tflite,
                                      tflite_mean_multiplier, tflite_round, tflite_softmax_params)
+from mbmicro.units import format_bytes
 
 MAX_MODEL_BYTES = 1 << 30
 _FIX = "pass a full-integer int8 .tflite (TFLiteConverter with inference_input_type/output_type int8)"
@@ -49,7 +50,7 @@ def read_bytes(path: str | Path) -> bytes:
     try:
         with open_regular(Path(path)) as (fp, size):
             if size > MAX_MODEL_BYTES:
-                raise FileFormatError(f"it is {size:,} bytes, more than the limit of {MAX_MODEL_BYTES:,}")
+                raise FileFormatError(f"it is {format_bytes(size)}, more than the limit of {format_bytes(MAX_MODEL_BYTES)}")
             return fp.read(MAX_MODEL_BYTES + 1)
     except OSError as exc:
         raise _fail(path, describe_os_error(exc)) from None

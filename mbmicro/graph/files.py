@@ -31,6 +31,7 @@ from typing import BinaryIO
 import numpy as np
 
 from mbmicro.errors import UserError
+from mbmicro.units import format_bytes
 
 #: Largest array (data bytes) read from a file: far above any image batch or
 #: model a microcontroller can hold, far below what would exhaust the host.
@@ -120,8 +121,8 @@ def read_npy(fp: BinaryIO, size: int, max_bytes: int = MAX_ARRAY_BYTES) -> np.nd
         raise FileFormatError(f"dtype {dtype} is not a plain number type")
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > max_bytes:
-        raise FileFormatError(f"its header claims shape {shape} of {dtype}, {nbytes:,} bytes, "
-                              f"more than the limit of {max_bytes:,}")
+        raise FileFormatError(f"its header claims shape {shape} of {dtype}, {format_bytes(nbytes)}, "
+                              f"more than the limit of {format_bytes(max_bytes)}")
     left = size - fp.tell()
     if nbytes != left:
         raise FileFormatError(f"its header claims {nbytes:,} data bytes (shape {shape} of {dtype}) "
@@ -131,7 +132,7 @@ def read_npy(fp: BinaryIO, size: int, max_bytes: int = MAX_ARRAY_BYTES) -> np.nd
     while got < nbytes:
         n = fp.readinto(view[got:])
         if not n:
-            raise FileFormatError(f"the data ends after {got:,} of {nbytes:,} bytes")
+            raise FileFormatError(f"the data ends after {got:,} of {format_bytes(nbytes)}")
         got += n
     arr = np.ndarray(shape, dtype=dtype, buffer=buf, order="F" if fortran else "C")
     return arr if dtype.isnative else arr.astype(dtype.newbyteorder("="))
@@ -176,7 +177,7 @@ def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_
     """
     with open_regular(path) as (fp, size):
         if size > max_bytes:
-            raise FileFormatError(f"it is {size:,} bytes, more than the limit of {max_bytes:,}")
+            raise FileFormatError(f"it is {format_bytes(size)}, more than the limit of {format_bytes(max_bytes)}")
         data = fp.read(max_bytes + 1)
     if not data.strip():
         raise FileFormatError("the file is empty")

@@ -35,6 +35,7 @@ import numpy as np
 
 from mbmicro.errors import UserError
 from mbmicro.graph import files
+from mbmicro.units import format_bytes
 
 #: The scalings (mode -> (mean, std) applied to x / 255; "tf" is computed as x / 127.5 - 1).
 MODES = {
@@ -127,7 +128,7 @@ def read_image(path: str | Path):
     try:
         with files.open_regular(path) as (fp, size):
             if size > MAX_IMAGE_BYTES:
-                raise files.FileFormatError(f"it is {size:,} bytes, more than the limit of {MAX_IMAGE_BYTES:,}")
+                raise files.FileFormatError(f"it is {format_bytes(size)}, more than the limit of {format_bytes(MAX_IMAGE_BYTES)}")
             with Image.open(fp) as img:
                 w, h = img.size
                 if w * h > MAX_IMAGE_PIXELS:

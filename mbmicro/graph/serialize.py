@@ -23,6 +23,7 @@ import numpy as np
 from mbmicro.errors import UserError
 from mbmicro.graph import files
 from mbmicro.graph.ir import Graph, Node, Tensor
+from mbmicro.units import format_bytes
 
 FORMAT = "mbmicro-graph/1"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -176,7 +177,7 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                 if not info.filename.endswith(".npy"):
                     raise files.FileFormatError(f"unexpected member {info.filename}")
                 if total > files.MAX_ARRAY_BYTES:
-                    raise files.FileFormatError(f"its arrays add up to more than {files.MAX_ARRAY_BYTES:,} bytes")
+                    raise files.FileFormatError(f"its arrays add up to more than {format_bytes(files.MAX_ARRAY_BYTES)}")
                 with zf.open(info) as member:
                     arrays[info.filename.removesuffix(".npy")] = files.read_npy(member, info.file_size)
     except OSError as exc:
@@ -205,7 +206,7 @@ def _tensor(t: dict) -> Tensor:
         raise ValueError(f"tensor {t['name']} has dtype {t['dtype']!r}, not one of {', '.join(_DTYPES)}")
     nbytes = math.prod(shape) * np.dtype(t["dtype"]).itemsize
     if nbytes > files.MAX_ARRAY_BYTES:
-        raise ValueError(f"tensor {t['name']} of shape {tuple(shape)} needs {nbytes:,} bytes, "
+        raise ValueError(f"tensor {t['name']} of shape {tuple(shape)} needs {format_bytes(nbytes)}, "
                          f"more than the limit of {files.MAX_ARRAY_BYTES:,}")
     scale, zp = t["scale"], t["zero_point"]
     if not (scale is None or isinstance(scale, (int, float)) and not isinstance(scale, bool)):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mbmicro.errors import UserError
+from mbmicro.units import format_bytes
 
 #: The port a board's USB virtual COM port usually is on Linux (ST-LINK/V2-1, V3, DAPLink).
 DEFAULT_PORT = "/dev/ttyACM0"
@@ -117,7 +118,7 @@ class _Lines:
                                 "(or that QEMU is still running) and try again") from None
             self.buffer += chunk
             if len(self.buffer) > MAX_LINE:
-                raise UserError(f"the device on {self.port} sent a line longer than {MAX_LINE:,} bytes: "
+                raise UserError(f"the device on {self.port} sent a line longer than {format_bytes(MAX_LINE)}: "
                                 "is the firmware an mbmicro board build? flash it with 'mbmicro flash DIR'")
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.decode("ascii", "replace").rstrip("\r")

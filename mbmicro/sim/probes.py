@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 from mbmicro.errors import UserError
@@ -174,3 +176,53 @@ def _tcl_word(text: str) -> str:
 def format_command(cmd: list[str]) -> str:
     """One command as a line a POSIX shell runs unchanged (what --dry-run prints)."""
     return shlex.join(cmd)
+
+
+#: Seconds one probe command may take (a 1 MiB flash over ST-LINK takes about 20 s).
+PROBE_TIMEOUT_S = 300.0
+
+#: How to install each tool the commands run.
+INSTALL = {
+    "openocd": "apt-get install openocd",
+    "pyocd": "pip install pyocd",
+    "gdb-multiarch": "apt-get install gdb-multiarch",
+    "ssh": "apt-get install openssh-client",
+    "scp": "apt-get install openssh-client",
+}
+
+
+def default_probe(target) -> str:
+    """openocd when the board has openocd settings (it is a Debian package), else pyocd."""
+    board = board_info(target) or {}
+    settings = board.get("probe") or {}
+    for probe in ("openocd", "pyocd"):
+        if settings.get(probe):
+            return probe
+    raise UserError(f"board '{target.name}' has no probe settings in its target.json: pass --probe gdb "
+                    "--gdb HOST:PORT against a running gdb server, or flash it with your vendor's tool")
+
+
+def check_tools(commands: list[list[str]]) -> None:
+    """Every program the commands start is installed, before the first one runs."""
+    for cmd in commands:
+        if shutil.which(cmd[0]) is None:
+            raise UserError(f"{cmd[0]} is not installed: {INSTALL.get(cmd[0], 'install it')} "
+                            "(or use --dry-run to see the commands)")
+
+
+def execute(commands: list[list[str]]) -> None:
+    """Run the commands in order; the first that fails ends the flash with its last output line."""
+    from mbmicro.processes import run_child
+
+    for cmd in commands:
+        print(format_command(cmd), flush=True)
+        try:
+            done = run_child(cmd, text=True, timeout=PROBE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"{cmd[0]} did not finish within {PROBE_TIMEOUT_S:g} s: check that the board is "
+                            "connected and powered, and that no other debugger holds the probe") from None
+        if done.returncode != 0:
+            lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+            last = lines[-1].strip() if lines else "no output"
+            raise UserError(f"{cmd[0]} failed (exit {done.returncode}: {last}): check the board's connection "
+                            "and the probe, or run the command above by hand")

@@ -15,9 +15,11 @@ def tuned_knobs(graph, target, records: list[dict]) -> tuple[dict[str, dict], di
     """(knobs per node name for codegen.aot.lower_graph, the record used per node name; a record
     carries ``"changed"``: whether its knobs differ from the defaults)."""
     knobs, used = {}, {}
+    board = target.name if getattr(target, "board", None) is not None else None
     for node in graph.nodes:
         kernel = kernel_of(graph, node, target)
-        record = tlog.best(records, kernel.family, kernel.key, kernel.space_version, kernel.defaults)
+        record = tlog.best_for_build(records, kernel.family, kernel.key, kernel.space_version, kernel.defaults,
+                                     board=board)
         if record is not None:
             knobs[node.name] = dict(record["knobs"])
             used[node.name] = dict(record, changed=record["knobs"] != kernel.defaults)
@@ -28,5 +30,6 @@ def summary(paths: list[str], used: dict[str, dict], graph) -> dict:
     """What build.json and the report say about the logs: which layers' kernels came from them."""
     return {"logs": list(paths), "layers_from_log": [n.name for n in graph.nodes if n.name in used],
             "kernels_from_log": sorted({r["kernel"] for r in used.values()}),
+            "costs": {k: tlog.cost_key(r) for k, r in sorted({r["kernel"]: r for r in used.values()}.items())},
             "layers_changed": sum(1 for r in used.values() if r["changed"]),
             "layers_default": sum(1 for n in graph.nodes if n.name not in used)}

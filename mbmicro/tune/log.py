@@ -7,6 +7,12 @@ a header naming the format and its version; every other line is one record keyed
 space version (a hash of the knob space) and the knobs.  Several logs merge by that identity
 (the first copy of a candidate wins).  Only ``ok`` records (verified bit-exact) are ever chosen
 by :func:`best`; error records stay in the log so that a bad candidate is not measured again.
+
+Costs: a record says which cost its run was tuned for (``cost``: ``instructions`` or ``cycles``)
+and where it was measured (``measured_on``: ``qemu``, or the board whose cycle counter gave the
+number; ``cycles_are``: ``estimated`` or ``measured``).  Records of different costs never
+compare: the cost key (:func:`cost_key`) is part of a record's identity and of every choice.
+Records written before costs existed are QEMU instruction records.
 """
 
 from __future__ import annotations
@@ -21,19 +27,49 @@ FORMAT = "mbmicro-tuning-log"
 VERSION = 1
 HEADER = {"format": FORMAT, "version": VERSION}
 _KEYS = ("target", "op", "kernel", "space", "knobs", "ok")
+#: what a tuning run minimizes (``mbmicro tune --cost``)
+COSTS = ("instructions", "cycles")
+#: where QEMU-measured records were measured (instruction counts, estimated cycles)
+QEMU = "qemu"
+
+
+def cost_of(record: dict) -> str:
+    """The cost the record's run was tuned for (records older than --cost: instructions)."""
+    return record.get("cost", "instructions")
+
+
+def measured_on(record: dict) -> str:
+    return record.get("measured_on", QEMU)
+
+
+def cost_key(record: dict) -> str:
+    """What a record's number means: ``instructions``, ``cycles`` (estimated in QEMU) or
+    ``cycles@BOARD`` (measured by BOARD's cycle counter).  Records compare only within a key."""
+    on = measured_on(record)
+    return cost_of(record) if on == QEMU else f"{cost_of(record)}@{on}"
+
+
+def make_key(cost: str, board: str | None = None) -> str:
+    """The cost key of a run tuned for ``cost``, measured on ``board`` (None: QEMU)."""
+    return cost if board in (None, QEMU) else f"{cost}@{board}"
 
 
 def identity(record: dict) -> tuple:
     """What makes two records the same candidate (the measurement aside)."""
-    return (record["target"], record["kernel"], record["space"], json.dumps(record["knobs"], sort_keys=True))
+    return (record["target"], record["kernel"], record["space"], json.dumps(record["knobs"], sort_keys=True),
+            cost_key(record))
 
 
 def _check(record, path: Path, line: int) -> dict:
     if not isinstance(record, dict) or any(k not in record for k in _KEYS):
         raise UserError(f"{path}:{line} is not a tuning record (needs {', '.join(_KEYS)}): "
                         f"pass a log written by 'mbmicro tune'")
-    if record["ok"] and not isinstance(record.get("instructions"), int):
-        raise UserError(f"{path}:{line}: a verified record without an instruction count: the log is damaged")
+    cost = cost_of(record)
+    if cost not in COSTS:
+        raise UserError(f"{path}:{line}: unknown cost {cost!r} (this mbmicro knows {', '.join(COSTS)}): "
+                        "tune again with this mbmicro")
+    if record["ok"] and not isinstance(record.get(cost), int):
+        raise UserError(f"{path}:{line}: a verified record without its {cost} count: the log is damaged")
     return record
 
 
@@ -129,34 +165,59 @@ def write(path: str | Path, records: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _cost(record: dict) -> tuple:
-    """Order of preference: fewer instructions, then fewer estimated cycles."""
-    cycles = record.get("cycles")
-    return (record["instructions"], cycles if cycles is not None else record["instructions"])
+def rank(record: dict) -> tuple:
+    """Order of preference within a cost key: less of the record's cost, then less of the other
+    number (instructions break ties of cycles and the other way round; a board counts no
+    instructions)."""
+    cost = cost_of(record)
+    other = record.get("cycles" if cost == "instructions" else "instructions")
+    return (record[cost], other if other is not None else record[cost])
 
 
 #: a setting must beat the defaults by more than this share of their instructions to replace them
 MARGIN = 0.002
 
 
-def best(records: list[dict], target: str, kernel: str, space: str, defaults: dict | None = None) -> dict | None:
-    """The verified record with the lowest cost for one kernel (None: not in the log).
+def best(records: list[dict], target: str, kernel: str, space: str, defaults: dict | None = None,
+         key: str = "instructions") -> dict | None:
+    """The verified record with the lowest cost for one kernel among the records of cost key
+    ``key`` (None: none in the log).
 
     With ``defaults``: their record unless another beats it by more than MARGIN.  Why: the same
     code can count a few instructions more or less in another firmware (placement changes
     literal loads and library paths), and knobs a micro-kernel ignores give the same code under
     another name, so a "win" of one instruction is noise, not a reason to leave the defaults."""
     mine = [r for r in records if r["ok"] and r["target"] == target and r["kernel"] == kernel
-            and r["space"] == space]
+            and r["space"] == space and cost_key(r) == key]
     if not mine:
         return None
-    top = min(mine, key=_cost)
+    top = min(mine, key=rank)
     if defaults is not None:
         wanted = json.dumps(defaults, sort_keys=True)
         base = next((r for r in mine if json.dumps(r["knobs"], sort_keys=True) == wanted), None)
-        if base is not None and top["instructions"] >= base["instructions"] * (1 - MARGIN):
+        cost = cost_of(top)
+        if base is not None and top[cost] >= base[cost] * (1 - MARGIN):
             return base
     return top
+
+
+def preference(board: str | None) -> list[str]:
+    """Cost keys a build takes, best first: cycles measured on the build's own board, then
+    estimated cycles, then instructions.  Why this order: the more of the real machine a cost
+    sees, the better it predicts the build; cycles measured on another board are that board's
+    (its flash wait states, its caches) and are not used."""
+    return ([make_key("cycles", board)] if board else []) + ["cycles", "instructions"]
+
+
+def best_for_build(records: list[dict], target: str, kernel: str, space: str, defaults: dict | None,
+                   board: str | None = None) -> dict | None:
+    """The record a build uses for one kernel: the best of the first cost key (preference) the
+    log has verified records of for it, each key compared only with itself."""
+    for key in preference(board):
+        found = best(records, target, kernel, space, defaults, key=key)
+        if found is not None:
+            return found
+    return None
 
 
 def measured(records: list[dict]) -> set[tuple]:

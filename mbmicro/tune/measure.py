@@ -148,12 +148,18 @@ def reference_output(kernel: Kernel, feeds: dict[str, np.ndarray]) -> np.ndarray
 
 
 @dataclasses.dataclass
-class _Case:
+class Case:
+    """One call in a measuring firmware: a lowered kernel, its inputs and the expected output."""
+
     index: int
     knobs: dict
     lowered: object
     feeds: dict
     expected: np.ndarray
+
+    def arrays(self) -> list[np.ndarray]:
+        return [self.expected, *(np.asarray(v) for v in self.feeds.values()),
+                *(np.asarray(a.value) for a in self.lowered.args if a.kind == "const")]
 
 
 class _Data:
@@ -177,7 +183,7 @@ class _Data:
         return self.names[digest]
 
 
-def _call(case: _Case, data: _Data) -> str:
+def _call(case: Case, data: _Data) -> str:
     args = []
     for arg in case.lowered.args:
         if arg.kind == "int":
@@ -190,46 +196,110 @@ def _call(case: _Case, data: _Data) -> str:
     return f"{case.lowered.function}({', '.join(args)});"
 
 
-def render_driver(cases: list[_Case]) -> str:
-    """One C file: the candidates' kernels, their data, a main that runs and checks each in order."""
-    sources = {c.lowered.function: c.lowered.source for c in cases}
+def render_driver(cases: list[Case], board: bool = False) -> str:
+    """One C file: the candidates' kernels, their data, and code that runs and checks each in order.
+
+    For QEMU (semihosting, newlib): a ``main`` that prints ``mismatch I`` per wrong output and
+    ``done N``.  For a board (-nostdlib, targets/common/fw_tune.c has ``main``): a
+    ``mbmicro_tune_run`` that hands each candidate's verdict to ``mbmicro_tune_result``, which
+    prints it with the candidate's cycles on the board's console."""
+    sources: dict[str, str] = {}
+    for c in cases:  # a kernel's name encodes its spec and knobs: one name, one source
+        if sources.setdefault(c.lowered.function, c.lowered.source) != c.lowered.source:
+            raise RuntimeError(f"{c.lowered.function}: two kernels of one name with different sources")
     data = _Data()
     out_bytes = max(c.expected.size for c in cases)
     body = []
     for i, case in enumerate(cases):
         call = _call(case, data)
         expected = data.name(case.expected)
-        body.append(f"    memset(mbk_out, 0x5a, sizeof mbk_out);\n"
-                    f"    mbmicro_layer_begin({i});\n    {call}\n    mbmicro_layer_end({i});\n"
-                    f"    if (memcmp(mbk_out, {expected}, {case.expected.size}) != 0) {{\n"
-                    f"        printf(\"mismatch {i}\\n\");\n    }}\n")
-    head = "#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n#include \"mbmicro_hooks.h\"\n\n"
-    return (head + "".join(sources[n] + "\n" for n in sorted(sources)) + "".join(data.parts)
-            + f"static int8_t mbk_out[{out_bytes}];\n\nint main(void)\n{{\n" + "".join(body)
-            + f"    printf(\"done {len(cases)}\\n\");\n    return 0;\n}}\n")
-
-
-def _firmware(target: Target, cases: list[_Case], folder: Path) -> tuple[Path | None, str]:
-    """Write and link the measuring firmware; (executable, "") or (None, the compiler's complaint)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in target.extra.get("files", []):
-        src = target.folder / name
-        if src.suffix == ".ld":
-            (folder / src.name).write_text(link_script.render(src.read_text(), target))
+        run = (f"    memset(mbk_out, 0x5a, sizeof mbk_out);\n"
+               f"    mbmicro_layer_begin({i});\n    {call}\n    mbmicro_layer_end({i});\n")
+        if board:
+            body.append(run + f"    mbmicro_tune_result({i}, mbmicro_tune_same(mbk_out, {expected}, "
+                              f"{case.expected.size}));\n")
         else:
-            shutil.copy(src, folder / src.name)
+            body.append(run + f"    if (memcmp(mbk_out, {expected}, {case.expected.size}) != 0) {{\n"
+                              f"        printf(\"mismatch {i}\\n\");\n    }}\n")
+    if board:
+        head = "#include <stdint.h>\n#include <string.h>\n#include \"fw_tune.h\"\n#include \"mbmicro_hooks.h\"\n\n"
+        main = (f"const int32_t mbmicro_tune_count = {len(cases)};\n\nvoid mbmicro_tune_run(void)\n{{\n"
+                + "".join(body) + "}\n")
+    else:
+        head = "#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n#include \"mbmicro_hooks.h\"\n\n"
+        main = ("int main(void)\n{\n" + "".join(body)
+                + f"    printf(\"done {len(cases)}\\n\");\n    return 0;\n}}\n")
+    return (head + "".join(sources[n] + "\n" for n in sorted(sources)) + "".join(data.parts)
+            + f"static int8_t mbk_out[{out_bytes}];\n\n" + main)
+
+
+def copy_driver(cases: list[Case], folder: Path, board: bool = False) -> None:
+    """driver.c, the runtime hooks' header and the micro-kernel headers the cases include."""
     runtime = Path(str(microkernels.folder().parent / "runtime"))
-    for name in _RUNTIME:
+    for name in _RUNTIME if not board else ("mbmicro_hooks.h",):
         shutil.copy(runtime / name, folder / name)
     headers = {h for c in cases for h in microkernels.headers_included(c.lowered.source)}
     microkernels.copy_headers(headers, folder)
-    (folder / "driver.c").write_text(render_driver(cases))
-    compiled = sorted(p.name for p in folder.iterdir() if p.suffix in (".c", ".S"))
-    exe = target.extra.get("exe", "app")
-    done = run_child([target.cc, *target.cflags, *compiled, *target.ldflags, "-o", exe], cwd=folder, text=True)
-    if done.returncode:
-        return None, "compile: " + " ".join(done.stderr.split())[:300]
-    return folder / exe, ""
+    (folder / "driver.c").write_text(render_driver(cases, board=board))
+
+
+def compile_in(folder: Path, cmd: list[str]) -> str:
+    """Compile and link in ``folder``: "" or the compiler's complaint, shortened to one line."""
+    done = run_child(cmd, cwd=folder, text=True)
+    return "compile: " + " ".join(done.stderr.split())[:300] if done.returncode else ""
+
+
+class QemuMeter:
+    """Measures cases in the target's QEMU under the counting plugin: instructions per case and
+    estimated cycles from the instruction mix (mbmicro.sim.cycles)."""
+
+    measured_on = "qemu"
+    batch_bytes = BATCH_BYTES
+
+    def __init__(self, target: Target, timeout: float = TIMEOUT_S):
+        self.target = core_target(target)
+        self.timeout = timeout
+
+    def firmware(self, cases: list[Case], folder: Path) -> tuple[Path | None, str]:
+        """Write and link the measuring firmware; (executable, "") or (None, the compiler's complaint)."""
+        target = self.target
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in target.extra.get("files", []):
+            src = target.folder / name
+            if src.suffix == ".ld":
+                (folder / src.name).write_text(link_script.render(src.read_text(), target))
+            else:
+                shutil.copy(src, folder / src.name)
+        copy_driver(cases, folder)
+        compiled = sorted(p.name for p in folder.iterdir() if p.suffix in (".c", ".S"))
+        exe = target.extra.get("exe", "app")
+        why = compile_in(folder, [target.cc, *target.cflags, *compiled, *target.ldflags, "-o", exe])
+        return (None, why) if why else (folder / exe, "")
+
+    def run(self, cases: list[Case], folder: Path) -> tuple[list[dict] | None, str]:
+        """Per case ``{"ok": ..., counts}``, or (None, why) when the batch did not build or finish."""
+        exe, why = self.firmware(cases, folder)
+        if exe is None:
+            return None, why
+        text, counts = _run_counted(self.target, exe, folder, self.timeout)
+        if counts is None or f"done {len(cases)}" not in text:
+            return None, "run: the firmware did not finish in QEMU (crash, fault or timeout)"
+        table = cycles.load_table(self.target)
+        bad = {int(line.split()[1]) for line in text.splitlines() if line.startswith("mismatch ")}
+        results = []
+        for i in range(len(cases)):
+            if i in bad:
+                results.append({"ok": False, "error": VERIFY_ERROR})
+                continue
+            mix = counts.mix[i] if counts.mix else {}
+            est = cycles.estimate(mix, table) if (table and mix) else None
+            results.append({"ok": True, "instructions": int(counts.regions[i]), "cycles": est,
+                            "cycles_are": "estimated"})
+        return results, ""
+
+
+#: the error of a candidate whose output is not the reference's
+VERIFY_ERROR = "verify: output differs from mbmicro.reference.int8"
 
 
 def _run_counted(target: Target, exe: Path, folder: Path, timeout: float) -> tuple[str, qemu.InstructionCounts | None]:
@@ -255,43 +325,36 @@ def make_record(kernel: Kernel, knobs: dict, **result) -> dict:
             "shape": kernel.shape(), "knobs": knobs, **result}
 
 
-def _measure_cases(target: Target, kernel: Kernel, cases: list[_Case], timeout: float) -> list[dict]:
-    """Records of ``cases`` (already lowered); a batch that fails to build or finish is split
-    until the failing candidate stands alone, so one bad candidate costs only itself."""
+def run_cases(meter, cases: list[Case]) -> list[dict]:
+    """Each case's result (``ok`` and the meter's numbers, or ``ok: false`` and an ``error``),
+    in order; batches split so one firmware's distinct data stays under ``meter.batch_bytes``,
+    and a batch that fails to build or finish is split until the failing case stands alone, so
+    one bad case costs only itself."""
+    out = []
+    for batch in _batches(cases, meter.batch_bytes):
+        out += _run_split(meter, batch)
+    return out
+
+
+def _run_split(meter, cases: list[Case]) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="mbmicro-tune-") as tmp:
-        exe, why = _firmware(target, cases, Path(tmp))
-        text, counts = ("", None) if exe is None else _run_counted(target, exe, Path(tmp), timeout)
-    finished = counts is not None and f"done {len(cases)}" in text
-    if not finished:
-        if len(cases) > 1:
-            half = len(cases) // 2
-            return (_measure_cases(target, kernel, cases[:half], timeout)
-                    + _measure_cases(target, kernel, cases[half:], timeout))
-        why = why or ("run: the firmware did not finish in QEMU (crash, fault or timeout)")
-        return [make_record(kernel, cases[0].knobs, ok=False, error=why)]
-    table = cycles.load_table(target)
-    bad = {int(line.split()[1]) for line in text.splitlines() if line.startswith("mismatch ")}
-    records = []
-    for i, case in enumerate(cases):
-        if i in bad:
-            records.append(make_record(kernel, case.knobs, ok=False,
-                                   error="verify: output differs from mbmicro.reference.int8"))
-            continue
-        mix = counts.mix[i] if counts.mix else {}
-        est = cycles.estimate(mix, table) if (table and mix) else None
-        records.append(make_record(kernel, case.knobs, ok=True, instructions=int(counts.regions[i]), cycles=est))
-    return records
+        results, why = meter.run(cases, Path(tmp))
+    if results is not None:
+        return results
+    if len(cases) > 1:
+        half = len(cases) // 2
+        return _run_split(meter, cases[:half]) + _run_split(meter, cases[half:])
+    return [{"ok": False, "error": why}]
 
 
-def _batches(cases: list[_Case]) -> list[list[_Case]]:
-    """Cases split so that one firmware's distinct const data stays under BATCH_BYTES."""
+def _batches(cases: list[Case], limit: int) -> list[list[Case]]:
+    """Cases split so that one firmware's distinct const data stays under ``limit`` bytes."""
     batches, current, seen, size = [], [], set(), 0
     for case in cases:
-        arrays = [case.expected, *case.feeds.values(),
-                  *(np.asarray(a.value) for a in case.lowered.args if a.kind == "const")]
+        arrays = case.arrays()
         new = [a for a in arrays if (a.dtype.str, a.tobytes()) not in seen]
         n = sum(a.nbytes for a in new)
-        if current and size + n > BATCH_BYTES:
+        if current and size + n > limit:
             batches.append(current)
             current, seen, size = [], set(), 0
             new, n = arrays, sum(a.nbytes for a in arrays)
@@ -302,11 +365,12 @@ def _batches(cases: list[_Case]) -> list[list[_Case]]:
 
 
 def measure(kernel: Kernel, candidates: list[dict], target: Target, *, seed: int = 0,
-            timeout: float = TIMEOUT_S, lower=lower_node) -> list[dict]:
+            timeout: float = TIMEOUT_S, lower=lower_node, meter=None) -> list[dict]:
     """One record per candidate knob setting, in order: instructions and estimated cycles of
-    a verified run, or ``ok: false`` with the error.  ``lower`` replaces
+    a verified run in QEMU (or what ``meter`` measures, e.g. a board's cycles:
+    mbmicro.tune.board), or ``ok: false`` with the error.  ``lower`` replaces
     codegen.kernels.lower_node (tests corrupt a candidate through it)."""
-    core = core_target(target)
+    meter = meter or QemuMeter(target, timeout)
     feeds = feeds_for(kernel, seed)
     expected = reference_output(kernel, feeds)
     node = kernel.graph.node(kernel.node)
@@ -314,12 +378,12 @@ def measure(kernel: Kernel, candidates: list[dict], target: Target, *, seed: int
     cases = []
     for i, knobs in enumerate(candidates):
         try:
-            lowered = lower(kernel.graph, node, core, knobs)
+            lowered = lower(kernel.graph, node, meter.target, knobs)
         except Exception as exc:  # noqa: BLE001 - a schedule that refuses a knob setting is a result too
-            records[i] = make_record(kernel, knobs, ok=False, error=f"lower: {type(exc).__name__}: {exc}"[:300])
+            records[i] = {"ok": False, "error": f"lower: {type(exc).__name__}: {exc}"[:300]}
             continue
-        cases.append(_Case(i, knobs, lowered, feeds, expected))
-    for batch in _batches(cases):
-        for case, record in zip(batch, _measure_cases(core, kernel, batch, timeout)):
-            records[case.index] = record
-    return [records[i] for i in range(len(candidates))]
+        cases.append(Case(i, knobs, lowered, feeds, expected))
+    for case, result in zip(cases, run_cases(meter, cases)):
+        records[case.index] = result
+    return [make_record(kernel, knobs, **records[i], measured_on=meter.measured_on)
+            for i, knobs in enumerate(candidates)]

@@ -20,6 +20,8 @@ import itertools
 import json
 import random
 
+from mbmicro.tune import log as tlog
+
 
 def _key(knobs: dict) -> str:
     return json.dumps(knobs, sort_keys=True)
@@ -48,7 +50,7 @@ class Search:
         for r in records:
             key = _key(r["knobs"])
             self.settings[key] = dict(r["knobs"])
-            self.costs[key] = (r["instructions"], r.get("cycles") or 0) if r["ok"] else None
+            self.costs[key] = tlog.rank(r) if r["ok"] else None
 
     def done(self) -> bool:
         return len(self.costs) >= self.size

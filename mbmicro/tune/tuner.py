@@ -43,6 +43,36 @@ class Budget:
 
 
 @dataclass
+class Cost:
+    """What a run minimizes and where its workers measure: records of another cost key are
+    neither resumed from nor compared with (mbmicro.tune.log.cost_key)."""
+
+    name: str = "instructions"
+    board: str | None = None  # the board whose workers measure (None: QEMU)
+
+    @property
+    def key(self) -> str:
+        return tlog.make_key(self.name, self.board)
+
+    def stamp(self, record: dict) -> dict:
+        """The record as this run logs it: its cost named; a record that cannot be ranked by this
+        cost (a board counts no instructions; a worker of another board) becomes an error."""
+        mine = self.board or tlog.QEMU
+        record = dict(record, cost=self.name)
+        record.setdefault("measured_on", mine)  # e.g. a round lost on every worker
+        if not record["ok"]:
+            return dict(record, measured_on=mine)
+        on = tlog.measured_on(record)
+        if on != mine:  # logged under this run's key, so no other run skips the candidate for it
+            return dict(record, ok=False, measured_on=mine,
+                        error=f"cost: measured on {on}, this run tunes for {self.key}: "
+                              "give the run's --board the workers' board")
+        if not isinstance(record.get(self.name), int):
+            return dict(record, ok=False, error=f"cost: {on} measured no {self.name}: tune a board with --cost cycles")
+        return record
+
+
+@dataclass
 class _State:
     result: KernelResult
     search: Search
@@ -52,36 +82,41 @@ class _State:
         return budget.trials - self.result.trials
 
 
-def _mine(records: list[dict], kernel: Kernel) -> list[dict]:
+def _mine(records: list[dict], kernel: Kernel, key: str) -> list[dict]:
     return [r for r in records if r["target"] == kernel.family and r["kernel"] == kernel.key
-            and r["space"] == kernel.space_version]
+            and r["space"] == kernel.space_version and tlog.cost_key(r) == key]
 
 
-def _update(state: _State) -> None:
+def _update(state: _State, key: str) -> None:
     kernel, res = state.result.kernel, state.result
     res.trials = len(state.records)
     res.errors = sum(1 for r in state.records if not r["ok"])
     defaults = json.dumps(kernel.defaults, sort_keys=True)
     res.default = next((r for r in state.records if r["ok"] and json.dumps(r["knobs"], sort_keys=True) == defaults),
                        None)
-    res.best = tlog.best(state.records, kernel.family, kernel.key, kernel.space_version, kernel.defaults)
+    res.best = tlog.best(state.records, kernel.family, kernel.key, kernel.space_version, kernel.defaults, key=key)
 
 
 def tune(kernels: list[Kernel], pool, writer, *, budget: Budget, seed: int = 0,
-         previous: list[dict] | None = None, progress=None) -> list[KernelResult]:
-    """Tune ``kernels``; ``previous`` records (the log so far) count as measured.
+         previous: list[dict] | None = None, progress=None, cost: Cost | None = None,
+         search=None) -> list[KernelResult]:
+    """Tune ``kernels`` for ``cost`` (default: QEMU instructions); ``previous`` records (the log
+    so far) of the same cost key count as measured.  ``search(kernel, seed)`` makes each
+    kernel's search (default: mbmicro.tune.search.Search over its space).
 
     ``pool.map_rounds(jobs)`` measures (kernel, candidates) jobs, yielding (job, records) as
     they finish; ``progress(result, state)`` is called after each round.  An interruption
     (KeyboardInterrupt) propagates after the rounds already finished are in the log."""
     previous = previous or []
+    cost = cost or Cost()
+    search = search or (lambda kernel, seed: Search(kernel.space, seed=seed))
     states = []
     for kernel in kernels:
         weight = len(kernel.layers) * macs(kernel.graph, kernel.graph.node(kernel.node))
-        state = _State(KernelResult(kernel, macs=weight), Search(kernel.space, seed=seed))
-        state.records = _mine(previous, kernel)
+        state = _State(KernelResult(kernel, macs=weight), search(kernel, seed))
+        state.records = _mine(previous, kernel, cost.key)
         state.search.tell(state.records)
-        _update(state)
+        _update(state, cost.key)
         states.append(state)
     states.sort(key=lambda s: -s.result.macs)
 
@@ -97,11 +132,12 @@ def tune(kernels: list[Kernel], pool, writer, *, budget: Budget, seed: int = 0,
         return jobs
 
     def finished(i: int, records: list[dict]) -> None:
+        records = [cost.stamp(r) for r in records]
         writer.append(records)
         state = states[i]
         state.records += records
         state.search.tell(records)
-        _update(state)
+        _update(state, cost.key)
         if progress:
             progress(state.result, len(records))
 
@@ -120,24 +156,3 @@ def totals(results: list[KernelResult], key: str) -> tuple[int, int]:
         after += n * r.best[key]
     return before, after
 
-
-def table(results: list[KernelResult]) -> str:
-    """The closing table: per kernel default vs tuned, trials, and the model's totals."""
-    rows = ["| kernel | layers | default instr | tuned instr | default est. cycles | tuned est. cycles | "
-            "trials (errors) | tuned knobs |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-
-    def num(record, key):
-        value = None if record is None else record.get(key)
-        return "-" if value is None else f"{value:,}"
-
-    for r in results:
-        knobs = ", ".join(f"{k}={v}" for k, v in r.best["knobs"].items()) if r.best else "-"
-        rows.append(f"| {r.kernel.key} | {len(r.kernel.layers)} | {num(r.default, 'instructions')} | "
-                    f"{num(r.best, 'instructions')} | {num(r.default, 'cycles')} | {num(r.best, 'cycles')} | "
-                    f"{r.trials} ({r.errors}) | {knobs} |")
-    di, ti = totals(results, "instructions")
-    dc, tc = totals(results, "cycles")
-    ratio = f" ({ti / di:.3f}x)" if di else ""
-    rows.append(f"| **model total** | {sum(len(r.kernel.layers) for r in results)} | {di:,} | {ti:,}{ratio} | "
-                f"{dc:,} | {tc:,} | {sum(r.trials for r in results)} | |")
-    return "\n".join(rows)

@@ -60,8 +60,12 @@ def encode_job(kernel, candidates: list[dict], target_name: str, seed: int) -> s
                        "candidates": candidates})
 
 
-def serve_job(payload: str, board: str | None = None) -> str:
-    """Measure one encoded job here; the records as a JSON string (what the RPC function returns)."""
+def serve_job(payload: str, config: dict | None = None) -> str:
+    """Measure one encoded job here; the records as a JSON string (what the RPC function returns).
+
+    ``config`` is the worker's (``mbmicro tune-worker``): its ``name`` (every record says which
+    worker measured it) and its ``board`` (mbmicro.tune.board.BoardSpec fields: measure with that
+    board's cycle counter instead of QEMU)."""
     import base64
     import json
     import tempfile
@@ -71,6 +75,7 @@ def serve_job(payload: str, board: str | None = None) -> str:
     from mbmicro.targets.target import load_target
     from mbmicro.tune.measure import kernel_of
 
+    config = config or {}
     job = json.loads(payload)
     with tempfile.TemporaryDirectory(prefix="mbmicro-job-") as tmp:
         (Path(tmp) / "graph.json").write_text(job["graph_json"])
@@ -81,19 +86,21 @@ def serve_job(payload: str, board: str | None = None) -> str:
     if (kernel.key, kernel.space_version) != (job["key"], job["space"]):
         raise RuntimeError(f"this worker's mbmicro sees kernel {kernel.key} space {kernel.space_version}, the "
                            f"client {job['key']} space {job['space']}: run the same mbmicro version on both")
-    # board: the slot for measuring on an attached board; until boards can be probed, every
-    # worker measures on its core's simulator
-    return json.dumps(measure(kernel, job["candidates"], target, seed=job["seed"]))
+    if config.get("board"):
+        from mbmicro.tune.board import BoardSpec, measure_on_board
+
+        records = measure_on_board(kernel, job["candidates"], BoardSpec(**config["board"]), seed=job["seed"])
+    else:
+        records = measure(kernel, job["candidates"], target, seed=job["seed"])
+    return json.dumps([dict(r, worker=config.get("name", "")) for r in records])
 
 
-_BOARD: list[str | None] = [None]
-
-
-def _register() -> None:
+def _register(config: dict | None = None) -> None:
     """Runs in the RPC server's process: make MEASURE_FUNC callable by clients.
 
     The server forks a process per session, so what is imported here is imported once, not per
-    round: the TVM lowering pipeline and every op template."""
+    round: the TVM lowering pipeline and every op template.  ``config`` comes as an argument,
+    not a global of the parent: the server runs in a fresh process (TVM's PopenWorker)."""
     import importlib
     import pkgutil
 
@@ -104,15 +111,18 @@ def _register() -> None:
     for info in pkgutil.iter_modules(ops.__path__):
         importlib.import_module(f"{ops.__name__}.{info.name}")
 
-    tvm.register_global_func(MEASURE_FUNC, lambda payload: serve_job(payload, _BOARD[0]), override=True)
+    tvm.register_global_func(MEASURE_FUNC, lambda payload: serve_job(payload, config), override=True)
 
 
-def start_server(tracker: tuple[str, int], key: str, host: str = "0.0.0.0", port: int = 9091):
-    """An RPC server registered with the tracker under ``key``, serving MEASURE_FUNC."""
+def start_server(tracker: tuple[str, int], key: str, host: str = "0.0.0.0", port: int = 9091,
+                 config: dict | None = None):
+    """An RPC server registered with the tracker under ``key``, serving MEASURE_FUNC with ``config``."""
+    import functools
+
     from tvm import rpc
 
     return rpc.Server(host=host, port=port, port_end=port + 1000, tracker_addr=tracker, key=key,
-                      server_init_callback=_register, silent=True)
+                      server_init_callback=functools.partial(_register, config), silent=True)
 
 
 def wait_for_tracker(addr: tuple[str, int], seconds: float) -> None:
