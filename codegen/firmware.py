@@ -33,8 +33,9 @@ from mbmicro.targets.target import Target
 FOLDER = "firmware"
 TEST_INPUT = "test_input.bin"
 #: fixed files copied from targets/common into every firmware folder
-COMMON_FILES = ("startup_m.S", "sections_m.ld", "fw_crt.c", "fw_main.c", "fw_cycles.c", "fw_cycles.h",
-                "console.h", "test_input.S", "arm-none-eabi.cmake")
+COMMON_FILES = ("startup_m.S", "sections_m.ld", "fw_crt.c", "fault_text.h", "freestanding_mem.c", "fw_main.c",
+                "fw_cycles.c", "fw_cycles.h", "console.h", "console_text.c", "console_text.h", "test_input.S",
+                "arm-none-eabi.cmake")
 #: console driver name (target.json "board" -> "console" -> "driver") -> its C file
 DRIVERS = {"stm32_usart": "stm32_usart.c", "cmsdk_uart": "cmsdk_uart.c"}
 _LAYOUTS = {"f4": "MBMICRO_USART_F4", "v2": "MBMICRO_USART_V2", "lpuart": "MBMICRO_USART_LPUART"}
@@ -153,7 +154,8 @@ def write_firmware(out: Path, program, input_shape: tuple[int, ...]) -> list[str
     driver = _driver(target)
     serve = [n for n in SERVE_FILES if _common(n).is_file()]
     serve_c = [n for n in serve if n.endswith(".c")]
-    sources = ["startup_m.S", "fw_crt.c", "fw_main.c", "fw_cycles.c", driver, "test_input.S"]
+    sources = ["startup_m.S", "fw_crt.c", "freestanding_mem.c", "fw_main.c", "console_text.c", "fw_cycles.c", driver,
+               "test_input.S"]
     model = {"PREFIX": program.prefix, "MACRO": program.macro}
     files = {
         "mbmicro_board.h": _render("mbmicro_board.h.in", board_values(target)),

@@ -25,6 +25,21 @@ CFLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
 HOST = "host"
 
 
+def covering_sample(items: list, keys: list, every: int) -> list:
+    """The items a second, similar core runs: the first item of each key (one of every variant
+    the full list has: kernel size, stride, requantization form, tile...) and every ``every``-th
+    item besides, in list order.  Why: a seeded list of a few hundred cases costs one TVM
+    lowering and one -O3 compile per case on each core; the first core runs them all, the
+    second needs every code path, not every random size again."""
+    seen: set = set()
+    keep = []
+    for i, (item, key) in enumerate(zip(items, keys, strict=True)):
+        if key not in seen or i % every == 0:
+            keep.append(item)
+        seen.add(key)
+    return keep
+
+
 def tensor(name: str, shape, zp: int, scale: float = 0.05) -> Tensor:
     return Tensor(name, tuple(int(s) for s in shape), "int8", scale, int(zp))
 

@@ -224,7 +224,7 @@ def test_a_fault_is_reported_on_the_console(tmp_path):
     out = _lut_build("netduinoplus2", tmp_path / "b")
     fw = out / "firmware"
     shutil.copy(Path(__file__).parent / "data" / "fw_fault" / "fw_fault.c", fw)
-    _make(fw, "FW_SRCS=startup_m.S fw_crt.c fw_fault.c fw_cycles.c stm32_usart.c test_input.S")
+    _make(fw, "FW_SRCS=startup_m.S fw_crt.c freestanding_mem.c fw_fault.c fw_cycles.c stm32_usart.c test_input.S")
     fault = re.compile(r"mbmicro: fault: exception 0x([0-9a-f]{8}) pc 0x[0-9a-f]{8} lr 0x[0-9a-f]{8}\r\n")
     text = console_lines(load_target("netduinoplus2"), fw / "app.elf", fault, timeout=30)
     assert "fw_fault: trapping" in text and fault.search(text).group(1) == "00000003"  # HardFault

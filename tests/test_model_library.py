@@ -24,10 +24,12 @@ from mbmicro.cli import main
 from mbmicro.codegen.project import build_project
 from mbmicro.formats import elf
 from mbmicro.reference.int8 import run_int8
-from mbmicro.targets.target import load_target
+from mbmicro.targets.target import load_target, targets_root
 from test_build_host import fake_lower, toy_graph
 
 DATA = Path(__file__).resolve().parent / "data" / "model_library"
+#: the memory functions a program without newlib needs, as the board firmware links them
+FREESTANDING_MEM = targets_root() / "common" / "freestanding_mem.c"
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +208,9 @@ def test_model_folder_links_freestanding_without_newlib(net_m4, tmp_path):
     (tmp_path / "Makefile").write_text(
         f"include {net_m4}/model/model.mk\n"
         "all: fw.elf model_lib.o\n"
-        "fw.elf: main.c $(MODEL_SRCS)\n"
+        f"fw.elf: main.c {FREESTANDING_MEM} $(MODEL_SRCS)\n"
         "\tarm-none-eabi-gcc $(MODEL_CFLAGS) -Wall -Wextra -Werror -ffreestanding "
-        "-fno-tree-loop-distribute-patterns -nostdlib -Wl,--gc-sections -o $@ $^\n"
+        "-nostdlib -Wl,--gc-sections -o $@ $^\n"
         "model_lib.o: $(MODEL_SRCS)\n"  # the library alone, one relocatable object: what it leaves undefined
         "\tarm-none-eabi-gcc $(MODEL_CFLAGS) -ffreestanding -nostdlib -r -o $@ $^\n")
     (tmp_path / "main.c").write_text((DATA / "freestanding_main.c").read_text())
@@ -226,6 +228,7 @@ def test_model_cmake_builds_a_firmware(net_m4, tmp_path):
     project = DATA / "cmake"
     configure = subprocess.run(["cmake", "-S", str(project), "-B", str(tmp_path / "b"),
                                 f"-DMODEL_CMAKE={net_m4 / 'model' / 'model.cmake'}",
+                                f"-DFREESTANDING_MEM={FREESTANDING_MEM}",
                                 f"-DCMAKE_TOOLCHAIN_FILE={project / 'arm-none-eabi.cmake'}"],
                                capture_output=True, text=True)
     assert configure.returncode == 0, configure.stdout + configure.stderr

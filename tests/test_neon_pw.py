@@ -3,7 +3,8 @@ their NEON path under qemu-aarch64 and their portable twin on the host, against
 mbmicro.reference.int8 bit for bit on 240 seeded random shapes, both requantization
 rules (and the 32-bit fast path of the single rule), weights with and without -128:
 first the header alone through a C driver, then the generated kernels that tensorize
-with it (codegen/ops/pointwise_neon.py), 240 hypothesis-drawn shapes on host and in QEMU.
+with it (codegen/ops/pointwise_neon.py), 120 seeded shapes covering every kernel variant,
+on host and in QEMU.
 
 Why a C driver (tests/c/neon_pw_driver.c) and not generated kernels: the header
 is the unit here; the driver runs every case as the tile loop a generated kernel
@@ -11,15 +12,17 @@ has, with the tile knobs as constant arguments, in one process per build."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kernel_harness import random_act, random_int8, random_requant, run_cases, single_node_graph, tensor
 from qemu_kernel_harness import run_cases_qemu
+from session_cache import shared_artifact
 from mbmicro.codegen.kernels import knob_space, lower_node
 from mbmicro.codegen.knobs import fit, pick
 from mbmicro.codegen.ops.pointwise import TILE_OC, TILE_P
@@ -68,12 +71,15 @@ def random_case(rng) -> dict:
 
 @pytest.fixture(scope="module")
 def drivers(tmp_path_factory) -> dict[str, Path]:
-    """The driver built once per module for each build (a compile takes ~15-30 s)."""
-    tmp = tmp_path_factory.mktemp("neon_pw")
+    """The driver built once per test run for each build (a compile takes ~10-20 CPU s),
+    shared by the xdist workers (tests/session_cache.py)."""
+    inputs = [DRIVER, *HEADERS.glob("*.h")]
     exes = {}
     for build, (cc, _) in BUILDS.items():
-        exes[build] = tmp / f"driver_{build}"
-        subprocess.run([*cc, str(DRIVER), "-o", str(exes[build])], check=True, capture_output=True, text=True)
+        recipe = [*cc, str(DRIVER)]
+        exes[build] = shared_artifact(tmp_path_factory, f"neon_pw_driver_{build}", inputs, recipe,
+                                      lambda out, recipe=recipe: subprocess.run([*recipe, "-o", str(out)], check=True,
+                                                                                capture_output=True, text=True))
     return exes
 
 
@@ -122,10 +128,11 @@ def test_neon_pw_hypothesis(seed, drivers, tmp_path_factory):
 
 # --- the generated kernels (codegen/ops/pointwise_neon.py) -------------------------------------
 
-NEON_BATCHES = settings(max_examples=10, derandomize=True, deadline=None, database=None,
-                        phases=[Phase.generate], suppress_health_check=list(HealthCheck))
-NEON_SHAPES = st.lists(st.tuples(st.integers(1, 8), st.integers(1, 8), st.integers(2, 90), st.integers(1, 40),
-                                 st.integers(0, 2**32 - 1)), min_size=24, max_size=24)
+def seeded_shapes(seed: int, n: int) -> list[tuple[int, int, int, int, int]]:
+    """n (H, W, C, K, case seed): maps up to 8x8, 2-90 input and 1-40 output channels."""
+    rng = np.random.default_rng(seed)
+    return [(int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(2, 91)), int(rng.integers(1, 41)),
+             int(rng.integers(0, 2**32 - 1))) for _ in range(n)]
 
 
 def neon_case(rng, H: int, W: int, C: int, K: int, knobs: dict | None):
@@ -166,12 +173,21 @@ def neon_cases(shapes):
     return cases
 
 
-@NEON_BATCHES
-@given(shapes=NEON_SHAPES)
-def test_neon_kernels_host_and_qemu(shapes):
-    """The same kernels (lowered once: same knobs, same name, same source) as the portable
-    twin in a host .so and with NEON in qemu-aarch64; the default cases get the A53's knobs."""
-    cases = [(g, n, f, kn or neon_defaults_for(g, n), ref) for g, n, f, kn, ref in neon_cases(shapes)]
+#: every generated kernel variant: unroll x requantization mode (0, 1, 2) x paired products or
+#: not, for both micro-kernels (name tags n.. for "neon", nk.. for "neon_k")
+VARIANTS = {(u, f"{m}{rq}{p}") for u in (0, 1) for m in ("n", "nk") for rq, p in
+            [(0, "p"), (1, "p"), (2, "p"), (0, ""), (1, "")]}
+
+
+def test_neon_kernels_host_and_qemu():
+    """120 seeded shapes, every kernel variant among them, lowered once (same knobs, same
+    name, same source) and run as the portable twin in one host .so and with NEON in one
+    qemu-aarch64 program; every fourth case gets the A53's default knobs."""
+    cases = [(g, n, f, kn or neon_defaults_for(g, n), ref) for g, n, f, kn, ref in neon_cases(seeded_shapes(2028, 120))]
+    kernels = [lower_node(g, n, "cortex-a53", kn) for g, n, _, kn, _ in cases]
+    tags = [(k.knobs["unroll"], re.search(r"nk?\dp?$", k.function)) for k in kernels if k.knobs["micro"] != "none"]
+    seen = {(unroll, tag.group(0)) for unroll, tag in tags if tag}
+    assert VARIANTS <= seen, VARIANTS - seen
     run_cases(cases)
     run_cases_qemu(cases, "cortex-a53")
 

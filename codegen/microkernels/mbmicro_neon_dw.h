@@ -87,114 +87,143 @@ MBMICRO_NEON_INLINE int32x4_t mbmicro_neon_dw_rq(int32x4_t acc, int32x4_t m, int
     return mbmicro_neon_rq(acc, m, vsubq_s32(vdupq_n_s32(31), e), rq);
 }
 
-/* a[0..3] += (x[0:16] - zp) * (wl, wh) (16 channels of one tap). */
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_tap16(int32x4_t a[4], const int8_t *x, int8x16_t zp, int16x8_t wl,
-                                               int16x8_t wh)
+/* One channel block is 16 lanes (wide = 1: four int32x4 accumulators, a[0..3]) or 8 lanes
+ * (wide = 0: a[0..1]); every call passes wide as a literal, so each inlined copy is
+ * specialized to one width and the branches on it vanish.  The functions below are the
+ * per-pixel body that the interior (two pixels per tap) and the border (one pixel, valid
+ * taps only) share, for both widths. */
+
+/* The tap's int16 weights at wt (wh: lanes 8..15, only when wide). */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_weights(const int16_t *wt, int16x8_t *wl, int16x8_t *wh, int wide)
 {
-    int8x16_t v = vld1q_s8(x);
-    int16x8_t l = vsubl_s8(vget_low_s8(v), vget_low_s8(zp));
-    int16x8_t h = vsubl_high_s8(v, zp);
-    a[0] = vmlal_s16(a[0], vget_low_s16(l), vget_low_s16(wl));
-    a[1] = vmlal_high_s16(a[1], l, wl);
-    a[2] = vmlal_s16(a[2], vget_low_s16(h), vget_low_s16(wh));
-    a[3] = vmlal_high_s16(a[3], h, wh);
+    *wl = vld1q_s16(wt);
+    *wh = wide ? vld1q_s16(wt + 8) : *wl;
 }
 
-/* a[0..1] += (x[0:8] - zp) * w (8 channels of one tap). */
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_tap8(int32x4_t a[2], const int8_t *x, int8x8_t zp, int16x8_t w)
+/* a += (x - zp) * (wl, wh) over the block's channels of one tap. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_tap(int32x4_t *a, const int8_t *x, int8x16_t zp, int16x8_t wl,
+                                             int16x8_t wh, int wide)
 {
-    int16x8_t l = vsubl_s8(vld1_s8(x), zp);
-    a[0] = vmlal_s16(a[0], vget_low_s16(l), vget_low_s16(w));
-    a[1] = vmlal_high_s16(a[1], l, w);
+    if (wide) {
+        int8x16_t v = vld1q_s8(x);
+        int16x8_t l = vsubl_s8(vget_low_s8(v), vget_low_s8(zp));
+        int16x8_t h = vsubl_high_s8(v, zp);
+        a[0] = vmlal_s16(a[0], vget_low_s16(l), vget_low_s16(wl));
+        a[1] = vmlal_high_s16(a[1], l, wl);
+        a[2] = vmlal_s16(a[2], vget_low_s16(h), vget_low_s16(wh));
+        a[3] = vmlal_high_s16(a[3], h, wh);
+    } else {
+        int16x8_t l = vsubl_s8(vld1_s8(x), vget_low_s8(zp));
+        a[0] = vmlal_s16(a[0], vget_low_s16(l), vget_low_s16(wl));
+        a[1] = vmlal_high_s16(a[1], l, wl);
+    }
 }
 
-/* Output ow of a 16-channel block over its valid taps only (border pixels), weights
- * read from memory. */
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_edge16(int32x4_t a[4], const int8_t *x, int32_t H, int32_t W,
-                                                int32_t C, const int16_t *w, int32_t KH, int32_t KW,
-                                                int32_t ih0, int32_t iw0, int8x16_t zp)
+/* a = the block's biases: where every pixel's sum starts. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_bias(int32x4_t *a, const int32_t *bias, int wide)
+{
+    if (wide) {
+        int32x4x4_t b = vld1q_s32_x4(bias);
+        for (int g = 0; g < 4; g++)
+            a[g] = b.val[g];
+    } else {
+        int32x4x2_t b = vld1q_s32_x2(bias);
+        a[0] = b.val[0];
+        a[1] = b.val[1];
+    }
+}
+
+/* Store the block's requantized outputs of a at y. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_out(int8_t *y, const int32x4_t *a, const int32_t *mult,
+                                             const int32_t *rexp, int rq, int16x8_t zp, int8x16_t lo,
+                                             int8x16_t hi, int wide)
+{
+    int32x4_t r[4];
+    if (wide) {
+        int32x4x4_t m = vld1q_s32_x4(mult), e = vld1q_s32_x4(rexp);
+        for (int g = 0; g < 4; g++)
+            r[g] = mbmicro_neon_dw_rq(a[g], m.val[g], e.val[g], rq);
+        vst1q_s8(y, mbmicro_neon_narrow16(r, zp, lo, hi));
+    } else {
+        int32x4x2_t m = vld1q_s32_x2(mult), e = vld1q_s32_x2(rexp);
+        r[0] = mbmicro_neon_dw_rq(a[0], m.val[0], e.val[0], rq);
+        r[1] = mbmicro_neon_dw_rq(a[1], m.val[1], e.val[1], rq);
+        r[2] = r[0];
+        r[3] = r[1];
+        vst1_s8(y, vget_low_s8(mbmicro_neon_narrow16(r, zp, lo, hi)));
+    }
+}
+
+/* One output over its valid taps only (border pixels), weights read from memory; x and w
+ * point at the block's first channel. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_edge(int32x4_t *a, const int8_t *x, int32_t H, int32_t W, int32_t C,
+                                              const int16_t *w, int32_t KH, int32_t KW, int32_t ih0, int32_t iw0,
+                                              int8x16_t zp, int wide)
 {
     int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < KH ? H - ih0 : KH;
     int32_t kw0 = iw0 < 0 ? -iw0 : 0, kw1 = W - iw0 < KW ? W - iw0 : KW;
     for (int32_t kh = kh0; kh < kh1; kh++)
         for (int32_t kw = kw0; kw < kw1; kw++) {
-            const int16_t *wt = w + (kh * KW + kw) * C;
-            mbmicro_neon_dw_tap16(a, x + ((ih0 + kh) * W + iw0 + kw) * C, zp, vld1q_s16(wt), vld1q_s16(wt + 8));
+            int16x8_t wl, wh;
+            mbmicro_neon_dw_weights(w + (kh * KW + kw) * C, &wl, &wh, wide);
+            mbmicro_neon_dw_tap(a, x + ((ih0 + kh) * W + iw0 + kw) * C, zp, wl, wh, wide);
         }
 }
 
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_edge8(int32x4_t a[2], const int8_t *x, int32_t H, int32_t W,
-                                               int32_t C, const int16_t *w, int32_t KH, int32_t KW,
-                                               int32_t ih0, int32_t iw0, int8x8_t zp)
+/* Two outputs S input columns apart (a[0..3], a[4..7]) over the taps kh in [0, nkh), every
+ * kw: interior columns.  xp: input of the first output's first tap, w: that tap's
+ * weights; each tap's weights are loaded once for both outputs. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_pair(int32x4_t a[8], const int8_t *xp, int32_t W, int32_t C,
+                                              const int16_t *w, int32_t KW, int32_t S, int32_t nkh, int8x16_t zp,
+                                              int wide)
 {
-    int32_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < KH ? H - ih0 : KH;
-    int32_t kw0 = iw0 < 0 ? -iw0 : 0, kw1 = W - iw0 < KW ? W - iw0 : KW;
-    for (int32_t kh = kh0; kh < kh1; kh++)
-        for (int32_t kw = kw0; kw < kw1; kw++)
-            mbmicro_neon_dw_tap8(a, x + ((ih0 + kh) * W + iw0 + kw) * C, zp, vld1q_s16(w + (kh * KW + kw) * C));
-}
-
-/* Store the 16 requantized outputs of a[4] at y (channels c..c+15). */
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_out16(int8_t *y, const int32x4_t a[4], const int32_t *mult,
-                                               const int32_t *rexp, int rq, int16x8_t zp, int8x16_t lo,
-                                               int8x16_t hi)
-{
-    int32x4x4_t m = vld1q_s32_x4(mult), e = vld1q_s32_x4(rexp);
-    int32x4_t r[4];
-    for (int g = 0; g < 4; g++)
-        r[g] = mbmicro_neon_dw_rq(a[g], m.val[g], e.val[g], rq);
-    vst1q_s8(y, mbmicro_neon_narrow16(r, zp, lo, hi));
-}
-
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_out8(int8_t *y, const int32x4_t a[2], const int32_t *mult,
-                                              const int32_t *rexp, int rq, int16x8_t zp, int8x16_t lo,
-                                              int8x16_t hi)
-{
-    int32x4x2_t m = vld1q_s32_x2(mult), e = vld1q_s32_x2(rexp);
-    int32x4_t r[4];
-    r[0] = mbmicro_neon_dw_rq(a[0], m.val[0], e.val[0], rq);
-    r[1] = mbmicro_neon_dw_rq(a[1], m.val[1], e.val[1], rq);
-    r[2] = r[0];
-    r[3] = r[1];
-    vst1_s8(y, vget_low_s8(mbmicro_neon_narrow16(r, zp, lo, hi)));
-}
-
-/* Two outputs S input columns apart (a[0..3], a[4..7]) over the taps kh in [kh0, kh1), every
- * kw: interior columns.  xp: input of tap (0, 0) of the first output, w: tap (0, 0)'s
- * weights; each tap's 16 int16 weights are loaded once for both outputs. */
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_pair16(int32x4_t a[8], const int8_t *xp, int32_t W, int32_t C,
-                                                const int16_t *w, int32_t KW, int32_t S, int32_t kh0,
-                                                int32_t kh1, int8x16_t zp)
-{
-    for (int32_t kh = kh0; kh < kh1; kh++) {
+    for (int32_t kh = 0; kh < nkh; kh++) {
         const int8_t *xr = xp + kh * W * C;
         const int16_t *wr = w + kh * KW * C;
         for (int32_t kw = 0; kw < KW; kw++) {
-            int16x8_t wl = vld1q_s16(wr + kw * C), wh = vld1q_s16(wr + kw * C + 8);
-            mbmicro_neon_dw_tap16(a, xr + kw * C, zp, wl, wh);
-            mbmicro_neon_dw_tap16(a + 4, xr + (kw + S) * C, zp, wl, wh);
+            int16x8_t wl, wh;
+            mbmicro_neon_dw_weights(wr + kw * C, &wl, &wh, wide);
+            mbmicro_neon_dw_tap(a, xr + kw * C, zp, wl, wh, wide);
+            mbmicro_neon_dw_tap(a + 4, xr + (kw + S) * C, zp, wl, wh, wide);
         }
     }
 }
 
-MBMICRO_NEON_INLINE void mbmicro_neon_dw_pair8(int32x4_t a[4], const int8_t *xp, int32_t W, int32_t C,
-                                               const int16_t *w, int32_t KW, int32_t S, int32_t kh0,
-                                               int32_t kh1, int8x8_t zp)
+/* One channel block (channels c.. of the row's outputs): interior columns [j0, jp) two at a
+ * time through the pair kernel over the row's valid kh [kh0, kh1), every other column
+ * (border, and an odd last interior one) through the edge kernel. */
+MBMICRO_NEON_INLINE void mbmicro_neon_dw_block(const int8_t *x, int32_t H, int32_t W, int32_t C, const int16_t *w,
+                                               int32_t KH, int32_t KW, int32_t S, int32_t left, int32_t ih0,
+                                               int32_t kh0, int32_t kh1, int32_t j0, int32_t jp, int32_t OW,
+                                               const int32_t *bias, const int32_t *mult, const int32_t *rexp, int rq,
+                                               int16x8_t yzp, int8x16_t zp, int8x16_t lo, int8x16_t hi, int8_t *y,
+                                               int32_t c, int wide)
 {
-    for (int32_t kh = kh0; kh < kh1; kh++) {
-        const int8_t *xr = xp + kh * W * C;
-        const int16_t *wr = w + kh * KW * C;
-        for (int32_t kw = 0; kw < KW; kw++) {
-            int16x8_t wt = vld1q_s16(wr + kw * C);
-            mbmicro_neon_dw_tap8(a, xr + kw * C, zp, wt);
-            mbmicro_neon_dw_tap8(a + 2, xr + (kw + S) * C, zp, wt);
-        }
+    for (int32_t ow = j0; ow < jp; ow += 2) {
+        int32x4_t a[8];
+        mbmicro_neon_dw_bias(a, bias + c, wide);
+        for (int g = 0; g < (wide ? 4 : 2); g++)
+            a[4 + g] = a[g];
+        mbmicro_neon_dw_pair(a, x + ((ih0 + kh0) * W + ow * S - left) * C + c, W, C, w + kh0 * KW * C + c, KW, S,
+                             kh1 - kh0, zp, wide);
+        mbmicro_neon_dw_out(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, lo, hi, wide);
+        mbmicro_neon_dw_out(y + (ow + 1) * C + c, a + 4, mult + c, rexp + c, rq, yzp, lo, hi, wide);
+    }
+    for (int32_t ow = 0; ow < OW; ow++) {
+        if (ow == j0)
+            ow = jp;
+        if (ow >= OW)
+            break;
+        int32x4_t a[4];
+        mbmicro_neon_dw_bias(a, bias + c, wide);
+        mbmicro_neon_dw_edge(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, zp, wide);
+        mbmicro_neon_dw_out(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, lo, hi, wide);
     }
 }
 
 /* One output row: y[ow][c] for ow < OW, every channel (y points at the row).  Interior
- * columns [j0, j1) (every kw inside the image) go two at a time through the pair kernels
- * over the row's valid kh; the border columns and an odd last one through the edge ones. */
+ * columns [j0, j1) are those whose every kw lies inside the image; channels go in blocks
+ * of 16, then one of 8, then the last C % 8 through the reference's arithmetic. */
 MBMICRO_NEON_INLINE void mbmicro_neon_dw_row(const int8_t *x, int32_t H, int32_t W, int32_t C, const int16_t *w,
                                              int32_t KH, int32_t KW, int32_t S, int32_t top, int32_t left,
                                              int32_t oh, int32_t OW, const int32_t *bias, const int32_t *mult,
@@ -208,50 +237,16 @@ MBMICRO_NEON_INLINE void mbmicro_neon_dw_row(const int8_t *x, int32_t H, int32_t
     j1 = j1 < OW ? j1 : OW;
     j1 = j1 > j0 ? j1 : j0;
     const int32_t jp = j0 + ((j1 - j0) & ~1); /* pairs end here */
-    const int8x16_t zp16 = vdupq_n_s8((int8_t)x_zp);
+    const int8x16_t zp = vdupq_n_s8((int8_t)x_zp);
     const int16x8_t yzp = vdupq_n_s16((int16_t)y_zp);
     const int8x16_t vlo = vdupq_n_s8((int8_t)lo), vhi = vdupq_n_s8((int8_t)hi);
     int32_t c = 0;
-    for (; c + 16 <= C; c += 16) {
-        for (int32_t ow = j0; ow < jp; ow += 2) {
-            int32x4x4_t b = vld1q_s32_x4(bias + c);
-            int32x4_t a[8] = {b.val[0], b.val[1], b.val[2], b.val[3], b.val[0], b.val[1], b.val[2], b.val[3]};
-            mbmicro_neon_dw_pair16(a, x + ((ih0 + kh0) * W + ow * S - left) * C + c, W, C, w + kh0 * KW * C + c,
-                                   KW, S, 0, kh1 - kh0, zp16);
-            mbmicro_neon_dw_out16(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
-            mbmicro_neon_dw_out16(y + (ow + 1) * C + c, a + 4, mult + c, rexp + c, rq, yzp, vlo, vhi);
-        }
-        for (int32_t ow = 0; ow < OW; ow++) {
-            if (ow == j0)
-                ow = jp;
-            if (ow >= OW)
-                break;
-            int32x4x4_t b = vld1q_s32_x4(bias + c);
-            int32x4_t a[4] = {b.val[0], b.val[1], b.val[2], b.val[3]};
-            mbmicro_neon_dw_edge16(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, zp16);
-            mbmicro_neon_dw_out16(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
-        }
-    }
+    for (; c + 16 <= C; c += 16)
+        mbmicro_neon_dw_block(x, H, W, C, w, KH, KW, S, left, ih0, kh0, kh1, j0, jp, OW, bias, mult, rexp, rq, yzp,
+                              zp, vlo, vhi, y, c, 1);
     if (c + 8 <= C) {
-        const int8x8_t zp8 = vget_low_s8(zp16);
-        for (int32_t ow = j0; ow < jp; ow += 2) {
-            int32x4x2_t b = vld1q_s32_x2(bias + c);
-            int32x4_t a[4] = {b.val[0], b.val[1], b.val[0], b.val[1]};
-            mbmicro_neon_dw_pair8(a, x + ((ih0 + kh0) * W + ow * S - left) * C + c, W, C, w + kh0 * KW * C + c,
-                                  KW, S, 0, kh1 - kh0, zp8);
-            mbmicro_neon_dw_out8(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
-            mbmicro_neon_dw_out8(y + (ow + 1) * C + c, a + 2, mult + c, rexp + c, rq, yzp, vlo, vhi);
-        }
-        for (int32_t ow = 0; ow < OW; ow++) {
-            if (ow == j0)
-                ow = jp;
-            if (ow >= OW)
-                break;
-            int32x4x2_t b = vld1q_s32_x2(bias + c);
-            int32x4_t a[2] = {b.val[0], b.val[1]};
-            mbmicro_neon_dw_edge8(a, x + c, H, W, C, w + c, KH, KW, ih0, ow * S - left, zp8);
-            mbmicro_neon_dw_out8(y + ow * C + c, a, mult + c, rexp + c, rq, yzp, vlo, vhi);
-        }
+        mbmicro_neon_dw_block(x, H, W, C, w, KH, KW, S, left, ih0, kh0, kh1, j0, jp, OW, bias, mult, rexp, rq, yzp,
+                              zp, vlo, vhi, y, c, 0);
         c += 8;
     }
     if (c < C)

@@ -32,8 +32,8 @@ from mbmicro.errors import UserError
 from mbmicro.tune.measure import BATCH_BYTES, VERIFY_ERROR, Case, compile_in, copy_driver
 
 #: fixed files of targets/common the tuning firmware links (the console driver's file besides)
-COMMON = ("startup_m.S", "sections_m.ld", "fw_crt.c", "fw_cycles.c", "fw_cycles.h", "console.h",
-          "fw_tune.c", "fw_tune.h")
+COMMON = ("startup_m.S", "sections_m.ld", "fw_crt.c", "fault_text.h", "freestanding_mem.c", "fw_cycles.c",
+          "fw_cycles.h", "console.h", "console_text.c", "console_text.h", "fw_tune.c", "fw_tune.h")
 ELF = "tune.elf"
 _RESULT = re.compile(r"MBMICRO tune=(\d+) ok=([01]) cycles=(\d+)")
 _DONE = re.compile(r"MBMICRO tune done=(\d+)")

@@ -5,12 +5,14 @@
  * buffer two hex digits at a time, so the loop needs no line buffer as large
  * as the input (27 KiB for a 96x96 RGB model) on a board with little SRAM.
  * Only C99 and the firmware's own interfaces are used, no libc, no newlib:
- * console.h (the UART), fw_cycles.h (the DWT counter) and mbmicro_fw_model.h
- * (which model: MBMICRO_FW_INPUT_SIZE, _OUTPUT_SIZE, _NUM_LAYERS, MBMICRO_FW_RUN).
+ * console.h (the UART), console_text.h (numbers, the CRC-32 and the result lines, the
+ * same as fw_main.c's), fw_cycles.h (the DWT counter) and mbmicro_fw_model.h (which
+ * model: MBMICRO_FW_INPUT_SIZE, _OUTPUT_SIZE, _NUM_LAYERS, MBMICRO_FW_RUN).
  */
 #include "console_serve.h"
 
 #include "console.h"
+#include "console_text.h"
 #include "fw_cycles.h"
 #include "mbmicro_fw_model.h"
 
@@ -27,7 +29,6 @@ extern uint32_t mbmicro_layer_cycles[MBMICRO_FW_NUM_LAYERS];
 
 static int8_t serve_input[MBMICRO_FW_INPUT_SIZE];
 static int8_t serve_output[MBMICRO_FW_OUTPUT_SIZE];
-static const char hex_digits[] = "0123456789abcdef";
 
 static int next_char(void)
 {
@@ -36,74 +37,6 @@ static int next_char(void)
         c = mbmicro_console_getc();
     while (c < 0 || c == '\r');
     return c;
-}
-
-static void put(const char *s)
-{
-    unsigned n = 0;
-    while (s[n] != '\0')
-        n++;
-    mbmicro_console_write(s, n);
-}
-
-static void put_uint(uint32_t value)
-{
-    char text[11];
-    int i = 10;
-    text[i] = '\0';
-    do {
-        text[--i] = (char)('0' + value % 10u);
-        value /= 10u;
-    } while (value != 0u);
-    put(text + i);
-}
-
-static void put_int(int32_t value)
-{
-    if (value < 0) {
-        put("-");
-        put_uint(0u - (uint32_t)value);
-    } else {
-        put_uint((uint32_t)value);
-    }
-}
-
-static void put_hex32(uint32_t value)
-{
-    char text[9];
-    int i;
-    for (i = 7; i >= 0; i--) {
-        text[i] = hex_digits[value & 15u];
-        value >>= 4;
-    }
-    text[8] = '\0';
-    put(text);
-}
-
-static void put_bytes(const int8_t *data, uint32_t n)
-{
-    char pair[2];
-    uint32_t i;
-    for (i = 0; i < n; i++) {
-        uint8_t b = (uint8_t)data[i];
-        pair[0] = hex_digits[b >> 4];
-        pair[1] = hex_digits[b & 15u];
-        mbmicro_console_write(pair, 2);
-    }
-}
-
-uint32_t mbmicro_crc32(const void *data, uint32_t n)
-{
-    const uint8_t *p = (const uint8_t *)data;
-    uint32_t crc = 0xFFFFFFFFu;
-    uint32_t i;
-    int bit;
-    for (i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (bit = 0; bit < 8; bit++)
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
 }
 
 /*
@@ -174,20 +107,20 @@ static void skip_line(int last)
 static void reply_error(const char *reason, int last)
 {
     skip_line(last);
-    put("MBMICRO ERR ");
-    put(reason);
-    put("\n");
+    mbmicro_console_puts("MBMICRO ERR ");
+    mbmicro_console_puts(reason);
+    mbmicro_console_puts("\n");
 }
 
 static void reply_info(void)
 {
-    put("MBMICRO INFO in=");
-    put_uint(MBMICRO_FW_INPUT_SIZE);
-    put(" out=");
-    put_uint(MBMICRO_FW_OUTPUT_SIZE);
-    put(" layers=");
-    put_uint(MBMICRO_FW_NUM_LAYERS);
-    put(MBMICRO_SERVE_PROFILE ? " profile=1\n" : " profile=0\n");
+    mbmicro_console_puts("MBMICRO INFO in=");
+    mbmicro_console_put_u32(MBMICRO_FW_INPUT_SIZE);
+    mbmicro_console_puts(" out=");
+    mbmicro_console_put_u32(MBMICRO_FW_OUTPUT_SIZE);
+    mbmicro_console_puts(" layers=");
+    mbmicro_console_put_u32(MBMICRO_FW_NUM_LAYERS);
+    mbmicro_console_puts(MBMICRO_SERVE_PROFILE ? " profile=1\n" : " profile=0\n");
 }
 
 /* Reads 2 * MBMICRO_FW_INPUT_SIZE hex digits into serve_input; returns the character after them. */
@@ -229,23 +162,9 @@ static void run_and_reply(void)
     rc = (int32_t)MBMICRO_FW_RUN(serve_input, serve_output);
     spent = mbmicro_cycles_now() - start;
 #if MBMICRO_SERVE_PROFILE
-    for (i = 0; i < MBMICRO_FW_NUM_LAYERS; i++) {
-        put("MBMICRO layer=");
-        put_int(i);
-        put(" cycles=");
-        put_uint(mbmicro_layer_cycles[i]);
-        put("\n");
-    }
+    mbmicro_console_put_layers(mbmicro_layer_cycles, MBMICRO_FW_NUM_LAYERS, "\n");
 #endif
-    put("MBMICRO OUT rc=");
-    put_int(rc);
-    put(" cycles=");
-    put_uint(spent);
-    put(" crc32=");
-    put_hex32(mbmicro_crc32(serve_output, MBMICRO_FW_OUTPUT_SIZE));
-    put(" out=");
-    put_bytes(serve_output, MBMICRO_FW_OUTPUT_SIZE);
-    put("\n");
+    mbmicro_console_put_result("MBMICRO OUT ", rc, spent, serve_output, MBMICRO_FW_OUTPUT_SIZE, "\n");
 }
 
 /* After "MBMICRO IN ": "<length> <crc32> <hex>\n". */

@@ -27,12 +27,7 @@
 #ifndef MBMICRO_CONSOLE_SERVE_H
 #define MBMICRO_CONSOLE_SERVE_H
 
-#include <stdint.h>
-
 /* Answers requests forever. */
 void mbmicro_serve(void);
-
-/* CRC-32 (polynomial 0xEDB88320, zlib's crc32()) of n bytes. */
-uint32_t mbmicro_crc32(const void *data, uint32_t n);
 
 #endif /* MBMICRO_CONSOLE_SERVE_H */

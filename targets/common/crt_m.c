@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fault_text.h"
 #include "semihost_m.h"
 
 #define MAX_ARGS 16
@@ -98,15 +99,6 @@ void *_sbrk(ptrdiff_t increment)
     return old;
 }
 
-static void put_hex(char *out, uint32_t value)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 7; i >= 0; i--) {
-        out[i] = digits[value & 0xFu];
-        value >>= 4;
-    }
-}
-
 /*
  * Any exception other than reset lands here (nothing enables interrupts). Print the
  * exception number and the stacked PC/LR without stdio (its state may be broken), then
@@ -114,10 +106,8 @@ static void put_hex(char *out, uint32_t value)
  */
 void mbmicro_crt_fault(const uint32_t *frame, uint32_t exception)
 {
-    char msg[] = "mbmicro: fault: exception 0x........ pc 0x........ lr 0x........\n";
-    put_hex(msg + 28, exception & 0x1FFu);
-    put_hex(msg + 42, frame[6]);
-    put_hex(msg + 56, frame[5]);
+    char msg[] = MBMICRO_FAULT_TEXT "\n";
+    mbmicro_fault_fill(msg, frame, exception);
     semihost_write0(msg);
     semihost_exit(FAULT_EXIT_STATUS);
 }

@@ -6,12 +6,13 @@
  * mbmicro_crt_start() here: SystemInit() leaves the clocks at their reset default
  * (the console divisor in mbmicro_board.h is computed for that clock) and points VTOR
  * at our vector table, main() runs, and the core then sleeps: there is no host to
- * return to. Any fault prints one line on the console and stops.
+ * return to. Any fault prints one line on the console and stops (fault_text.h).
+ * The memory functions gcc may call are in freestanding_mem.c.
  */
-#include <stddef.h>
 #include <stdint.h>
 
 #include "console.h"
+#include "fault_text.h"
 
 #define SCB_VTOR (*(volatile uint32_t *)0xE000ED08u)
 
@@ -20,9 +21,6 @@ extern const uint32_t __vectors[];
 void SystemInit(void);
 void mbmicro_crt_start(void) __attribute__((noreturn, used));
 void mbmicro_crt_fault(const uint32_t *frame, uint32_t exception) __attribute__((noreturn, used));
-void *memset(void *dst, int value, size_t n);
-void *memcpy(void *dst, const void *src, size_t n);
-void *memmove(void *dst, const void *src, size_t n);
 
 static void halt(void) __attribute__((noreturn));
 
@@ -46,53 +44,11 @@ void mbmicro_crt_start(void)
     halt();
 }
 
-static void put_hex(char *out, uint32_t value)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 7; i >= 0; i--) {
-        out[i] = digits[value & 0xFu];
-        value >>= 4;
-    }
-}
-
 /* Same text as the semihosting runtime's (crt_m.c), on the console instead. */
 void mbmicro_crt_fault(const uint32_t *frame, uint32_t exception)
 {
-    char msg[] = "mbmicro: fault: exception 0x........ pc 0x........ lr 0x........\r\n";
-    put_hex(msg + 28, exception & 0x1FFu);
-    put_hex(msg + 42, frame[6]);
-    put_hex(msg + 56, frame[5]);
+    char msg[] = MBMICRO_FAULT_TEXT "\r\n";
+    mbmicro_fault_fill(msg, frame, exception);
     mbmicro_console_write(msg, sizeof msg - 1);
     halt();
-}
-
-void *memset(void *dst, int value, size_t n)
-{
-    unsigned char *d = dst;
-    while (n--)
-        *d++ = (unsigned char)value;
-    return dst;
-}
-
-void *memcpy(void *dst, const void *src, size_t n)
-{
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (n--)
-        *d++ = *s++;
-    return dst;
-}
-
-void *memmove(void *dst, const void *src, size_t n)
-{
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    if (d < s) {
-        while (n--)
-            *d++ = *s++;
-    } else {
-        while (n--)
-            d[n] = s[n];
-    }
-    return dst;
 }

@@ -13,10 +13,12 @@
  *     MBMICRO layer=I cycles=N
  * from the model's per-layer hooks (mbmicro_hooks.h), timed with the DWT counter.
  * -DMBMICRO_SERVE: after it, mbmicro_serve() (console_serve.c) answers host requests.
+ * The lines are console_text.c's, the same functions the protocol's replies use.
  */
 #include <stdint.h>
 
 #include "console.h"
+#include "console_text.h"
 #include "fw_cycles.h"
 #include "mbmicro_fw_model.h"
 #include "mbmicro_hooks.h"
@@ -28,60 +30,6 @@ extern const int8_t mbmicro_test_input[];
 extern const int8_t mbmicro_test_input_end[];
 
 static int8_t output_buffer[MBMICRO_FW_OUTPUT_SIZE];
-
-static void put(const char *s)
-{
-    unsigned n = 0;
-    while (s[n] != '\0')
-        n++;
-    mbmicro_console_write(s, n);
-}
-
-static void put_u32(uint32_t v)
-{
-    char text[11];
-    int i = 10;
-    text[i] = '\0';
-    do {
-        text[--i] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    put(text + i);
-}
-
-static void put_i32(int32_t v)
-{
-    if (v < 0) {
-        put("-");
-        put_u32(0u - (uint32_t)v);
-    } else {
-        put_u32((uint32_t)v);
-    }
-}
-
-static void put_hex(uint32_t v, int digits)
-{
-    static const char hex[] = "0123456789abcdef";
-    char text[9];
-    for (int i = digits - 1; i >= 0; i--) {
-        text[i] = hex[v & 0xFu];
-        v >>= 4;
-    }
-    text[digits] = '\0';
-    put(text);
-}
-
-/* CRC-32 (reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF), bitwise: small beats fast here. */
-static uint32_t crc32(const uint8_t *p, uint32_t n)
-{
-    uint32_t crc = 0xFFFFFFFFu;
-    for (uint32_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int b = 0; b < 8; b++)
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
 
 #ifdef MBMICRO_PROFILE
 static uint32_t layer_started;
@@ -100,32 +48,7 @@ void mbmicro_layer_end(int32_t index)
     if (index >= 0 && index < MBMICRO_FW_NUM_LAYERS)
         mbmicro_layer_cycles[index] += now - layer_started;
 }
-
-static void print_layers(void)
-{
-    for (int32_t i = 0; i < MBMICRO_FW_NUM_LAYERS; i++) {
-        put("MBMICRO layer=");
-        put_i32(i);
-        put(" cycles=");
-        put_u32(mbmicro_layer_cycles[i]);
-        put("\r\n");
-    }
-}
 #endif
-
-static void print_result(int32_t rc, uint32_t cycles)
-{
-    put("MBMICRO rc=");
-    put_i32(rc);
-    put(" cycles=");
-    put_u32(cycles);
-    put(" crc32=");
-    put_hex(crc32((const uint8_t *)output_buffer, MBMICRO_FW_OUTPUT_SIZE), 8);
-    put(" out=");
-    for (uint32_t i = 0; i < MBMICRO_FW_OUTPUT_SIZE; i++)
-        put_hex((uint8_t)output_buffer[i], 2);
-    put("\r\n");
-}
 
 int main(void)
 {
@@ -139,9 +62,9 @@ int main(void)
         cycles = mbmicro_cycles_now() - start;
     }
 #ifdef MBMICRO_PROFILE
-    print_layers();
+    mbmicro_console_put_layers(mbmicro_layer_cycles, MBMICRO_FW_NUM_LAYERS, "\r\n");
 #endif
-    print_result(rc, cycles);
+    mbmicro_console_put_result("MBMICRO ", rc, cycles, output_buffer, MBMICRO_FW_OUTPUT_SIZE, "\r\n");
 #ifdef MBMICRO_SERVE
     mbmicro_serve();
 #endif

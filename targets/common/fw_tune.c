@@ -17,6 +17,7 @@
 #include "fw_tune.h"
 
 #include "console.h"
+#include "console_text.h"
 #include "fw_cycles.h"
 #include "mbmicro_hooks.h"
 
@@ -35,26 +36,6 @@ void mbmicro_layer_end(int32_t index)
     elapsed = mbmicro_cycles_now() - started;
 }
 
-static void put(const char *s)
-{
-    unsigned n = 0;
-    while (s[n] != '\0')
-        n++;
-    mbmicro_console_write(s, n);
-}
-
-static void put_u32(uint32_t v)
-{
-    char text[11];
-    int i = 10;
-    text[i] = '\0';
-    do {
-        text[--i] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    put(text + i);
-}
-
 int32_t mbmicro_tune_same(const int8_t *a, const int8_t *b, int32_t n)
 {
     for (int32_t i = 0; i < n; i++)
@@ -65,22 +46,22 @@ int32_t mbmicro_tune_same(const int8_t *a, const int8_t *b, int32_t n)
 
 void mbmicro_tune_result(int32_t index, int32_t ok)
 {
-    put("MBMICRO tune=");
-    put_u32((uint32_t)index);
-    put(ok ? " ok=1 cycles=" : " ok=0 cycles=");
-    put_u32(elapsed);
-    put("\r\n");
+    mbmicro_console_puts("MBMICRO tune=");
+    mbmicro_console_put_u32((uint32_t)index);
+    mbmicro_console_puts(ok ? " ok=1 cycles=" : " ok=0 cycles=");
+    mbmicro_console_put_u32(elapsed);
+    mbmicro_console_puts("\r\n");
 }
 
 int main(void)
 {
     mbmicro_console_init();
     mbmicro_cycles_init();
-    put("MBMICRO tune start\r\n");
+    mbmicro_console_puts("MBMICRO tune start\r\n");
     mbmicro_tune_run();
-    put("MBMICRO tune done=");
-    put_u32((uint32_t)mbmicro_tune_count);
-    put("\r\n");
+    mbmicro_console_puts("MBMICRO tune done=");
+    mbmicro_console_put_u32((uint32_t)mbmicro_tune_count);
+    mbmicro_console_puts("\r\n");
     /* Spin instead of returning to fw_crt.c's WFI halt: the next batch is loaded by a debugger,
      * and a core asleep in WFI stays asleep after a gdb load (QEMU keeps it halted; a probe that
      * resets the core does not care either way). */
