@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from mbmicro.targets import budgets
-from mbmicro.codegen import firmware, link_script, microkernels
+from mbmicro.codegen import firmware, link_script, microkernels, model_memory
 from mbmicro import progress
 from mbmicro.errors import UserError
 from mbmicro.graph import files
@@ -39,7 +39,7 @@ BUILD_FORMAT = "mbmicro-build/1"
 #: The model includes the hooks header (compiled to nothing unless a test variant turns them on);
 #: the hooks' definitions and the test program belong to the build folder around model/.
 MODEL_HOOKS = "mbmicro_hooks.h"
-APP_RUNTIME_FILES = ("mbmicro_main.c", "mbmicro_hooks.c")
+APP_RUNTIME_FILES = ("mbmicro_main.c", "mbmicro_hooks.c", "mbmicro_stack.c", "mbmicro_stack.h")
 #: Every file of codegen/runtime that goes into a build.
 RUNTIME_FILES = (*APP_RUNTIME_FILES, MODEL_HOOKS)
 _COMPILED = (".c", ".S", ".s")
@@ -231,7 +231,7 @@ def render_makefile(target: Target, prefix: str, sources: list[str], extra_deps:
         "APP_SRCS": " ".join(sources),
         "HOOKED": f"{prefix}_model.c mbmicro_hooks.c mbmicro_main.c",
         "EXTRA_DEPS": " ".join(extra_deps),
-        "MODEL_OBJS": f"{prefix}_model.o {prefix}_kernels.o",
+        "MODEL_OBJS": " ".join(model_memory.object_names(prefix)),
         "EXE": names["all"],
         "EXE_TRACE": names["trace"],
         "EXE_PROFILE": names["profile"],
@@ -313,7 +313,7 @@ def write_files(folder: Path, program, extra: dict[str, str]) -> list[str]:
         else:
             shutil.copyfile(src, folder / Path(name).name)
     local = [Path(n).name for n in target_files]
-    sources = ["mbmicro_hooks.c", "mbmicro_main.c"]
+    sources = ["mbmicro_hooks.c", "mbmicro_main.c", "mbmicro_stack.c"]
     sources += [n for n in local if n.endswith(_COMPILED)]
     deps = [n for n in local if not n.endswith(_COMPILED)]
     (folder / "Makefile").write_text(render_makefile(program.target, program.prefix, sources, deps))
@@ -369,11 +369,15 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         options = {"model": model, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
                    **info.get("options", {})}
 
-    def need(code: int) -> dict:
-        return budgets.requirements(target, program.plan.peak, 0 if io_in_arena else x.nbytes + y.nbytes,
-                                    program.weights.total_bytes, code)
+    def need(objects=None) -> dict:
+        io = 0 if io_in_arena else x.nbytes + y.nbytes
+        if objects is None or not objects.measured:  # before compiling, or no compiler: what is known
+            return budgets.requirements(target, program.plan.peak, io, program.weights.total_bytes, None)
+        return budgets.requirements(target, program.plan.peak, io, objects.weights, objects.code,
+                                    constants=objects.constants, static=objects.static_ram,
+                                    model_stack=objects.stack.bytes)
 
-    first = need(0)
+    first = need()
     if retry_memory and retry_memory != memory and first["sram_needed_bytes"] > first["sram_budget_bytes"]:
         # does not fit as asked: fused row regions (--memory min) before refusing
         sys.stderr.write(f"mbmicro: note: {model} needs {first['sram_needed_bytes']:,} B SRAM with --memory "
@@ -382,7 +386,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         memory = retry_memory
         program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
                                   memory=memory)
-    budgets.check(need(0), target, model, code_known=False)  # arena and weights: before writing anything
+    budgets.check(need(), target, model, code_missing="not yet compiled")  # arena and weights: before writing anything
     prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,
@@ -400,11 +404,11 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         provenance.stamp_files(tmp, files, prov)  # every generated file's header says what made it
         graph_io.save_graph(graph, tmp)
         build["files"] = sorted([*files, "graph.json", "graph.npz", "build.json", *report.BUILD_FILES])
-        with progress.step("compiling"):  # make objects: the model's code size and stack
-            code = report.code_bytes(tmp, program)
-        memory = need(code[0])
-        budgets.check(memory, target, model, code_known=True)  # refusing here discards the staging folder
-        rep = dict(report.make_report(program, build, code, memory), provenance=prov.as_dict())
+        with progress.step("compiling"):  # make objects: the model's flash, static SRAM and stack
+            objects = model_memory.measure(tmp, program)
+        memory = need(objects)
+        budgets.check(memory, target, model)  # refusing here discards the staging folder
+        rep = dict(report.make_report(program, build, objects, memory), provenance=prov.as_dict())
         report.write_files(tmp, report.render_files(rep))
         # the marker last: a folder with a build.json is complete
         (tmp / "build.json").write_text(json.dumps(build, indent=1, sort_keys=True) + "\n")

@@ -87,5 +87,5 @@ def markdown_to_html(text: str, plots: dict[str, bytes]) -> str:
 def render_html(report: dict, markdown: str, plots: dict[str, bytes]) -> str:
     """report.html from report.md's text and the plots it names."""
     frame = Template(resources.files("mbmicro.codegen").joinpath("templates", TEMPLATE).read_text())
-    return frame.substitute(title=html.escape(f"mbmicro report: {report['model']} on {report['target']}"),
+    return frame.substitute(title=html.escape(f"mbmicro report: {report['model_name']} on {report['target']}"),
                             body=markdown_to_html(markdown, plots))

@@ -108,7 +108,7 @@ def arena_png(report: dict) -> bytes:
         _bytes_axis(ax)
         ax.set_xlabel("step (layer index)")
         ax.set_ylabel("arena offset (bytes)")
-        ax.set_title(f"{report['model']} on {report['target']}: arena {peak:,} B "
+        ax.set_title(f"{report['model_name']} on {report['target']}: arena {peak:,} B "
                      f"(lower bound {report['arena_lower_bound']:,} B), one box per buffer lifetime")
         if plan["scratch"]:
             ax.legend(handles=[Patch(facecolor="white", edgecolor="dimgray", hatch="///", label="kernel scratch")],
@@ -141,7 +141,7 @@ def profile_png(report: dict) -> bytes:
         for ax, (key, title) in zip(axes, panels):
             ax.bar(xs, [x[key] for x in layers], color=[colour[x["op"]] for x in layers], width=0.8)
             _bytes_axis(ax)
-            ax.set_title(f"{report['model']} on {report['profile']['target']}: {title}", fontsize=10)
+            ax.set_title(f"{report['model_name']} on {report['profile']['target']}: {title}", fontsize=10)
             ax.set_ylabel(key.replace("_", " "))
         axes[-1].set_xlabel("layer index")
         axes[-1].set_xlim(-0.7, len(layers) - 0.3)

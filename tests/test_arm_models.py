@@ -21,7 +21,8 @@ import pytest
 
 from mbmicro.cli import main
 from mbmicro.codegen.project import executable_names
-from mbmicro.commands.profile import profile, profiled_steps
+from mbmicro.commands.profile import add_to_report, profile, profiled_steps
+from mbmicro.formats import elf
 from mbmicro.models.specs import MODEL_NAMES
 from mbmicro.targets.target import load_target
 
@@ -84,12 +85,9 @@ def _link_with_map(folder: Path, target) -> str:
     return (folder / "app.map").read_text()
 
 
-def _section_use(folder: Path, target, exe: str) -> dict[str, int]:
-    """Bytes the linked image puts at each address range, by ld's region in the map."""
-    size = target.simulator["nm"].replace("-nm", "-size")
-    out = subprocess.run([size, "-A", exe], cwd=folder, capture_output=True, text=True, check=True).stdout
-    return {p[0]: (int(p[1]), int(p[2])) for p in (ln.split() for ln in out.splitlines())
-            if len(p) == 3 and p[0].startswith(".") and p[1].isdigit() and p[2].isdigit() and int(p[2])}
+def _section_use(folder: Path, target, exe: str) -> dict[str, tuple[int, int]]:
+    """(bytes, address) of each section the linked image puts in memory (at a nonzero address)."""
+    return {name: (n, addr) for name, (n, addr) in elf.sizes(folder / exe).sections.items() if addr}
 
 
 BARE_METAL = [core for core in CORE_MODELS if load_target(core).simulator["kind"] == "qemu-system"]
@@ -118,12 +116,35 @@ def test_linked_image_obeys_the_budgets(core_build):
     assert in_flash <= memory["flash_needed_bytes"] <= in_flash + 8192
 
 
+#: bytes the painted stack may exceed the compiler's bound by: the profile build's model C calls
+#: the layer markers, which may cost its frames a register save or two
+PAINT_SLACK = 32
+
+
+def _check_painted_stack(folder: Path, result: dict) -> None:
+    """The stack painted in QEMU lies between the largest kernel scratch (which is on the stack)
+    and the compiler's worst chain + slack, and report.json/md hold it beside that bound
+    (written by add_to_report, as 'mbmicro profile' does)."""
+    add_to_report(folder, result)
+    report = json.loads((folder / "report.json").read_text())
+    sram, stack = report["model"]["sram"], result["model_stack"]
+    assert stack is not None and not stack["overflowed"] and not stack["untouched"]
+    assert 0 < report["max_kernel_scratch_bytes"] <= stack["painted_bytes"] <= sram["stack_compiler_bytes"] + PAINT_SLACK
+    assert sram["stack_painted_bytes"] == stack["painted_bytes"] and stack["compiler_bytes"] == sram["stack_compiler_bytes"]
+    assert sram["stack_bytes"] == max(stack["painted_bytes"], sram["stack_compiler_bytes"])
+    assert report["model"]["sram_peak_bytes"] == stack["sram_peak_bytes"] == (
+        sram["arena_bytes"] + sram["io_bytes"] + sram["stack_bytes"] + sram["static_bytes"])
+    assert f"painted {stack['painted_bytes']:,})" in (folder / "report.md").read_text()
+
+
 @pytest.mark.parametrize("core_build", ["cortex-m4"], indirect=True)
 def test_profile_repeats_exactly(core_build):
-    """One core is enough here: test_qemu.py checks the counter on all four."""
+    """One core is enough here: test_qemu.py checks the counter on all four.  The stack painted
+    before the first layer and read after the last repeats too, and changes no layer's count."""
     _, folder = core_build
     first, again = profile(folder), profile(folder)
     assert first == again
+    _check_painted_stack(folder, first)
     assert sum(r["instructions"] for r in first["layers"]) == first["total"]["instructions"]
     steps = profiled_steps(json.loads((folder / "report.json").read_text())["layers"])  # a fused region: one
     assert [r["name"] for r in first["layers"]] == [s["name"] for s in steps]
@@ -131,6 +152,13 @@ def test_profile_repeats_exactly(core_build):
     assert first["program_instructions"] > first["total"]["instructions"]
     # the estimated cycles repeat too: they come from the same exactly repeatable mix
     assert first["total"]["estimated_cycles"] == sum(r["estimated_cycles"] for r in first["layers"]) > 0
+
+
+@pytest.mark.parametrize("core_build", ["cortex-a53"], indirect=True)
+def test_painted_stack_in_user_mode(core_build):
+    """qemu-aarch64 runs the same painting (a 1 MiB window below main's frame)."""
+    _, folder = core_build
+    _check_painted_stack(folder, profile(folder))
 
 
 def test_oversize_model_is_refused_before_writing(tmp_path, capsys):
@@ -157,7 +185,7 @@ def test_flash_override_refuses_after_compiling_code(tmp_path, capsys):
     assert main(["build", "--model", "mobilenetv2", "--target", "cortex-m4", "-o", str(out),
                  "--flash", "540KiB", *SMALL]) == 2
     err = _one_line_error(capsys)
-    assert re.search(r"needs [\d,]+ B flash \(weights [\d,]+ \+ code [1-9][\d,]+ \+ runtime", err), err
+    assert re.search(r"needs [\d,]+ B flash \(weights [\d,]+ \+ code [1-9][\d,]+ (\+ constants [\d,]+ )?\+ runtime", err), err
     assert "but 552,960 B are available" in err and "--flash" in err
     assert list(tmp_path.iterdir()) == []
 

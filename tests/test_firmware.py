@@ -26,6 +26,7 @@ from mbmicro.cli import main as cli_main
 from mbmicro.codegen import firmware
 from mbmicro.codegen.project import build_project
 from mbmicro.errors import UserError
+from mbmicro.formats import elf as elf_file
 from mbmicro.graph import serialize
 from mbmicro.reference.int8 import run_int8
 from mbmicro.sim import qemu
@@ -91,9 +92,8 @@ def expected(out: Path) -> tuple[str, bytes]:
     return f"{zlib.crc32(y):08x}", y
 
 
-def _symbols(target, elf: Path) -> dict[str, int]:
-    nm = subprocess.run([target.simulator["nm"], str(elf)], capture_output=True, text=True, check=True).stdout
-    return {parts[2]: int(parts[0], 16) for parts in (ln.split() for ln in nm.splitlines()) if len(parts) == 3}
+def _symbols(target, path: Path) -> dict[str, int]:
+    return {name: s.address for name, s in elf_file.symbols(path).items()}
 
 
 def test_firmware_folder_is_listed_and_byte_identical_between_builds(tmp_path):

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from mbmicro.cli import main
-from mbmicro.codegen import report as report_module
+from mbmicro.codegen import model_memory, report as report_module
 from mbmicro.codegen.kernel_types import KernelArg, NodeKernel
 from mbmicro.codegen.project import build_project, is_build
 from mbmicro.errors import UserError
@@ -216,18 +216,18 @@ def test_interrupt_inside_a_tvm_callback_is_an_interruption(tmp_path, monkeypatc
 def test_marker_is_written_last(tmp_path, monkeypatch):
     """build.json marks a complete build: it must not exist while the rest of the folder is written."""
     seen = {}
-    code_bytes, render_md = report_module.code_bytes, report_module.render_md
+    measure, render_md = model_memory.measure, report_module.render_md
 
     def measuring(folder, program):
         seen["compiling"] = is_build(folder)
         seen["folder"] = folder
-        return code_bytes(folder, program)
+        return measure(folder, program)
 
-    def rendering(rep, program):
+    def rendering(rep):
         seen["reporting"] = is_build(seen["folder"])
-        return render_md(rep, program)
+        return render_md(rep)
 
-    monkeypatch.setattr(report_module, "code_bytes", measuring)
+    monkeypatch.setattr(model_memory, "measure", measuring)
     monkeypatch.setattr(report_module, "render_md", rendering)
     _build(tmp_path / "b")
     assert seen["compiling"] is False and seen["reporting"] is False
@@ -295,13 +295,13 @@ def test_a_timed_out_child_takes_its_children_along(tmp_path):
 def test_concurrent_builds_into_one_folder_do_not_replace_each_other(tmp_path, monkeypatch):
     out = tmp_path / "b"
     both_staged = threading.Barrier(2, timeout=60)
-    code_bytes = report_module.code_bytes
+    measure = model_memory.measure
 
     def measuring(folder, program):  # both builds have passed every check before either publishes
         both_staged.wait()
-        return code_bytes(folder, program)
+        return measure(folder, program)
 
-    monkeypatch.setattr(report_module, "code_bytes", measuring)
+    monkeypatch.setattr(model_memory, "measure", measuring)
     results: dict[int, object] = {}
 
     def build(i: int) -> None:

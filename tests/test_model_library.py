@@ -22,6 +22,7 @@ import pytest
 
 from mbmicro.cli import main
 from mbmicro.codegen.project import build_project
+from mbmicro.formats import elf
 from mbmicro.reference.int8 import run_int8
 from mbmicro.targets.target import load_target, targets_root
 from test_build_host import fake_lower, toy_graph
@@ -195,10 +196,9 @@ def toy_m4(tmp_path_factory) -> Path:
     return out
 
 
-def _nm(args: list[str], cwd: Path) -> list[tuple[str, str]]:
-    """(type, name) of every symbol arm-none-eabi-nm lists."""
-    out = subprocess.run(["arm-none-eabi-nm", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
-    return [(p[-2], p[-1]) for p in (ln.split() for ln in out.splitlines()) if len(p) >= 2]
+def _symbols(path: Path) -> set[str]:
+    """Names of the symbols ``path`` defines (its ELF symbol table)."""
+    return set(elf.symbols(path))
 
 
 def test_model_folder_links_freestanding_without_newlib(net_m4, tmp_path):
@@ -216,10 +216,10 @@ def test_model_folder_links_freestanding_without_newlib(net_m4, tmp_path):
     (tmp_path / "main.c").write_text((DATA / "freestanding_main.c").read_text())
     done = subprocess.run(["make", "-s"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    symbols = {name for _, name in _nm(["fw.elf"], tmp_path)}
+    symbols = _symbols(tmp_path / "fw.elf")
     assert {"net_run", "net_run_with_arena", "net_arena"} <= symbols
     assert not symbols & {"_impure_ptr", "__libc_init_array", "malloc", "_sbrk", "printf", "__aeabi_memset"}
-    undefined = {name for kind, name in _nm(["-u", "model_lib.o"], tmp_path) if kind == "U"}
+    undefined = elf.undefined(tmp_path / "model_lib.o")
     assert undefined <= FREESTANDING, undefined
 
 
@@ -235,7 +235,7 @@ def test_model_cmake_builds_a_firmware(net_m4, tmp_path):
     build = subprocess.run(["cmake", "--build", str(tmp_path / "b")], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
     assert (tmp_path / "b" / "libnet_model.a").is_file()
-    assert "net_run" in {name for _, name in _nm(["firmware"], tmp_path / "b")}
+    assert "net_run" in _symbols(tmp_path / "b" / "firmware")
 
 
 def test_caller_arena_variant_is_bit_exact_in_qemu(net_m4, tmp_path, capsys):
@@ -246,7 +246,7 @@ def test_caller_arena_variant_is_bit_exact_in_qemu(net_m4, tmp_path, capsys):
     variant = "VARIANT_CFLAGS=-DMBMICRO_CALLER_ARENA -DNET_NO_STATIC_ARENA"
     subprocess.run(["make", "-s", "clean"], cwd=out, check=True)
     subprocess.run(["make", "-s", variant], cwd=out, check=True, capture_output=True)
-    symbols = {name for _, name in _nm(["app.elf"], out)}
+    symbols = _symbols(out / "app.elf")
     assert "net_run_with_arena" in symbols and "net_arena" not in symbols and "arena" in symbols
     assert main(["verify", str(out), "--count", "2"]) == 0
     assert "verified 2/2 inputs bit-exact (mobilenetv2, cortex-m4)" in capsys.readouterr().out
@@ -261,7 +261,7 @@ def test_io_in_arena_is_bit_exact_in_qemu_and_needs_less_sram(net_m4, tmp_path, 
     assert main(["build", *SMALL, "--io-in-arena", "-o", str(out)]) == 0
     assert main(["verify", str(out), "--count", "2"]) == 0
     assert "verified 2/2 inputs bit-exact (mobilenetv2, cortex-m4)" in capsys.readouterr().out
-    symbols = {name for _, name in _nm(["app.elf"], out)}
+    symbols = _symbols(out / "app.elf")
     assert "input_buffer" not in symbols and "output_buffer" not in symbols and "net_arena" in symbols
     io, plain = (json.loads((d / "report.json").read_text())["memory"] for d in (out, net_m4))
     assert io["sram_needed_bytes"] < plain["sram_needed_bytes"]
@@ -287,7 +287,7 @@ def test_two_models_share_one_arena_in_qemu(net_m4, toy_m4, tmp_path):
         f"-o $@ $^ {' '.join(target.ldflags)}\n")
     done = subprocess.run(["make", "-s"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    symbols = {name for _, name in _nm(["app.elf"], tmp_path)}
+    symbols = _symbols(tmp_path / "app.elf")
     assert "net_arena" not in symbols and "toy_net_arena" not in symbols
     net_graph, toy = load_graph(net_m4), toy_graph()
     rng = np.random.default_rng(11)
@@ -311,7 +311,8 @@ def test_report_states_the_model_stack(net_m4):
     # net_run may tail-call net_run_with_arena (then its frame is gone): either is the chain's root
     assert stack["chain"][0] in ("net_run", "net_run_with_arena") and stack["chain"][-1].startswith("net_mbk_")
     assert stack["bytes"] >= report["max_kernel_scratch_bytes"] > 0
-    assert report["program_allowances"] == {"stack_bytes": 8192, "heap_bytes": 8192}
+    assert report["test_program"]["stack_bytes"] == 8192 and report["test_program"]["heap_bytes"] == 8192
+    assert report["model"]["sram"]["stack_compiler_bytes"] == stack["bytes"]
     md = (net_m4 / "report.md").read_text()
     assert f"| model stack (worst call chain) | {stack['bytes']:,} B" in md
     assert "| test program allowances (target.json) | stack 8,192 B, heap 8,192 B |" in md

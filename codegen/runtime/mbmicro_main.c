@@ -13,6 +13,12 @@
  * malloc (buffers are static, sized by the generated header).  Exit codes:
  * 0 ok, 1 I/O error, 2 usage error, 3 the model returned an error.
  *
+ * Built with -DMBMICRO_PROFILE (the program `mbmicro profile` runs) it also paints the free
+ * stack before the model call and prints the model's stack high-water mark afterwards,
+ * outside the profiled layers (mbmicro_stack.h), as one line on stdout:
+ *     MBMICRO STACK used=<bytes> window=<bytes painted> floor=<bytes above the painted window>
+ * (bytes below main's stack pointer at the model call).
+ *
  * Variants, all checked against the reference (docs/MODEL_LIBRARY.md):
  *   default               the model's static arena (<prefix>_run), the program's own input and
  *                         output buffers;
@@ -26,6 +32,9 @@
 
 #include "mbmicro_app.h"
 #include "mbmicro_hooks.h"
+#ifdef MBMICRO_PROFILE
+#include "mbmicro_stack.h"
+#endif
 
 #ifdef MBMICRO_CALLER_ARENA
 static int8_t arena[MBMICRO_ARENA_SIZE > 0 ? MBMICRO_ARENA_SIZE : 1]
@@ -115,7 +124,18 @@ int main(int argc, char **argv)
         }
     }
 #endif
+#ifdef MBMICRO_PROFILE
+    {
+        /* The model's stack starts at main's stack pointer, the same at every call from here. */
+        uintptr_t top = mbmicro_stack_pointer();
+        mbmicro_stack_paint(top);
+        status = RUN(input_buffer, output_buffer);
+        printf("MBMICRO STACK used=%lu window=%lu floor=%lu\n", (unsigned long)mbmicro_stack_used(top),
+               (unsigned long)mbmicro_stack_window(top), (unsigned long)mbmicro_stack_floor(top));
+    }
+#else
     status = RUN(input_buffer, output_buffer);
+#endif
 #ifdef MBMICRO_TRACE
     if (trace_file != NULL && (fclose(trace_file) != 0 || trace_failed)) {
         fprintf(stderr, "app: cannot write trace %s\n", argv[3]);

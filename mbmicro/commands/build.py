@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
 
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
         info["tuning"] = apply.summary(args.tuning_log, used, graph)
+    from mbmicro.codegen.report import code_summary
+
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
                         io_in_arena=io_in_arena, knobs=knobs, memory=args.memory, retry_memory="min",
                         options=build_options(args))
@@ -171,9 +173,9 @@ def run(args: argparse.Namespace) -> int:
     b = format_bytes
     print(f"built {config.name} for {target.name} in {out}: arena {b(rep['arena_bytes'])} "
           f"(lower bound {b(rep['arena_lower_bound'])}), weights {b(rep['weights_bytes'])}, "
-          f"code {b(rep['code_bytes'])}, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
-          f"SRAM {m['sram_needed_bytes']:,} of {b(m['sram_budget_bytes'])}, "
-          f"flash {m['flash_needed_bytes']:,} of {b(m['flash_budget_bytes'])}")
+          f"code {code_summary(rep)}, {rep['unique_kernels']} kernels, {rep['build_time_s']:.1f} s; "
+          f"SRAM {'' if m['measured'] else 'at least '}{m['sram_needed_bytes']:,} of {b(m['sram_budget_bytes'])}, "
+          f"flash {'' if m['measured'] else 'at least '}{m['flash_needed_bytes']:,} of {b(m['flash_budget_bytes'])}")
     if args.tuning_log:
         t = info["tuning"]
         print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) from the log, "

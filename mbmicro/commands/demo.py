@@ -40,6 +40,7 @@ def top_k(scores: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
 
 def run(args: argparse.Namespace) -> int:
     from mbmicro.codegen.project import build_project
+    from mbmicro.codegen.report import code_summary
     from mbmicro.commands.profile import add_to_report, profile
     from mbmicro.commands.table import print_table
     from mbmicro.errors import UserError
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                                         "calibration": None}}
     rep = build_project(graph, target, out, prefix="mobilenetv2", force=True, info=info, started=started)
     print(f"built {out} in {rep['build_time_s']:.1f} s: arena {format_bytes(rep['arena_bytes'])}, "
-          f"weights {format_bytes(rep['weights_bytes'])}, code {format_bytes(rep['code_bytes'])}", flush=True)
+          f"weights {format_bytes(rep['weights_bytes'])}, code {code_summary(rep)}", flush=True)
 
     x = quantize_input(graph, random_input(graph, args.seed))
     y, _ = run_build(load_build_folder(out), x)

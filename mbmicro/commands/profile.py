@@ -11,6 +11,11 @@ on an all-zero input under the counting plugin, and pair region i with layer i o
 DIR/report.json. The input values do not change the instruction count of the kernels
 (no data-dependent branches besides clamping), and zero makes the run reproducible.
 
+Beside the counts: the model's stack high-water mark, painted by the profile program before
+the first layer and read after the last (outside every counted region,
+mbmicro.sim.painted_stack); it is written into DIR/report.json and report.md beside the
+compiler's bound (codegen.report.with_painted_stack, drawn by add_to_report).
+
 Beside the instructions: estimated cycles per layer (mbmicro.sim.cycles), the plugin's
 instruction mix weighted by the core's cycles per class (targets/<core>/cycles.json). It is
 shown as an estimate, never as a measurement: QEMU has no timing model.
@@ -30,7 +35,7 @@ import numpy as np
 
 from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.commands.table import print_table
-from mbmicro.sim import cycles, qemu
+from mbmicro.sim import cycles, painted_stack, qemu
 from mbmicro.errors import UserError
 from mbmicro.sim.build_folder import load_build_folder
 from mbmicro.sim.execute import make
@@ -163,7 +168,24 @@ def profile(folder: Path) -> dict:
               "program_instructions": counts.total}
     if "estimated_cycles" in total:
         result["cycles_table"] = f"targets/{target.core}/{cycles.TABLE_FILE}"
+    result["model_stack"] = _stack_result(built.report, painted_stack.parse(counts.stdout))
     return result
+
+
+def _stack_result(report: dict, painted) -> dict | None:
+    """The painted stack beside the compiler's bound and the SRAM peak they give (the report's
+    ``model`` section, codegen.report.with_painted_stack); None when the profile program printed
+    no stack line (a folder built before stack painting)."""
+    from mbmicro.codegen import report as report_module
+
+    if painted is None:
+        return None
+    model = report_module.with_painted_stack(report, painted.used, painted.window, painted.floor).get("model")
+    sram = model.get("sram", {}) if isinstance(model, dict) else {}
+    return {"painted_bytes": painted.used, "window_bytes": painted.window, "floor_bytes": painted.floor,
+            "overflowed": painted.overflowed, "untouched": painted.untouched,
+            "compiler_bytes": sram.get("stack_compiler_bytes"),
+            "sram_peak_bytes": model.get("sram_peak_bytes") if isinstance(model, dict) else None}
 
 
 def print_profile_table(result: dict) -> None:
@@ -180,10 +202,25 @@ def print_profile_table(result: dict) -> None:
     print_table(header, lines, "rlrrrr",
                 title=f"{result['target']}: {result['exe']}, executed instructions per layer (QEMU, all-zero input)")
     print(f"whole program (start-up, file I/O, layers): {result['program_instructions']:,} instructions")
+    print(_stack_line(result.get("model_stack")))
     if estimated:
         print(f"* est. cycles: an ESTIMATE, not a measurement (QEMU has no timing model): each layer's "
               f"instruction mix times the cycles per class in {result['cycles_table']} (from the core's "
               "technical reference manual; its approximations are listed there)")
+
+
+def _stack_line(stack: dict | None) -> str:
+    if stack is None:
+        return "model stack: not painted (the folder predates stack painting: rebuild it with 'mbmicro build --force')"
+    bound = "not measured" if stack["compiler_bytes"] is None else f"{stack['compiler_bytes']:,} B"
+    if stack["overflowed"]:
+        deep = f"at least {stack['window_bytes']:,} B (the whole painted window)"
+    elif stack["untouched"]:
+        deep = f"at most {stack['floor_bytes']:,} B (no painted word touched)"
+    else:
+        deep = f"{stack['painted_bytes']:,} B"
+    peak = "" if stack["sram_peak_bytes"] is None else f"; model SRAM peak {stack['sram_peak_bytes']:,} B"
+    return f"model stack: {deep} painted in QEMU, compiler bound {bound}{peak} (in report.json/md)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,7 +255,11 @@ def add_to_report(folder: Path, result: dict) -> None:
 
     built = load_build_folder(folder, need_report=True)
     try:
-        files = report.render_files(report_layers.with_profile(built.report, result))
+        rep = report_layers.with_profile(built.report, result)
+        stack = result.get("model_stack")
+        if stack:  # the stack painted in QEMU, beside the compiler's bound
+            rep = report.with_painted_stack(rep, stack["painted_bytes"], stack["window_bytes"], stack["floor_bytes"])
+        files = report.render_files(rep)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{folder}/report.json is broken or from an older mbmicro ({type(exc).__name__}: {exc}): "
                         "rebuild the folder with 'mbmicro build --force'") from None

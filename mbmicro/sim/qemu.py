@@ -12,13 +12,15 @@ Two kinds of simulator are described by ``target.json`` "simulator":
 
 Counting uses the TCG plugin ``targets/common/qemu_insn_count.c``: built once with the host
 gcc into ``~/.cache/mbmicro`` (keyed by a hash of its source), given the addresses of
-``mbmicro_layer_begin`` / ``mbmicro_layer_end`` (read with the target's ``nm``). Besides
+``mbmicro_layer_begin`` / ``mbmicro_layer_end`` (read from the ELF's symbol table with
+pyelftools, mbmicro.formats.elf). Besides
 the count, each region's instruction mix (classes of ``targets/common/insn_class.h``)
 comes back, which mbmicro.sim.cycles turns into an estimated cycle count.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbmicro.errors import UserError
+from mbmicro.formats import elf
 from mbmicro.processes import run_child
 from mbmicro.targets.target import Target, board_names, load_target, target_names, targets_root
 
@@ -44,11 +47,13 @@ class InstructionCounts:
     """Executed instructions: one entry per begin/end region, in order, and the program total.
 
     ``mix[i]``: region i's instructions per class (names from the plugin's "classes" line,
-    targets/common/insn_class.h) plus "extra_registers"; empty when the report has none."""
+    targets/common/insn_class.h) plus "extra_registers"; empty when the report has none.
+    ``stdout``: what the program printed (the profile program's stack line, mbmicro_main.c)."""
 
     regions: list[int]
     total: int
     mix: list[dict[str, int]] = field(default_factory=list)
+    stdout: str = ""
 
 
 _SIMULATOR_KINDS = ("qemu-system", "qemu-user")
@@ -135,13 +140,12 @@ def _run(cmd: list[str], target: Target, cwd: Path, timeout: float) -> subproces
 
 def marker_addresses(target: Target, exe: Path) -> tuple[int, int]:
     """Entry addresses of the begin/end marker functions in ``exe`` (Thumb bit cleared)."""
-    nm = _tool(target.simulator["nm"])
-    out = run_child([nm, str(exe)], text=True, check=True).stdout
-    found: dict[str, int] = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] in ("T", "t") and parts[2] in (BEGIN_SYMBOL, END_SYMBOL):
-            found[parts[2]] = int(parts[0], 16) & ~1
+    try:
+        table = elf.symbols(exe)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{exe} cannot be read as an ELF executable ({exc}): rebuild it with 'make profile'") from exc
+    found = {name: table[name].address & ~1 for name in (BEGIN_SYMBOL, END_SYMBOL)
+             if name in table and table[name].kind == "STT_FUNC"}
     missing = [s for s in (BEGIN_SYMBOL, END_SYMBOL) if s not in found]
     if missing:
         raise UserError(f"{exe} has no {' / '.join(missing)}: build it with -DMBMICRO_PROFILE "
@@ -235,4 +239,5 @@ def count_instructions(target: Target, exe: Path, args: list[str], cwd: Path,
                             f"{output}")
         if not report.exists():
             raise RuntimeError(f"the counting plugin wrote no report:\n{result.stderr.decode(errors='replace')}")
-        return parse_counts(report.read_text())
+        counts = parse_counts(report.read_text())
+        return dataclasses.replace(counts, stdout=result.stdout.decode(errors="replace"))
