@@ -109,13 +109,42 @@ def plan_of(report: dict) -> MemoryPlan:
 COUNTS = ("instructions", "instructions_per_mac", "estimated_cycles", "cycles", "cycles_per_mac")
 
 
+def profiled_steps(layers: list) -> list:
+    """The report's layers as the profiling run marks them: a fused region (docs/MEMORY.md) is
+    one marked step, named after its layers, with their MACs summed; ``last_index`` is the
+    position in ``layers`` of the step's last layer (where the region's hooks end)."""
+    steps, by_region = [], {}
+    for i, layer in enumerate(layers):
+        region = layer.get("fused_region")
+        if region is None:
+            steps.append({**layer, "last_index": i})
+        elif region in by_region:
+            step = by_region[region]
+            step["name"] = f"{step['name'].split(' .. ')[0]} .. {layer['name']}"
+            step["macs"] += layer["macs"]
+            step["last_index"] = i
+        else:
+            by_region[region] = {**layer, "name": f"[fused] {layer['name']}", "last_index": i}
+            steps.append(by_region[region])
+    return steps
+
+
 def with_profile(report: dict, result: dict) -> dict:
     """``report`` with the counts of ``mbmicro profile`` (commands/profile.py's result, QEMU or
-    on a device) per layer, and a ``profile`` summary; a later profile replaces an earlier one."""
-    if [r["name"] for r in result["layers"]] != [x["name"] for x in report["layers"]]:
+    on a device) per layer, and a ``profile`` summary; a later profile replaces an earlier one.
+
+    The profile has one row per :func:`profiled_steps` step: a fused region's counts go to
+    its last layer, and its other layers carry None (they have no hooks of their own)."""
+    steps = profiled_steps(report["layers"])
+    if [r["name"] for r in result["layers"]] != [x["name"] for x in steps]:
         raise ValueError("the profile's layers are not the report's")
-    layers = [{**{k: v for k, v in x.items() if k not in COUNTS}, **{k: r[k] for k in COUNTS if k in r}}
-              for x, r in zip(report["layers"], result["layers"])]
+    counts_of = {}  # report layer index -> the counts it shows
+    for step, r in zip(steps, result["layers"]):
+        counts_of[step["last_index"]] = {k: r[k] for k in COUNTS if k in r}
+    keys = [k for k in COUNTS if any(k in r for r in result["layers"])]
+    layers = [{**{k: v for k, v in x.items() if k not in COUNTS},
+               **counts_of.get(i, {k: None for k in keys})}
+              for i, x in enumerate(report["layers"])]
     summary = {"target": result["target"], "input": "all zeros", "total": result["total"],
                **{k: result[k] for k in ("exe", "port", "program_instructions", "run_cycles", "cycles_table")
                   if k in result}}
@@ -130,17 +159,26 @@ def _ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
+def _count(key: str, ratio: str | None = None) -> Callable[[dict], str]:
+    """The cell of count ``key`` (or of its per-MAC ``ratio``): a count of None is a fused
+    region's inner layer, whose cost is on the region's last layer."""
+    def cell(x: dict) -> str:
+        if x.get(key) is None:
+            return "(fused: below)"
+        return _ratio(x.get(ratio)) if ratio else f"{x[key]:,}"
+    return cell
+
+
 def _count_columns(total: dict) -> list[tuple[str, Callable[[dict], str]]]:
     """(header, cell of a layer) of the counts a profile left, in COUNTS order."""
     cols = []
     if "instructions" in total:
-        cols += [("instructions", lambda x: f"{x['instructions']:,}"),
-                 ("instr/MAC", lambda x: _ratio(x.get("instructions_per_mac")))]
+        cols += [("instructions", _count("instructions")),
+                 ("instr/MAC", _count("instructions", "instructions_per_mac"))]
     if "estimated_cycles" in total:
-        cols.append(("est. cycles*", lambda x: f"{x['estimated_cycles']:,}"))
+        cols.append(("est. cycles*", _count("estimated_cycles")))
     if "cycles" in total:
-        cols += [("cycles (device)", lambda x: f"{x['cycles']:,}"),
-                 ("cycles/MAC", lambda x: _ratio(x.get("cycles_per_mac")))]
+        cols += [("cycles (device)", _count("cycles")), ("cycles/MAC", _count("cycles", "cycles_per_mac"))]
     return cols
 
 

@@ -139,7 +139,7 @@ def profile_png(report: dict) -> bytes:
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         xs = list(range(len(layers)))
         for ax, (key, title) in zip(axes, panels):
-            ax.bar(xs, [x[key] for x in layers], color=[colour[x["op"]] for x in layers], width=0.8)
+            ax.bar(xs, [x[key] or 0 for x in layers], color=[colour[x["op"]] for x in layers], width=0.8)
             _bytes_axis(ax)
             ax.set_title(f"{report['model_name']} on {report['profile']['target']}: {title}", fontsize=10)
             ax.set_ylabel(key.replace("_", " "))

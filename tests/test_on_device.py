@@ -19,6 +19,7 @@ import pytest
 from flash_harness import MODEL, free_port, netduino_firmware_build, qemu_netduino
 from test_json_output import validate
 from mbmicro.cli import main
+from mbmicro.codegen.report_layers import profiled_steps
 from mbmicro.reference.int8 import run_int8
 from mbmicro.sim import device
 from mbmicro.sim.build_folder import load_build_folder
@@ -88,16 +89,20 @@ def test_protocol_replies(build, image):
 
 
 def test_profile_on_device(build, profile_image, capsys):
-    """The serve-profile variant sends one cycles line per layer of report.json (QEMU: 0 cycles each)."""
+    """The serve-profile variant sends one cycles line per layer of report.json (QEMU: 0 cycles each);
+    a fused region's are summed into one step, as the QEMU profile shows it."""
     with qemu_netduino(kernel=profile_image) as (url, _):
         assert main(["profile", str(build), "--on-device", "--serial", url, "--json", "--timeout", "20"]) == 0
     result = json.loads(capsys.readouterr().out)
     validate("profile", result)
     report = json.loads((build / "report.json").read_text())
-    assert [r["name"] for r in result["layers"]] == [layer["name"] for layer in report["layers"]]
+    assert [r["name"] for r in result["layers"]] == [s["name"] for s in profiled_steps(report["layers"])]
+    assert any(r["name"].startswith("[fused] ") for r in result["layers"])  # the default build fuses
     assert all(r["cycles"] == 0 for r in result["layers"])  # QEMU models no DWT
-    # the measured cycles went into the folder's report too (docs/REPORT.md)
-    assert report["profile"]["port"] == result["port"] and all(x["cycles"] == 0 for x in report["layers"])
+    # the measured cycles went into the folder's report too (docs/REPORT.md): a region's on its last layer
+    assert report["profile"]["port"] == result["port"]
+    assert all(x["cycles"] == 0 or (x["cycles"] is None and x.get("fused_region") is not None)
+               for x in report["layers"])
     assert "| cycles (device) | cycles/MAC |" in (build / "report.md").read_text()
     assert (build / "report_profile.png").is_file()
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from mbmicro.commands.json_output import add_json_flag, print_json
+from mbmicro.codegen.report_layers import profiled_steps
 from mbmicro.commands.table import print_table
 from mbmicro.sim import cycles, painted_stack, qemu
 from mbmicro.errors import UserError
@@ -72,12 +73,13 @@ def profile_on_device(folder: Path, port: str | None, timeout: float, host: str 
                             f"'mbmicro flash {folder} --elf app_serve_profile.elf'")
         zeros = np.zeros(built.input.shape, dtype=np.int8)
         _, result = device.run_on_device(board, built, zeros)
-    if len(result.layer_cycles) != len(layers):
+    if len(result.layer_cycles) != len(built.report["layers"]):
         raise UserError(f"the board reported {len(result.layer_cycles)} layers but report.json lists "
-                        f"{len(layers)}: flash this build's firmware ('mbmicro flash {folder}')")
+                        f"{len(built.report['layers'])}: flash this build's firmware ('mbmicro flash {folder}')")
+    step_cycles = _cycles_per_step(built.report["layers"], result.layer_cycles)
     rows = [{"name": layer["name"], "cycles": c, "macs": layer["macs"],
              "cycles_per_mac": c / layer["macs"] if layer["macs"] else None}
-            for layer, c in zip(layers, result.layer_cycles)]
+            for layer, c in zip(layers, step_cycles)]
     total_cycles, total_macs = sum(result.layer_cycles), sum(r["macs"] for r in rows)
     total = {"cycles": total_cycles, "macs": total_macs,
              "cycles_per_mac": total_cycles / total_macs if total_macs else None}
@@ -104,21 +106,18 @@ def print_device_table(result: dict) -> None:
         print("every count is 0: the device has no DWT cycle counter (QEMU models none); measure on a board")
 
 
-def profiled_steps(layers: list) -> list:
-    """The report's layers as the profiling run marks them: a fused region (docs/MEMORY.md) is
-    one marked step, named after its layers, with their MACs summed."""
-    steps, by_region = [], {}
-    for layer in layers:
+def _cycles_per_step(layers: list, cycles: list[int]) -> list[int]:
+    """The firmware's one counter per layer, summed per :func:`profiled_steps` step: a fused
+    region's hooks wrap the whole region and add its cycles under its last layer's index
+    (the other layers of the region stay 0), so the sum over the region is its cost."""
+    steps, region_of_last = [], None
+    for layer, c in zip(layers, cycles):
         region = layer.get("fused_region")
-        if region is None:
-            steps.append(layer)
-        elif region in by_region:
-            step = by_region[region]
-            step["name"] = f"{step['name'].split(' .. ')[0]} .. {layer['name']}"
-            step["macs"] += layer["macs"]
+        if region is not None and region == region_of_last:
+            steps[-1] += c
         else:
-            by_region[region] = {**layer, "name": f"[fused] {layer['name']}"}
-            steps.append(by_region[region])
+            steps.append(c)
+        region_of_last = region
     return steps
 
 
@@ -250,10 +249,14 @@ def add_to_report(folder: Path, result: dict) -> None:
     :func:`profile_on_device`'s measured cycles), and add their bars (report_profile.png).
 
     Everything is drawn before anything is written, so a report.json that cannot be
-    drawn (edited, or from an older mbmicro) changes no file and is one line."""
+    drawn (edited, or from an older mbmicro) changes no file and is one line. A folder
+    whose build.json lists no report.md (made by hand around a model of its own, as the
+    QEMU profiling tests do) has no drawn report to update: it is left as it is."""
     from mbmicro.codegen import report, report_layers
 
     built = load_build_folder(folder, need_report=True)
+    if "report.md" not in built.build.get("files", ()):
+        return
     try:
         rep = report_layers.with_profile(built.report, result)
         stack = result.get("model_stack")
