@@ -83,6 +83,18 @@ def measured_space():
     return kernel, {json.dumps(r["knobs"], sort_keys=True): r for r in records}
 
 
+def corrupting_lower(wrong: dict):
+    """lower_node, except that the candidate with knobs ``wrong`` gets its bias off by 1000:
+    a deliberately wrong candidate that only the bit-exact check can catch."""
+    def lower(graph, node, target, knobs):
+        lowered = lower_node(graph, node, target, knobs)
+        if knobs != wrong:
+            return lowered
+        args = [dataclasses.replace(a, value=a.value + 1000) if a.name == "bias" else a for a in lowered.args]
+        return dataclasses.replace(lowered, args=args)
+    return lower
+
+
 def test_measure_counts_every_candidate_and_the_knobs_matter(measured_space):
     _, table = measured_space
     counts = {r["instructions"] for r in table.values()}
@@ -205,14 +217,9 @@ def test_a_wrong_candidate_is_an_error_record_never_a_result():
     settings = every_setting(scalar_subspace(kernel))[:3]
     wrong = settings[1]
 
-    def corrupting_lower(graph, node, target, knobs):
-        lowered = lower_node(graph, node, target, knobs)
-        if knobs != wrong:
-            return lowered
-        args = [dataclasses.replace(a, value=a.value + 1000) if a.name == "bias" else a for a in lowered.args]
-        return dataclasses.replace(lowered, args=args)
+    corrupting = corrupting_lower(wrong)
 
-    records = measure(kernel, settings, M4, lower=corrupting_lower)
+    records = measure(kernel, settings, M4, lower=corrupting)
     assert [r["ok"] for r in records] == [True, False, True]
     assert records[1]["error"].startswith("verify:") and "instructions" not in records[1]
     assert tlog.best(records, kernel.family, kernel.key, kernel.space_version)["knobs"] != wrong

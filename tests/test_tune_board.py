@@ -11,7 +11,6 @@ measured), not the numbers.
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import time
@@ -20,13 +19,12 @@ import pytest
 
 from flash_harness import qemu_netduino
 from mbmicro.cli import main as cli_main
-from mbmicro.codegen.kernels import lower_node
 from mbmicro.tune import log as tlog
 from mbmicro.tune.board import BoardSpec, measure_on_board
 from mbmicro.tune.search import every_setting
 from mbmicro.tune.tuner import Budget, Cost, tune
 from mbmicro.tune.worker import TrackerPool
-from test_tune import ListWriter, _free_port, _kill_tree, _wait_for_tracker, pointwise_kernel, scalar_subspace
+from test_tune import ListWriter, corrupting_lower, _free_port, _kill_tree, _wait_for_tracker, pointwise_kernel, scalar_subspace
 
 
 def _kernel(seed: int):
@@ -42,16 +40,11 @@ def test_board_meter_flashes_runs_verifies_and_reads_cycles():
     settings = every_setting(kernel.space)[:3]
     wrong = settings[1]
 
-    def corrupting_lower(graph, node, target, knobs):
-        lowered = lower_node(graph, node, target, knobs)
-        if knobs != wrong:
-            return lowered
-        args = [dataclasses.replace(a, value=a.value + 1000) if a.name == "bias" else a for a in lowered.args]
-        return dataclasses.replace(lowered, args=args)
+    corrupting = corrupting_lower(wrong)
 
     with qemu_netduino(gdb=True) as (url, gdb):
         spec = BoardSpec("netduinoplus2", probe="gdb", gdb=f"127.0.0.1:{gdb}", serial=url, timeout=20)
-        records = measure_on_board(kernel, settings, spec, lower=corrupting_lower)
+        records = measure_on_board(kernel, settings, spec, lower=corrupting)
         again = measure_on_board(kernel, settings[:1], spec)
     assert [r["ok"] for r in records] == [True, False, True], [r.get("error") for r in records]
     assert records[1]["error"].startswith("verify:") and "netduinoplus2" in records[1]["error"]
