@@ -333,7 +333,8 @@ def kernel_headers(program) -> list[str]:
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
                   lower=None, started: float | None = None, io_in_arena: bool = False,
-                  knobs: dict | None = None, memory: str = "fast", retry_memory: str | None = None,
+                  knobs: dict | None = None, tuning: tuple | None = None, memory: str = "fast",
+                  retry_memory: str | None = None,
                   options: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
 
@@ -347,7 +348,9 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     seconds since ``started`` (a perf_counter() value; default: the call), for the caller
     to print; kept out of the folder, it would make two identical builds differ.
     ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
-    nodes get the defaults.
+    nodes get the defaults. ``tuning``: (the logs' paths, the record used per node name) that
+    chose ``knobs`` (mbmicro.tune.apply.tuned_knobs): build.json's ``tuning`` summary, made once
+    the fused regions are known (their row kernels take the defaults).
     ``memory`` (``build --memory``, docs/MEMORY.md): which chains run as fused row regions;
     ``retry_memory``: the mode to lower again with (saying so on stderr) when the build does
     not fit the SRAM budget with ``memory``, before refusing.
@@ -387,6 +390,11 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
         program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
                                   memory=memory)
     budgets.check(need(), target, model, code_missing="not yet compiled")  # arena and weights: before writing anything
+    if tuning is not None:
+        from mbmicro.tune import apply
+
+        fused = frozenset(graph.nodes[i].name for r in program.regions or () for i in range(r.start, r.end + 1))
+        info = dict(info, tuning=apply.summary(*tuning, graph, fused=fused))
     prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,

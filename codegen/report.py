@@ -225,7 +225,9 @@ def render_md(report: dict) -> str:
         t = r["tuning"]
         out += ["", f"Knobs from the tuning log ({', '.join(t['logs'])}): {len(t['layers_from_log'])} layers "
                     f"({len(t['kernels_from_log'])} kernels), {t.get('layers_changed', 0)} of them with knobs "
-                    f"other than the defaults; {t['layers_default']} layers not in the log use the default knobs. "
+                    f"other than the defaults; {t['layers_default']} layers not in the log use the default knobs"
+                    + (f", and {len(t['layers_fused'])} layers in the log run fused as row kernels, with the row "
+                       "kernel's defaults" if t.get("layers_fused") else "") + ". "
                     "The knobs column below shows every layer's."]
     out += ["", "## Plots", ""]
     for name, caption in plot_names(r).items():

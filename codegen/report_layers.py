@@ -59,6 +59,7 @@ def layer_rows(program, build: dict) -> list[dict]:
     """report.json's ``layers``: one dict per node, in execution order."""
     g, plan = program.graph, program.plan
     tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
+    fused_in_log = set((build.get("tuning") or {}).get("layers_fused", ()))
     stored: set[str] = set()
     rows = []
     for i, (node, k) in enumerate(zip(g.nodes, program.kernels)):
@@ -71,7 +72,7 @@ def layer_rows(program, build: dict) -> list[dict]:
             "weight_bytes": own, "weight_bytes_shared": shared,
             "arena_live_bytes": live_bytes(plan, i),
             "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
-            **({"knobs_from": "tuning log" if node.name in tuned else "default"} if build.get("tuning") else {}),
+            **({"knobs_from": _knobs_from(node.name, tuned, fused_in_log)} if build.get("tuning") else {}),
             "scratch_bytes": int(k.scratch_bytes),
             "output_offset": plan.offsets.get(node.outputs[0]),
         })
@@ -218,3 +219,10 @@ def layers_md(report: dict) -> list[str]:
                  f"`{x['kernel']}`", knobs, offset, *(cell(x) for _, cell in counts)]
         out.append("| " + " | ".join(map(str, cells)) + " |")
     return out + (_profile_notes(profile) if profile else [])
+
+
+def _knobs_from(name: str, tuned: set[str], fused_in_log: set[str]) -> str:
+    """Where a layer's knobs came from: a layer the log has but that runs fused says why it has the defaults."""
+    if name in tuned:
+        return "tuning log"
+    return "default (fused row kernel)" if name in fused_in_log else "default"

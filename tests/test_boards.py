@@ -113,8 +113,13 @@ def test_unknown_board_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_board_budget_refuses_a_model_that_fits_its_core(tmp_path, capsys):
-    """The netduinoplus2's 128 KiB SRAM refuses what cortex-m4 (256 KiB) accepts: budgets come from the board."""
-    args = ["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "96", "--classes", "10"]
+    """The netduinoplus2's 128 KiB SRAM refuses what cortex-m4 (256 KiB) accepts: budgets come from the board.
+    At 192x192 the input alone is 110,592 B, so even the fused min plan cannot fit 128 KiB."""
+    from mbmicro.commands.build import estimate_or_retry
+    from mbmicro.models.options import check_options
+
+    estimate_or_retry(load_target("cortex-m4"), check_options("mobilenetv2", 0.35, 192, 10, 0), False, "balanced")
+    args = ["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "192", "--classes", "10"]
     assert cli_main([*args, "--target", "netduinoplus2", "-o", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "does not fit netduinoplus2" in err and "131,072 B are available" in err

@@ -117,4 +117,5 @@ def test_profile_table_is_the_text_it_was(capsys):
         "1  gap                       77      0          -            80",
         "   total (layers)        12,422  1,000      12.42        15,080"]
     assert lines[5] == "whole program (start-up, file I/O, layers): 20,000 instructions"
-    assert lines[6].startswith("* est. cycles: an ESTIMATE") and len(lines) == 7
+    assert lines[6].startswith("model stack: not painted")
+    assert lines[7].startswith("* est. cycles: an ESTIMATE") and len(lines) == 8

@@ -240,13 +240,20 @@ def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, c
     out = tmp_path / "b"
     assert cli_main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
                      "--target", "cortex-m4", "-o", str(out), "--tuning-log", str(log_path)]) == 0
-    n = len(kernel.layers)
+    # the default --memory balanced runs s2b1 as a fused region: its project is a row kernel, with the
+    # row kernel's defaults (the record measured the whole-tensor kernel), and the build says so
+    build = json.loads((out / "build.json").read_text())
+    fused = build["tuning"]["layers_fused"]
+    assert fused == ["s2b1.project"]
+    n = len(kernel.layers) - len(fused)
     assert f"tuning log: {n} layers (1 kernels) from the log, {n} of them with knobs other than the defaults" \
+        f"; 58 layers not in the log (default knobs); 1 layers in the log run fused as row kernels (default knobs)" \
         in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     tuned = {x["name"]: x for x in report["layers"] if x["knobs_from"] == "tuning log"}
-    assert set(tuned) == set(kernel.layers) and all(x["knobs"] == other for x in tuned.values())
-    build = json.loads((out / "build.json").read_text())
+    assert set(tuned) == set(kernel.layers) - set(fused) and all(x["knobs"] == other for x in tuned.values())
+    row = next(x for x in report["layers"] if x["name"] == "s2b1.project")
+    assert row["knobs_from"] == "default (fused row kernel)" and row["knobs"] != other
     assert build["tuning"]["kernels_from_log"] == [kernel.key] and build["tuning"]["layers_changed"] == n
     assert "Knobs from the tuning log" in (out / "report.md").read_text()
     assert cli_main(["verify", str(out), "--count", "1"]) == 0

@@ -158,16 +158,16 @@ def run(args: argparse.Namespace) -> int:
     if config.file is not None:  # a file's options are its own; record which file, exactly
         source = dict(graph.meta["source"], path=str(Path(config.file).resolve()))  # evaluate reopens it
         info.update(options={"calibration": args.calibration}, source=source)
-    knobs = None
+    knobs, tuning = None, None
     if args.tuning_log:
         from mbmicro.tune import apply, log as tlog
 
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
-        info["tuning"] = apply.summary(args.tuning_log, used, graph)
+        tuning = (list(args.tuning_log), used)
     from mbmicro.codegen.report import code_summary
 
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        io_in_arena=io_in_arena, knobs=knobs, memory=args.memory, retry_memory="min",
+                        io_in_arena=io_in_arena, knobs=knobs, tuning=tuning, memory=args.memory, retry_memory="min",
                         options=build_options(args))
     m = rep["memory"]
     b = format_bytes
@@ -177,10 +177,12 @@ def run(args: argparse.Namespace) -> int:
           f"SRAM {'' if m['measured'] else 'at least '}{m['sram_needed_bytes']:,} of {b(m['sram_budget_bytes'])}, "
           f"flash {'' if m['measured'] else 'at least '}{m['flash_needed_bytes']:,} of {b(m['flash_budget_bytes'])}")
     if args.tuning_log:
-        t = info["tuning"]
+        t = rep["tuning"]
+        fused = (f"; {len(t['layers_fused'])} layers in the log run fused as row kernels (default knobs)"
+                 if t["layers_fused"] else "")
         print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) from the log, "
               f"{t['layers_changed']} of them with knobs other than the defaults; {t['layers_default']} layers "
-              f"not in the log (default knobs)")
+              f"not in the log (default knobs){fused}")
     if (out / "firmware").is_dir():
         print(f"firmware for the {target.board.title} in {out / 'firmware'}: 'make' builds app.elf, "
               f"'make flash' programs it (docs/BOARDS.md)")

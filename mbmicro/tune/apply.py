@@ -26,10 +26,18 @@ def tuned_knobs(graph, target, records: list[dict]) -> tuple[dict[str, dict], di
     return knobs, used
 
 
-def summary(paths: list[str], used: dict[str, dict], graph) -> dict:
-    """What build.json and the report say about the logs: which layers' kernels came from them."""
-    return {"logs": list(paths), "layers_from_log": [n.name for n in graph.nodes if n.name in used],
-            "kernels_from_log": sorted({r["kernel"] for r in used.values()}),
-            "costs": {k: tlog.cost_key(r) for k, r in sorted({r["kernel"]: r for r in used.values()}.items())},
-            "layers_changed": sum(1 for r in used.values() if r["changed"]),
+def summary(paths: list[str], used: dict[str, dict], graph, fused: frozenset[str] = frozenset()) -> dict:
+    """What build.json and the report say about the logs: which layers' kernels came from them.
+
+    ``fused``: the layers that run as row kernels of a fused region (``--memory``,
+    codegen/fused.py). Their records were measured on the whole-tensor kernel, which the
+    build does not use for them, so they take the row kernel's defaults and are listed
+    as ``layers_fused`` instead of ``layers_from_log``: the summary never claims a knob
+    that is not in the C."""
+    applied = {name: r for name, r in used.items() if name not in fused}
+    return {"logs": list(paths), "layers_from_log": [n.name for n in graph.nodes if n.name in applied],
+            "kernels_from_log": sorted({r["kernel"] for r in applied.values()}),
+            "costs": {k: tlog.cost_key(r) for k, r in sorted({r["kernel"]: r for r in applied.values()}.items())},
+            "layers_changed": sum(1 for r in applied.values() if r["changed"]),
+            "layers_fused": [n.name for n in graph.nodes if n.name in used and n.name in fused],
             "layers_default": sum(1 for n in graph.nodes if n.name not in used)}
