@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.commands.profile import add_to_report, profile
     from mbmicro.commands.table import print_table
     from mbmicro.errors import UserError
+    from mbmicro.graph.fusion import DEFAULT_MEMORY_MODE
     from mbmicro.pipeline import dequantize_output, make_model, quantize_input, random_input
     from mbmicro.reference.int8 import run_int8
     from mbmicro.sim.build_folder import load_build_folder
@@ -61,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
     _, graph = make_model(MODEL)
     info = {"model": MODEL, "options": {"width": 1.0, "resolution": 224, "classes": 1000, "seed": 0,
                                         "calibration": None}}
-    rep = build_project(graph, target, out, prefix="mobilenetv2", force=True, info=info, started=started)
-    print(f"built {out} in {rep['build_time_s']:.1f} s: arena {format_bytes(rep['arena_bytes'])}, "
+    # the memory mode `mbmicro build` uses by default: what a user's first build would be
+    rep = build_project(graph, target, out, prefix="mobilenetv2", force=True, info=info, started=started,
+                        memory=DEFAULT_MEMORY_MODE, retry_memory="min")
+    print(f"built {out} in {rep['build_time_s']:.1f} s: arena {format_bytes(rep['arena_bytes'])} "
+          f"(--memory {rep['memory_mode']}, unfused {format_bytes(rep['arena_unfused_bytes'])}), "
           f"weights {format_bytes(rep['weights_bytes'])}, code {code_summary(rep)}", flush=True)
 
     x = quantize_input(graph, random_input(graph, args.seed))
