@@ -10,6 +10,7 @@ mobilenetv2 0.35 for the netduinoplus2 (at 64 px: 96 px needs 186 KB SRAM, more 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import select
@@ -238,3 +239,29 @@ def test_a_board_without_a_known_console_driver_is_one_clear_error(tmp_path):
         build_project(_lut_graph(), bad, tmp_path / "b", prefix="one", force=False,
                       info={"model": "one-lut", "options": {}}, lower=_lower)
     assert not (tmp_path / "b").exists()
+
+
+def test_io_in_arena_firmware_runs_on_its_arena_and_equals_the_reference(tmp_path, capsys):
+    """--memory min puts the input and output in the arena on a board too: fw_main.c copies the
+    test input from flash into the arena and console_serve.c reads requests there, so the
+    firmware has no I/O buffers of its own (a default build has them), and both still equal
+    the reference (the main's line, and verify --on-device through the serve variant)."""
+    from flash_harness import MODEL, qemu_netduino
+
+    target = load_target("netduinoplus2")
+    plain = _lut_build("netduinoplus2", tmp_path / "plain")
+    _make(plain / "firmware", "all", "serve")
+    own = {"output_buffer", "serve_input", "serve_output"}
+    assert own <= set(_symbols(target, plain / "firmware" / "app_serve.elf"))
+
+    out = tmp_path / "min"
+    assert cli_main(["build", *MODEL, "--target", "netduinoplus2", "--memory", "min", "-o", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["io_in_arena"]
+    _make(out / "firmware", "all", "serve")
+    assert not own & set(_symbols(target, out / "firmware" / "app_serve.elf"))
+    rc, _, crc, got = result_line(target, out / "firmware" / "app.elf")
+    assert (rc, crc, got) == (0, *expected(out))
+    capsys.readouterr()
+    with qemu_netduino(kernel=out / "firmware" / "app_serve.elf") as (url, _):
+        assert cli_main(["verify", str(out), "--on-device", "--serial", url, "--count", "2", "--timeout", "20"]) == 0
+    assert "verified 2/2 inputs bit-exact on the device" in capsys.readouterr().out

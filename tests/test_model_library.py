@@ -360,15 +360,3 @@ def test_arena_section_places_the_static_arena(toy_m4, tmp_path):
 
     assert arena_section() == (".bss", 16)
     assert arena_section('-DTOY_NET_ARENA_SECTION=__attribute__((section(".dtcm")))') == (".dtcm", 16)
-
-
-def test_io_in_arena_is_refused_for_board_firmware(tmp_path, capsys):
-    """A board build writes OUT/firmware/, whose main reads the test input in place from flash:
-    --io-in-arena there is one line on stderr, exit 2, before anything is built or written."""
-    out = tmp_path / "b"
-    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "64", "--classes", "10",
-                 "--target", "netduinoplus2", "--io-in-arena", "-o", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("mbmicro: error: --io-in-arena is not supported for the netduinoplus2 firmware")
-    assert err.count("\n") == 1 and "--target cortex-m4" in err
-    assert list(tmp_path.iterdir()) == []

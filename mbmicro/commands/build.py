@@ -50,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", choices=list(MEMORY_MODES), default=DEFAULT_MEMORY_MODE,
                    help="fused row regions (docs/MEMORY.md): fast none; balanced (default) the chains whose "
                         "estimated row overhead is within 5%% of their instructions; min every chain that "
-                        "lowers the peak, input/output in the arena (not for board firmware). A build that "
+                        "lowers the peak, input/output in the arena. A build that "
                         "does not fit the SRAM budget is retried with min before it is refused")
 
 
@@ -73,27 +73,10 @@ def calibration_source(args: argparse.Namespace, pre: Preprocess):
     return args.calibration
 
 
-def check_io_in_arena(args: argparse.Namespace, target) -> None:
-    """--io-in-arena with a board that gets OUT/firmware/: refused before any work.
-
-    Why: the firmware's main (targets/common/fw_main.c) runs the model on the test input read
-    in place from flash and its own output buffer, which an --io-in-arena model refuses
-    (<PREFIX>_ERROR_IO); the simulator test program and your own firmware handle it.
-    """
-    from mbmicro.codegen.firmware import wants_firmware
-
-    if args.io_in_arena and wants_firmware(target):
-        raise UserError(f"--io-in-arena is not supported for the {target.name} firmware yet (its main reads the "
-                        f"test input in place from flash): build without --io-in-arena, or with --target "
-                        f"{target.core or 'cortex-m4'} for the model library alone")
-
-
-def memory_io_in_arena(args: argparse.Namespace, target) -> bool:
-    """Whether the input and output go into the arena: --io-in-arena, or --memory min where the
-    build has no board firmware (whose main reads the test input in place from flash)."""
-    from mbmicro.codegen.firmware import wants_firmware
-
-    return bool(args.io_in_arena or (args.memory == "min" and not wants_firmware(target)))
+def memory_io_in_arena(args: argparse.Namespace) -> bool:
+    """Whether the input and output go into the arena: --io-in-arena, or --memory min (a board's
+    firmware then copies its test input from flash into the arena)."""
+    return bool(args.io_in_arena or args.memory == "min")
 
 
 def estimate_or_retry(target, config, io_in_arena: bool, memory: str) -> None:
@@ -130,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     target = with_budgets(load_target(args.target),
                           sram=None if args.sram is None else parse_bytes(args.sram, "--sram"),
                           flash=None if args.flash is None else parse_bytes(args.flash, "--flash"))
-    check_io_in_arena(args, target)
-    io_in_arena = memory_io_in_arena(args, target)
+    io_in_arena = memory_io_in_arena(args)
     config = config_from_args(args)
     prefix = check_prefix(args.prefix if args.prefix is not None else default_prefix(config.name)[:32])
     check_calibration_file(args.calibration)

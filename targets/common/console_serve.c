@@ -27,8 +27,14 @@ extern uint32_t mbmicro_layer_cycles[MBMICRO_FW_NUM_LAYERS];
 /* Longest word of a request ("MBMICRO", "INFO", a length, a checksum). */
 #define WORD_MAX 16
 
+#ifdef MBMICRO_FW_IO_IN_ARENA
+/* --io-in-arena: the request's input goes straight into the model's arena */
+#define serve_input MBMICRO_FW_INPUT_BUFFER
+#define serve_output MBMICRO_FW_OUTPUT_BUFFER
+#else
 static int8_t serve_input[MBMICRO_FW_INPUT_SIZE];
 static int8_t serve_output[MBMICRO_FW_OUTPUT_SIZE];
+#endif
 
 static int next_char(void)
 {

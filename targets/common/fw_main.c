@@ -13,6 +13,7 @@
  *     MBMICRO layer=I cycles=N
  * from the model's per-layer hooks (mbmicro_hooks.h), timed with the DWT counter.
  * -DMBMICRO_SERVE: after it, mbmicro_serve() (console_serve.c) answers host requests.
+ * An --io-in-arena model (MBMICRO_FW_IO_IN_ARENA) gets the test input copied into its arena.
  * The lines are console_text.c's, the same functions the protocol's replies use.
  */
 #include <stdint.h>
@@ -29,7 +30,12 @@
 extern const int8_t mbmicro_test_input[];
 extern const int8_t mbmicro_test_input_end[];
 
+#ifdef MBMICRO_FW_IO_IN_ARENA
+/* --io-in-arena: the test input is copied from flash into the arena, the output read there */
+#define output_buffer MBMICRO_FW_OUTPUT_BUFFER
+#else
 static int8_t output_buffer[MBMICRO_FW_OUTPUT_SIZE];
+#endif
 
 #ifdef MBMICRO_PROFILE
 static uint32_t layer_started;
@@ -57,8 +63,15 @@ int main(void)
     mbmicro_console_init();
     mbmicro_cycles_init();
     if (mbmicro_test_input_end - mbmicro_test_input == MBMICRO_FW_INPUT_SIZE) {
+#ifdef MBMICRO_FW_IO_IN_ARENA
+        int8_t *input = MBMICRO_FW_INPUT_BUFFER;
+        for (int32_t i = 0; i < MBMICRO_FW_INPUT_SIZE; i++)
+            input[i] = mbmicro_test_input[i];
+#else
+        const int8_t *input = mbmicro_test_input; /* read in place from flash */
+#endif
         uint32_t start = mbmicro_cycles_now();
-        rc = MBMICRO_FW_RUN(mbmicro_test_input, output_buffer);
+        rc = MBMICRO_FW_RUN(input, output_buffer);
         cycles = mbmicro_cycles_now() - start;
     }
 #ifdef MBMICRO_PROFILE
