@@ -333,7 +333,7 @@ def kernel_headers(program) -> list[str]:
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
                   lower=None, started: float | None = None, io_in_arena: bool = False,
-                  knobs: dict | None = None, tuning: tuple | None = None, memory: str = "fast",
+                  knobs: dict | None = None, tuning=None, memory: str = "fast",
                   retry_memory: str | None = None,
                   options: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
@@ -348,9 +348,10 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     seconds since ``started`` (a perf_counter() value; default: the call), for the caller
     to print; kept out of the folder, it would make two identical builds differ.
     ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
-    nodes get the defaults. ``tuning``: (the logs' paths, the record used per node name) that
-    chose ``knobs`` (mbmicro.tune.apply.tuned_knobs): build.json's ``tuning`` summary, made once
-    the fused regions are known (their row kernels take the defaults).
+    nodes get the defaults. ``tuning``: a function of the fused layers' names (a frozenset) that
+    gives build.json's ``tuning`` summary (mbmicro.tune.apply.summary), called once the fused
+    regions are known, since their row kernels take the defaults (a callable, because tuning is
+    a later stage than codegen: docs/LAYOUT.md).
     ``memory`` (``build --memory``, docs/MEMORY.md): which chains run as fused row regions;
     ``retry_memory``: the mode to lower again with (saying so on stderr) when the build does
     not fit the SRAM budget with ``memory``, before refusing.
@@ -391,10 +392,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
                                   memory=memory)
     budgets.check(need(), target, model, code_missing="not yet compiled")  # arena and weights: before writing anything
     if tuning is not None:
-        from mbmicro.tune import apply
-
         fused = frozenset(graph.nodes[i].name for r in program.regions or () for i in range(r.start, r.end + 1))
-        info = dict(info, tuning=apply.summary(*tuning, graph, fused=fused))
+        info = dict(info, tuning=tuning(fused))
     prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
     build = {
         "format": BUILD_FORMAT, **info, "target": target.name, "prefix": prefix, "io_in_arena": io_in_arena,

@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         from mbmicro.tune import apply, log as tlog
 
         knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
-        tuning = (list(args.tuning_log), used)
+        def tuning(fused: frozenset[str]) -> dict:
+            return apply.summary(list(args.tuning_log), used, graph, fused=fused)
     from mbmicro.codegen.report import code_summary
 
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
