@@ -1,4 +1,4 @@
-"""SRAM of the memory modes (build --memory fast|balanced|min); writes results/memory.md.
+"""SRAM of the memory modes (build --memory fast|inplace|balanced|min); writes results/memory.md.
 
 Two tables (docs/MEMORY.md explains the modes):
 
@@ -9,6 +9,8 @@ Two tables (docs/MEMORY.md explains the modes):
 * Cortex-M4 builds (QEMU): arena + input/output + the model's own stack (gcc
   -fstack-usage, report.json) and the executed instructions of the whole model
   (mbmicro profile), each fused mode against fast (unfused) in the same run.
+
+So the tables show unfused (fast) / in-place depthwise only (inplace) / fused (balanced, min).
 
 Published figures for the same networks (issue 12): X-CUBE-AI 10 needs 237 KiB of
 activations for MobileNetV2 0.35/128; Plumerai 80 KiB of RAM in total for MobileNetV2
@@ -43,7 +45,7 @@ BUILDS = [("mobilenetv2", 0.35, 96, 10), ("mobilenetv2", 0.30, 80, 2), ("mobilen
 #: targets of issue 12: arena + input/output + model stack, bytes
 TARGETS = {("mobilenetv2", 0.35, 96, 10): 64 << 10, ("mobilenetv2", 0.35, 128, 1000): 112 << 10,
            ("mobilenetv2", 0.30, 80, 2): 48 << 10}
-MODES = ("fast", "balanced", "min")
+MODES = ("fast", "inplace", "balanced", "min")
 
 
 def plans(model: str, width: float, res: int, classes: int) -> dict:
@@ -90,21 +92,22 @@ def main(argv: list[str]) -> int:
     configs += [(m, 0.35, 96, 10) for m in others if m != "mobilenetv2"]
     out = ["## Memory modes: arena, SRAM and instructions", "",
            "Written by `benchmarks/memory.py` (docs/MEMORY.md). `--memory fast` runs every layer on whole "
-           "tensors; `balanced` (the default) fuses row regions where the arena peaks, within an estimated "
+           "tensors; `inplace` is unfused with depthwise layers written over their input where that "
+           "lowers the peak; `balanced` (the default) fuses row regions where the arena peaks, within an estimated "
            "5% of the model's instructions; `min` fuses every chain that lowers the peak. KiB; "
            "\"bound\" is the unfused liveness bound (the most bytes live at one layer: where TFLite Micro "
            "and X-CUBE-AI stop). Published: X-CUBE-AI 10 needs 237 KiB of activations for MobileNetV2 "
            "0.35/128; Plumerai 80 KiB of RAM in total for 0.30/80 (TinyEngine 98, TFLite Micro 155).", "",
            "### Plans (arena; +io: input and output outside the arena; io in: `--io-in-arena`)", "",
-           "| model | width / res / classes | bound | fast +io | balanced +io | min +io | fast io in | "
-           "balanced io in | min io in | regions (balanced / min) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| model | width / res / classes | bound | fast +io | inplace +io | balanced +io | min +io | "
+           "fast io in | inplace io in | balanced io in | min io in | regions (inplace / balanced / min) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cfg in configs:
         r = plans(*cfg)
         cells = [_kib(r["bound"])] + [_kib(r[m]["arena"] + r["io"]) for m in MODES] \
             + [_kib(r[m]["arena_io"]) for m in MODES]
         out.append(f"| {cfg[0]} | {cfg[1]:g} / {cfg[2]} / {cfg[3]} | " + " | ".join(cells)
-                   + f" | {r['balanced']['regions']} / {r['min']['regions']} |")
+                   + f" | {r['inplace']['regions']} / {r['balanced']['regions']} / {r['min']['regions']} |")
         print(out[-1], flush=True)
     if not args.no_builds:
         out += ["", "### Cortex-M4 builds (QEMU): SRAM = arena + input/output (outside the arena) + model stack",

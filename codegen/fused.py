@@ -67,6 +67,8 @@ def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool) -> list
     out = list(regions)
     peak = plan_graph(graph, io_in_arena=io_in_arena, regions=out).peak
     for i, region in enumerate(out):
+        if region.delay_rows:  # an in-place depthwise: one row per call into its delay buffer
+            continue
         for g in fusion.groups_for(region.stages)[1:]:
             trial = fusion.make_region(graph, region.start, region.stages, g)
             if fusion.region_extra_insns(trial) >= fusion.region_extra_insns(out[i]):
@@ -99,6 +101,10 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
     ``tensor_pointer(program, tensor)`` is the C expression of a full tensor (codegen/aot.py).
     """
     g, plan = program.graph, program.plan
+    if region.delay_rows:
+        from mbmicro.codegen.inplace_dw import render_inplace
+
+        return render_inplace(program, region, kernels, call, tensor_pointer, lambda t: _zp(g, t))
     base, _ = plan.scratch[region.start]
     layout = region.scratch_layout()
     st = region.stages

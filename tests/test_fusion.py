@@ -193,7 +193,7 @@ def table_a_graphs():
     return {m: make_model(m, 0.35, 96, 10)[1] for m in MODEL_NAMES}
 
 
-@pytest.mark.parametrize("mode", ["balanced", "min"])
+@pytest.mark.parametrize("mode", ["inplace", "balanced", "min"])
 @pytest.mark.parametrize("io", [False, True])
 def test_fused_plans_never_overlap_and_match_the_estimate(table_a_graphs, mode, io):
     from mbmicro.models.builder import structure_from_config
@@ -233,6 +233,85 @@ def test_in_place_region_output_takes_its_input_buffer():
     plan = plan_graph(graph, regions=fusion.find_regions(graph, "min"))
     assert plan.alias["b.add"] == plan.alias["pre"]
     _check_fused_plan(graph, plan)
+
+
+# ---- in-place depthwise (--memory inplace; balanced/min outside fused regions) ---------------------
+
+def _force_inplace(monkeypatch):
+    """``--memory inplace`` runs every KHxKW depthwise in place (not only where the peak drops),
+    so that every depthwise shape of the model goes through the delay buffer."""
+    real = fusion.find_regions
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False:
+                        fusion.inplace_candidates(g) if mode == "inplace" else real(g, mode, io))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_inplace_depthwise_is_bit_exact_on_host(seed, tmp_path, monkeypatch):
+    graph = random_mbconv_graph(seed)
+    regions = fusion.inplace_candidates(graph)
+    assert {(r.stages[0].kh, r.stages[0].stride) for r in regions} == {(3, 1), (5, 1), (5, 2), (3, 2)}
+    _force_inplace(monkeypatch)
+    out = tmp_path / "b"
+    rep = build_project(graph, load_target("host"), out, prefix="ip", force=False,
+                        info={"model": "fusion-test", "options": {}}, memory="inplace")
+    assert len(rep["fused_regions"]) == len(regions)
+    assert all(r["output_over_input"] for r in rep["fused_regions"])  # each dw writes over its input
+    plan = plan_graph(graph, regions=regions)
+    _check_fused_plan(graph, plan)
+    folder = load_build_folder(out)
+    rng = np.random.default_rng(seed + 20)
+    for _ in range(2):
+        x = rng.integers(-128, 128, graph.input.shape, dtype=np.int8)
+        y, records = run_build(folder, x, trace=True)
+        acts = run_int8(graph, x, collect=True)
+        for i, data in records:
+            expect = acts[graph.nodes[i].outputs[0]].reshape(-1)
+            assert np.array_equal(np.frombuffer(data, np.int8), expect), graph.nodes[i].name
+        want = acts[graph.outputs[0]]
+        assert np.array_equal(y.reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("kh,stride,h,w,c", [(3, 1, 9, 7, 8), (5, 1, 6, 5, 3), (7, 1, 11, 4, 2), (3, 2, 9, 9, 4),
+                                             (5, 2, 8, 3, 5), (3, 2, 2, 2, 16), (7, 2, 13, 13, 1)])
+def test_inplace_depthwise_never_reads_a_row_written_back(kh, stride, h, w, c):
+    """Replay of fusion.inplace_schedule on the bytes of the shared buffer: no input byte is read
+    after an output row was written back over it, every output row is written back once, at
+    most ``delay_rows`` rows wait at a time, and no row waits in a slot that is reused."""
+    ch = _Chain(np.random.default_rng(kh * 10 + stride), h, w, c)
+    ch.conv("dw", "depthwise", 0, kh, stride)
+    graph = ch.graph()
+    (region,) = fusion.inplace_candidates(graph)
+    st, rows = region.stages[0], region.delay_rows
+    clobbered = np.zeros(h * st.in_row_bytes, bool)
+    waiting, flushed = {}, []
+    for event in fusion.inplace_schedule(st):
+        if event[0] == "read":
+            _, o, first, last = event
+            assert not clobbered[first * st.in_row_bytes:(last + 1) * st.in_row_bytes].any(), (o, first)
+            assert o % rows not in waiting, o
+            waiting[o % rows] = o
+        else:
+            q = event[1]
+            assert waiting.pop(q % rows) == q
+            clobbered[q * st.out_row_bytes:(q + 1) * st.out_row_bytes] = True
+            flushed.append(q)
+    assert flushed == list(range(st.out_rows)) and not waiting
+    if stride == 1:
+        assert rows == st.pad_top + 1  # the rows the next output rows still read, and the one computed
+
+
+def test_inplace_depthwise_lowers_the_unfused_peak():
+    """MobileNetV2 0.35/96: --memory inplace peaks below fast; the estimate agrees with the plan."""
+    from mbmicro.pipeline import make_model
+
+    graph = make_model("mobilenetv2", 0.35, 96, 10, 0)[1]
+    regions = fusion.find_regions(graph, "inplace")
+    assert regions and all(r.delay_rows and len(r.stages) == 1 for r in regions)
+    plan = plan_graph(graph, regions=regions)
+    _check_fused_plan(graph, plan)
+    assert plan.peak < plan_graph(graph).peak
+    every = plan_graph(graph, regions=fusion.inplace_candidates(graph))
+    _check_fused_plan(graph, every)
 
 
 def _replay(stages, rings):
@@ -298,6 +377,30 @@ def test_models_fused_min_are_bit_exact(model, target, options, tmp_path, capsys
     assert report["memory_mode"] == "min" and report["fused_regions"] and report["io_in_arena"]
     ops = {layer["name"]: layer for layer in report["layers"]}
     assert any(ops[r["nodes"][0]]["op"] == "conv2d" for r in report["fused_regions"])
+    capsys.readouterr()
+    assert main(["verify", str(out), "--count", "2"]) == 0
+    assert "verified 2/2 inputs bit-exact" in capsys.readouterr().out
+
+
+#: MobileNetV2 0.35/32 with every depthwise in place: the host, the M4's DSP kernels in QEMU, the A53's NEON
+INPLACE_CASES = ["host", "cortex-m4", "cortex-a53"]
+
+
+@pytest.mark.parametrize("target", INPLACE_CASES)
+def test_mobilenetv2_inplace_is_bit_exact(target, tmp_path, capsys, monkeypatch):
+    import json
+
+    from mbmicro.cli import main
+
+    _force_inplace(monkeypatch)
+    out = tmp_path / "b"
+    assert main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
+                 "--target", target, "--memory", "inplace", "-o", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    depthwise = [layer["name"] for layer in report["layers"] if layer["op"] == "depthwise"]
+    assert report["memory_mode"] == "inplace" and [r["nodes"] for r in report["fused_regions"]] == \
+        [[name] for name in depthwise] and len(depthwise) >= 16  # every block's depthwise
+    assert all(r["output_over_input"] for r in report["fused_regions"])
     capsys.readouterr()
     assert main(["verify", str(out), "--count", "2"]) == 0
     assert "verified 2/2 inputs bit-exact" in capsys.readouterr().out

@@ -48,9 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="place the input and output in the arena (<prefix>_input/_output(arena)): the input's "
                         "bytes are reused once it is dead, so SRAM drops by up to the input's size")
     p.add_argument("--memory", choices=list(MEMORY_MODES), default=DEFAULT_MEMORY_MODE,
-                   help="fused row regions (docs/MEMORY.md): fast none; balanced (default) the chains where "
-                        "the arena peaks, within an estimated 5%% of the model's instructions; min every chain that "
-                        "lowers the peak, input/output in the arena. A build that "
+                   help="fused row regions (docs/MEMORY.md): fast none; inplace none, depthwise layers written "
+                        "over their input where that lowers the peak; balanced (default) the chains where the "
+                        "arena peaks, within an estimated 5%% of the model's instructions (then in-place depthwise); "
+                        "min every chain that lowers the peak, input/output in the arena. A build that "
                         "does not fit the SRAM budget is retried with min before it is refused")
 
 

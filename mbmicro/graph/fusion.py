@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from mbmicro.graph.ir import Graph, Node, macs
 
 #: Memory modes of ``build --memory``.
-MEMORY_MODES = ("min", "balanced", "fast")
+MEMORY_MODES = ("min", "balanced", "inplace", "fast")
 DEFAULT_MEMORY_MODE = "balanced"
 
 #: Ops a stage can run on rows (``act`` is the float graph's ``lut``).
@@ -106,6 +106,7 @@ class Region:
     rings: list[tuple[int, int]] = field(default_factory=list)  # per internal tensor: (R rows, mirror rows)
     window_scratch: int = 0    # bytes of the first stage's boundary window (0: none needed)
     inplace: bool = False      # the output may take the chain input's buffer (row o written after its reads)
+    delay_rows: int = 0        # > 0: an in-place depthwise (one stage): output rows held before write-back
 
     @property
     def nodes(self) -> list[str]:
@@ -120,9 +121,13 @@ class Region:
         return (rows + mirror) * self.stages[k].out_row_bytes
 
     def scratch_layout(self) -> list[tuple[int, int]]:
-        """(offset, bytes) of each ring (stage order), then of the window scratch, RING_ALIGN'd."""
+        """(offset, bytes) of each ring (stage order), then of the window scratch, then (in-place
+        depthwise only) of the delay buffer, RING_ALIGN'd."""
         out, at = [], 0
-        for size in [self.ring_bytes(k) for k in range(len(self.rings))] + [self.window_scratch]:
+        sizes = [self.ring_bytes(k) for k in range(len(self.rings))] + [self.window_scratch]
+        if self.delay_rows:
+            sizes.append(self.delay_rows * self.stages[0].out_row_bytes)
+        for size in sizes:
             out.append((at, size))
             at += _align(size)
         return out
@@ -213,14 +218,87 @@ def make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1) -
     internal = [graph.nodes[k].outputs[0] for k in range(start, end)]
     rings = ring_rows(stages)
     first = stages[0]
-    rows = first.window_rows
-    needs_window = rows > 1 and (first.pad_top or first.pad_bottom
-                                 or (first.out_rows - first.group) * first.stride + rows > first.in_rows)
     region = Region(start, end, stages, first.chain_input, graph.nodes[end].outputs[0], internal, rings,
-                    rows * first.in_row_bytes if needs_window else 0)
+                    _window_bytes(first))
     region.inplace = (graph.tensors[region.input].shape == graph.tensors[region.output].shape
                       and _reads_ahead_only(stages))
     return region
+
+
+def _window_bytes(first: Stage) -> int:
+    """Bytes of the first stage's boundary window scratch (0 when every window lies in the input)."""
+    rows = first.window_rows
+    needs_window = rows > 1 and (first.pad_top or first.pad_bottom
+                                 or (first.out_rows - first.group) * first.stride + rows > first.in_rows)
+    return rows * first.in_row_bytes if needs_window else 0
+
+
+def inplace_flushed(stage: Stage, o: int) -> int:
+    """In-place depthwise: how many output rows may be written back once output row ``o`` is
+    computed -- those whose bytes lie below every input byte a later output row still reads
+    (output row q spans bytes [q, q + 1) * out_row_bytes of the shared buffer; row o + 1 reads
+    from real input row (o + 1) * stride - pad_top on).  codegen/inplace_dw.py emits this."""
+    if o + 1 >= stage.out_rows:
+        return stage.out_rows
+    first = max((o + 1) * stage.stride - stage.pad_top, 0)
+    return min(o + 1, first * stage.in_row_bytes // stage.out_row_bytes)
+
+
+def inplace_schedule(stage: Stage):
+    """Events of an in-place depthwise: ``("read", o, first, last)`` (output row o reads real input
+    rows first .. last, into delay slot o % delay), then ``("flush", q)`` for each output row q
+    written back over the input.  tests/test_fusion.py replays it on bytes."""
+    done = 0
+    for o in range(stage.out_rows):
+        first = o * stage.stride - stage.pad_top
+        yield ("read", o, max(first, 0), min(first + stage.kh, stage.in_rows) - 1)
+        for q in range(done, inplace_flushed(stage, o)):
+            yield ("flush", q)
+        done = max(done, inplace_flushed(stage, o))
+
+
+def inplace_delay(stage: Stage) -> int:
+    """Delay-buffer rows of an in-place depthwise: the most output rows computed and not yet written back."""
+    most = done = 0
+    for o in range(stage.out_rows):
+        most = max(most, o + 1 - done)
+        done = inplace_flushed(stage, o)
+    return max(most, 1)
+
+
+def inplace_candidates(graph: Graph) -> list[Region]:
+    """One-stage regions: each KHxKW depthwise (KH > 1) written over its own input through a delay
+    buffer of :func:`inplace_delay` rows (TinyEngine's in-place depthwise, docs/MEMORY.md)."""
+    out = []
+    for i, node in enumerate(graph.nodes):
+        if node.op != "depthwise" or int(node.attrs["kernel"][0]) < 2:
+            continue
+        st = stage_of(graph, node, node.inputs[0])
+        if st is None or st.in_row_bytes < st.out_row_bytes:
+            continue
+        out.append(Region(i, i, [st], st.chain_input, node.outputs[0], [], [], _window_bytes(st),
+                          inplace=True, delay_rows=inplace_delay(st)))
+    return out
+
+
+def add_inplace(graph: Graph, chosen: list[Region], budget: float | None,
+                io_in_arena: bool = False) -> list[Region]:
+    """``chosen`` plus in-place depthwise layers outside it, one at a time while the arena's peak
+    step is such a layer and the in-place one lowers the peak (and the estimated extra
+    instructions of all regions stay within ``budget``; None: no limit)."""
+    covered = {i for r in chosen for i in range(r.start, r.end + 1)}
+    by_step = {r.start: r for r in inplace_candidates(graph) if r.start not in covered}
+    spent = sum(region_extra_insns(r) for r in chosen)
+    while True:
+        peak, step = _peak_step(graph, chosen, io_in_arena)
+        region = by_step.pop(step, None)
+        if region is None:
+            return chosen
+        trial = sorted(chosen + [region], key=lambda r: r.start)
+        cost = region_extra_insns(region)
+        if (budget is not None and spent + cost > budget) or _peak_step(graph, trial, io_in_arena)[0] >= peak:
+            return chosen
+        chosen, spent = trial, spent + cost
 
 
 def groups_for(stages: list[Stage]) -> list[int]:
@@ -310,6 +388,8 @@ def region_extra_insns(region: Region) -> float:
         if k < len(region.rings):
             rows, mirror = region.rings[k]
             extra += (mirror + s.group) * -(-s.out_rows // rows) * s.out_row_bytes * COPY_INSNS_PER_BYTE
+    if region.delay_rows:  # every output row is copied from the delay buffer
+        extra += region.stages[0].out_rows * region.stages[0].out_row_bytes * COPY_INSNS_PER_BYTE
     return extra + 2 * region.window_scratch * COPY_INSNS_PER_BYTE
 
 
@@ -358,17 +438,23 @@ def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None,
 
 
 def find_regions(graph: Graph, mode: str, io_in_arena: bool = False) -> list[Region]:
-    """The regions ``build --memory mode`` fuses: none (fast); balanced: :func:`greedy_regions`
+    """The regions ``build --memory mode`` fuses: none (fast); inplace: only in-place depthwise
+    layers (:func:`add_inplace`, no instruction limit); balanced: :func:`greedy_regions`
     within BALANCED_OVERHEAD of the model's estimated instructions (codegen/fused.py then gives
-    them more rows per call where the planned arena allows);
-    min: every candidate or the unlimited greedy choice, whichever peaks lower, one row per call.
+    them more rows per call where the planned arena allows), then in-place depthwise layers
+    within the same limit; min: every candidate or the unlimited greedy choice, each with
+    in-place depthwise layers added, whichever peaks lower, one row per call.
     ``io_in_arena``: the peaks compared count the input and output (``--io-in-arena``)."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"unknown memory mode {mode!r}")
     if mode == "fast":
         return []
+    if mode == "inplace":
+        return add_inplace(graph, [], None, io_in_arena)
     regions = candidate_regions(graph)
     if mode == "balanced":
-        return greedy_regions(graph, regions, BALANCED_OVERHEAD * model_work_insns(graph), io_in_arena)
-    options = [regions, greedy_regions(graph, regions, None, io_in_arena)]
+        budget = BALANCED_OVERHEAD * model_work_insns(graph)
+        return add_inplace(graph, greedy_regions(graph, regions, budget, io_in_arena), budget, io_in_arena)
+    options = [add_inplace(graph, rs, None, io_in_arena)
+               for rs in (regions, greedy_regions(graph, regions, None, io_in_arena))]
     return min(options, key=lambda rs: (_peak_step(graph, rs, io_in_arena)[0], -len(rs)))

@@ -33,7 +33,8 @@ def arena_buffers(graph: Graph, inplace: dict[str, tuple[int, ...]], io_in_arena
     buffers (they live in the region's rings, step scratch), its output is produced
     at ``start``, its inputs are read at ``start``, and steps start+1..end run nothing.
     A region marked ``inplace`` writes its output over its chain input when that
-    input dies there and has the same size (row o is written after its last read).
+    input dies there and is not smaller (row o is written after its last read; an
+    in-place stride-2 depthwise writes its smaller output from the buffer's start).
     """
     external = set() if io_in_arena else set(graph.inputs) | set(graph.outputs)
     step_of = list(range(len(graph.nodes)))
@@ -66,7 +67,7 @@ def arena_buffers(graph: Graph, inplace: dict[str, tuple[int, ...]], io_in_arena
         if region is not None:
             src = region.input
             if (region.inplace and src not in external and src in root and last_use.get(src) == step
-                    and graph.tensors[src].nbytes == graph.tensors[out].nbytes):
+                    and graph.tensors[src].nbytes >= graph.tensors[out].nbytes):
                 root[out] = root[src]
             continue
         for pos in inplace.get(node.op, ()):
