@@ -89,6 +89,29 @@ class _Chain:
         if residual:
             self.add(f"{name}.add", start)
 
+    def mixed(self, name, kernels, stride):
+        """MixConv as MixNet's builder writes it: slice -> depthwise per channel group -> concat;
+        slices keep the input's qparams, the groups take the concat's."""
+        x = self.cur
+        _, h, w, c = self._shape(x)
+        sizes = [c // len(kernels)] * len(kernels)
+        sizes[0] += c - sum(sizes)
+        cat = self._tensor(name, (1, -(-h // stride), -(-w // stride), c))
+        outs, begin = [], 0
+        for i, (k, size) in enumerate(zip(kernels, sizes)):
+            part = f"{name}.g{i}.slice"
+            self.tensors[part] = tensor(part, (1, h, w, size), self.tensors[x].zero_point, self.tensors[x].scale)
+            self.nodes.append(Node(part, "slice", [x], [part], {"begin": begin, "end": begin + size}, {}))
+            self.cur = part
+            out = self.conv(f"{name}.g{i}", "depthwise", 0, k, stride)
+            self.tensors[out] = tensor(out, self._shape(out), self.tensors[cat].zero_point, self.tensors[cat].scale)
+            node = self.nodes[-1]
+            node.attrs["act_min"], node.attrs["act_max"] = random_act(self.rng, self.tensors[cat].zero_point)
+            outs.append(out)
+            begin += size
+        self.nodes.append(Node(name, "concat", outs, [cat], {}, {}))
+        self.cur = cat
+
     def graph(self) -> Graph:
         g = Graph("fusion-test", self.tensors, self.nodes, ["x"], [self.cur])
         g.validate()
@@ -264,6 +287,38 @@ def test_ring_sizes_hold_every_window(seed):
         for g in fusion.groups_for(r.stages):
             grouped = fusion.make_region(graph, r.start, r.stages, g)
             _replay(grouped.stages, grouped.rings)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_regions_starting_at_a_mixed_stage_are_bit_exact(grouped, tmp_path, monkeypatch):
+    """A mixed-kernel depthwise as a region's first stage (boundary windows from the input),
+    and one after an expand and a LUT with stride 2, in one region."""
+    ch = _Chain(np.random.default_rng(5), 9, 7, 12)
+    ch.conv("pre", "conv2d", 12, 1, 1)
+    start = ch.cur
+    ch.mixed("a.dw", [3, 5, 7], 1)
+    ch.conv("a.project", "conv2d", 12, 1, 1)
+    ch.add("a.add", start)
+    ch.conv("b.expand", "conv2d", 20, 1, 1)
+    ch.lut("b.expand.act")
+    ch.mixed("b.dw", [3, 5, 9], 2)
+    ch.conv("b.project", "conv2d", 8, 1, 1)
+    graph = ch.graph()
+    regions = fusion.candidate_regions(graph)
+    assert [[s.op for s in r.stages] for r in regions] == [
+        ["mixed", "conv2d", "add", "conv2d", "lut", "mixed", "conv2d"]]
+    assert regions[0].window_scratch
+    if grouped:
+        regions = _grouped(graph, regions)
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
+    out = tmp_path / "b"
+    build_project(graph, load_target("host"), out, prefix="mk", force=False,
+                  info={"model": "fusion-test", "options": {}}, memory="min")
+    x = np.random.default_rng(6).integers(-128, 128, graph.input.shape, dtype=np.int8)
+    y, _ = run_build(load_build_folder(out), x)
+    want = run_int8(graph, x, collect=True)[graph.outputs[0]]
+    assert np.array_equal(y.reshape(want.shape), want)
+    _check_fused_plan(graph, plan_graph(graph, regions=regions))
 
 
 @pytest.fixture(scope="module")
