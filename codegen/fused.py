@@ -6,8 +6,9 @@ Why row-shaped copies of the nodes, lowered by the ordinary
 with no second kernel generator.  A KHxKW conv or depthwise becomes the same
 op on (KH, W, C) -> (1, Wo, C) with no top/bottom padding (those rows are
 explicit zero-point rows of the ring) and the original left/right padding; a
-1x1 conv, a LUT and an add become the op on one row.  The weights are the
-node's own (same symbols as an unfused build).
+1x1 conv, a LUT and an add become the op on one row; a mixed-kernel depthwise
+becomes its slice, depthwise and concat nodes on rows (:func:`mixed_row_graphs`).
+The weights are the node's own (same symbols as an unfused build).
 
 The loop is demand-driven (mbmicro.graph.fusion.schedule is the same order in
 Python): for each output group ``o`` the last stage asks for the padded rows
@@ -35,16 +36,35 @@ HEADER = "mbmicro_fused.h"
 def row_graph(graph: Graph, stage: Stage) -> tuple[Graph, Node]:
     """A graph holding one row-shaped copy of the stage's node (same tensor names and qparams)."""
     node = graph.node(stage.node)
-    tensors = {}
+    rows = {stage.chain_input: stage.window_rows, node.outputs[0]: stage.group}
+    if stage.side is not None:
+        rows[stage.side] = stage.group
+    return _row_copy(graph, node, rows)
 
-    def rows(name: str, n: int) -> None:
+
+def mixed_row_graphs(graph: Graph, stage: Stage) -> list[tuple[Graph, Node]]:
+    """Row graphs of a mixed-kernel depthwise's nodes, in execution order: per group the slice
+    of its sub-window ((G - 1) * S + its KH rows of all channels -> of its channels) and its
+    depthwise on that (no top/bottom padding: its sub-window starts at its own first padded row),
+    then the concat of the groups' output rows."""
+    out = []
+    for slice_name, dw_name, _, kh, _ in stage.parts:
+        window = (stage.group - 1) * stage.stride + kh
+        sliced = graph.node(slice_name).outputs[0]
+        out.append(_row_copy(graph, graph.node(slice_name), {stage.chain_input: window, sliced: window}))
+        dw = graph.node(dw_name)
+        out.append(_row_copy(graph, dw, {sliced: window, dw.outputs[0]: stage.group}))
+    cat = graph.node(stage.node)
+    out.append(_row_copy(graph, cat, {**{t: stage.group for t in cat.inputs}, cat.outputs[0]: stage.group}))
+    return out
+
+
+def _row_copy(graph: Graph, node: Node, rows: dict[str, int]) -> tuple[Graph, Node]:
+    """``node`` on tensors of ``rows[name]`` rows each (top/bottom padding dropped)."""
+    tensors = {}
+    for name, n in rows.items():
         t = graph.tensors[name]
         tensors[name] = dataclasses.replace(t, shape=(1, n, int(t.shape[2]), int(t.shape[3])))
-
-    rows(stage.chain_input, stage.window_rows)
-    if stage.side is not None:
-        rows(stage.side, stage.group)
-    rows(node.outputs[0], stage.group)
     attrs = dict(node.attrs)
     if "pad" in attrs:
         top, left, bottom, right = (int(p) for p in attrs["pad"])
@@ -80,11 +100,11 @@ def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool) -> list
 
 
 def lower_region(graph: Graph, region: Region, target, lower) -> list:
-    """NodeKernel per stage of ``region``, each lowered on its row graph."""
+    """NodeKernel per node of ``region`` (execution order), each lowered on its row graph."""
     kernels = []
     for stage in region.stages:
-        g, node = row_graph(graph, stage)
-        kernels.append(lower(g, node, target, None))
+        for g, node in (mixed_row_graphs(graph, stage) if stage.parts else [row_graph(graph, stage)]):
+            kernels.append(lower(g, node, target, None))
     return kernels
 
 
@@ -112,10 +132,16 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
     lines = ["    {"]
     for k in range(L - 1):
         lines.append(f"        int8_t *const ring{k} = arena + {base + layout[k][0]};"
-                     f" /* {region.internal[k]}: {region.rings[k][0]} rows + {region.rings[k][1]} mirror,"
+                     f" /* {g.node(st[k].node).outputs[0]}: {region.rings[k][0]} rows + {region.rings[k][1]} mirror,"
                      f" {st[k].out_row_bytes} B each */")
     if region.window_scratch:
-        lines.append(f"        int8_t *const window = arena + {base + layout[-1][0]};")
+        lines.append(f"        int8_t *const window = arena + {base + layout[L - 1][0]};")
+    parts_at, at = {}, L  # a mixed stage's part buffers: after the rings and the window scratch
+    for k, s in enumerate(st):
+        if s.parts:
+            parts_at[k] = [f"arena + {base + off}" for off, _ in layout[at:at + 1 + len(s.parts)]]
+            at += 1 + len(s.parts)
+    first_node = [sum(s.span for s in st[:k]) for k in range(L)]
     x = tensor_pointer(program, region.input)
     y = tensor_pointer(program, region.output)
     if L > 1:
@@ -133,14 +159,33 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
         rows = region.rings[k - 1][0]
         return f"ring{k - 1} + ((({row}) * {s.stride}) % {rows}) * {s.in_row_bytes}"
 
-    def stage_call(k: int, row: str, dst: str) -> str:
+    def stage_call(k: int, row: str, dst: str) -> list[str]:
         s = st[k]
         node = g.node(s.node)
+        if s.parts:
+            return mixed_call(k, row, dst)
         pointers = {s.chain_input: source(k, row), node.outputs[0]: dst}
         if s.side is not None:
             side_row = g.tensors[s.side].shape[2] * g.tensors[s.side].shape[3]
             pointers[s.side] = f"{tensor_pointer(program, s.side)} + ({row}) * {side_row}"
-        return call(region.start + k, kernels[k], pointers)
+        return [call(region.start + first_node[k], kernels[first_node[k]], pointers)]
+
+    def mixed_call(k: int, row: str, dst: str) -> list[str]:
+        """Per group: slice its sub-window (from its offset in the window) into the shared buffer,
+        its depthwise into its rows buffer; then the concat of those rows into ``dst``."""
+        s, j = st[k], first_node[k]
+        sliced, *group_rows = parts_at[k]
+        calls = []
+        for n, (slice_name, dw_name, offset, _, _) in enumerate(s.parts):
+            x_part, y_part = g.node(slice_name).outputs[0], g.node(dw_name).outputs[0]
+            calls.append(call(region.start + j, kernels[j], {
+                s.chain_input: f"{source(k, row)} + {offset * s.in_row_bytes}", x_part: sliced}))
+            calls.append(call(region.start + j + 1, kernels[j + 1], {x_part: sliced, y_part: group_rows[n]}))
+            j += 2
+        cat = g.node(s.node)
+        pointers = {t: group_rows[n] for n, t in enumerate(cat.inputs)}
+        pointers[cat.outputs[0]] = dst
+        return [*calls, call(region.start + j, kernels[j], pointers)]
 
     def pull(k: int, row: str, ind: str) -> list[str]:
         """Stage k's call for its real rows from ``row``: first the rows of its input it lacks."""
@@ -171,7 +216,7 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
             body = inner + "    "
         out.append(f"{body}const int32_t r{k} = d{k} - {consumer.pad_top};")
         out += pull(k, f"r{k}", body)
-        out.append(f"{body}{stage_call(k, f'r{k}', f'dst{k}')}")
+        out += [body + c for c in stage_call(k, f"r{k}", f"dst{k}")]
         if consumer.pad_top or consumer.pad_bottom:
             out.append(f"{inner}}}")
         if mirror or group > 1:
@@ -181,6 +226,6 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
 
     ind = "            "
     lines += pull(L - 1, "o", ind)
-    lines.append(f"{ind}{stage_call(L - 1, 'o', f'{y} + o * {st[-1].out_row_bytes}')}")
+    lines += [ind + c for c in stage_call(L - 1, "o", f"{y} + o * {st[-1].out_row_bytes}")]
     lines += ["        }", "    }"]
     return lines

@@ -6,7 +6,9 @@
   trace names each region by its last layer;
 * the planner with regions: no two buffers live at one step overlap, rings included,
   on every Table A model; the up-front estimate agrees with the planner;
-* the ring sizes come from a replay of the schedule that checks every window.
+* the ring sizes come from a replay of the schedule that checks every window;
+* MixNet-M's mixed-kernel depthwise (slice -> depthwise xN -> concat) is one row stage:
+  every candidate region of MixNet-M 0.25/48 is bit-exact on the host, the M4 and the A53.
 """
 
 from __future__ import annotations
@@ -87,6 +89,29 @@ class _Chain:
         self.conv(f"{name}.project", "conv2d", cout, 1, 1)
         if residual:
             self.add(f"{name}.add", start)
+
+    def mixed(self, name, kernels, stride):
+        """MixConv as MixNet's builder writes it: slice -> depthwise per channel group -> concat;
+        slices keep the input's qparams, the groups take the concat's."""
+        x = self.cur
+        _, h, w, c = self._shape(x)
+        sizes = [c // len(kernels)] * len(kernels)
+        sizes[0] += c - sum(sizes)
+        cat = self._tensor(name, (1, -(-h // stride), -(-w // stride), c))
+        outs, begin = [], 0
+        for i, (k, size) in enumerate(zip(kernels, sizes)):
+            part = f"{name}.g{i}.slice"
+            self.tensors[part] = tensor(part, (1, h, w, size), self.tensors[x].zero_point, self.tensors[x].scale)
+            self.nodes.append(Node(part, "slice", [x], [part], {"begin": begin, "end": begin + size}, {}))
+            self.cur = part
+            out = self.conv(f"{name}.g{i}", "depthwise", 0, k, stride)
+            self.tensors[out] = tensor(out, self._shape(out), self.tensors[cat].zero_point, self.tensors[cat].scale)
+            node = self.nodes[-1]
+            node.attrs["act_min"], node.attrs["act_max"] = random_act(self.rng, self.tensors[cat].zero_point)
+            outs.append(out)
+            begin += size
+        self.nodes.append(Node(name, "concat", outs, [cat], {}, {}))
+        self.cur = cat
 
     def graph(self) -> Graph:
         g = Graph("fusion-test", self.tensors, self.nodes, ["x"], [self.cur])
@@ -350,6 +375,99 @@ def test_ring_sizes_hold_every_window(seed):
         for g in fusion.groups_for(r.stages):
             grouped = fusion.make_region(graph, r.start, r.stages, g)
             _replay(grouped.stages, grouped.rings)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_regions_starting_at_a_mixed_stage_are_bit_exact(grouped, tmp_path, monkeypatch):
+    """A mixed-kernel depthwise as a region's first stage (boundary windows from the input),
+    and one after an expand and a LUT with stride 2, in one region."""
+    ch = _Chain(np.random.default_rng(5), 9, 7, 12)
+    ch.conv("pre", "conv2d", 12, 1, 1)
+    start = ch.cur
+    ch.mixed("a.dw", [3, 5, 7], 1)
+    ch.conv("a.project", "conv2d", 12, 1, 1)
+    ch.add("a.add", start)
+    ch.conv("b.expand", "conv2d", 20, 1, 1)
+    ch.lut("b.expand.act")
+    ch.mixed("b.dw", [3, 5, 9], 2)
+    ch.conv("b.project", "conv2d", 8, 1, 1)
+    graph = ch.graph()
+    regions = fusion.candidate_regions(graph)
+    assert [[s.op for s in r.stages] for r in regions] == [
+        ["mixed", "conv2d", "add", "conv2d", "lut", "mixed", "conv2d"]]
+    assert regions[0].window_scratch
+    if grouped:
+        regions = _grouped(graph, regions)
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
+    out = tmp_path / "b"
+    build_project(graph, load_target("host"), out, prefix="mk", force=False,
+                  info={"model": "fusion-test", "options": {}}, memory="min")
+    x = np.random.default_rng(6).integers(-128, 128, graph.input.shape, dtype=np.int8)
+    y, _ = run_build(load_build_folder(out), x)
+    want = run_int8(graph, x, collect=True)[graph.outputs[0]]
+    assert np.array_equal(y.reshape(want.shape), want)
+    _check_fused_plan(graph, plan_graph(graph, regions=regions))
+
+
+@pytest.fixture(scope="module")
+def mixnet_small():
+    from mbmicro.pipeline import make_model
+
+    return make_model("mixnet-m", 0.25, 48, 10)[1]
+
+
+def test_mixed_kernel_depthwise_is_one_stage(mixnet_small):
+    """Each group's depthwise reads its own centered sub-window of the largest kernel's window."""
+    graph = mixnet_small
+    regions = fusion.candidate_regions(graph)
+    mixed = [s for r in regions for s in r.stages if s.op == "mixed"]
+    assert len(mixed) >= 10
+    for s in mixed:
+        assert s.kh == max(p[3] for p in s.parts) and s.node.endswith(".dw")
+        for slice_name, dw_name, offset, kh, channels in s.parts:
+            top = int(graph.node(dw_name).attrs["pad"][0])
+            assert offset == s.pad_top - top and offset + kh <= s.kh
+            assert graph.tensors[graph.node(slice_name).outputs[0]].shape[3] == channels
+    for r in regions:  # the slices' and groups' tensors live in no ring and no arena buffer
+        assert set(r.nodes) == {graph.nodes[i].name for i in range(r.start, r.end + 1)}
+        for g in fusion.groups_for(r.stages)[:3]:
+            grouped = fusion.make_region(graph, r.start, r.stages, g)
+            _replay(grouped.stages, grouped.rings)
+
+
+def test_mixed_kernel_regions_lower_mixnet_peak(table_a_graphs):
+    graph = table_a_graphs["mixnet-m"]
+    fast = plan_graph(graph).peak
+    for mode in ("balanced", "min"):
+        regions = fusion.find_regions(graph, mode)
+        assert any(s.op == "mixed" for r in regions for s in r.stages), mode
+        assert plan_graph(graph, regions=regions).peak < fast, mode
+
+
+@pytest.mark.parametrize("target,grouped", [("host", True), ("cortex-m4", False), ("cortex-a53", True)])
+def test_mixnet_fused_regions_are_bit_exact(mixnet_small, target, grouped, tmp_path, monkeypatch):
+    """Every candidate region of MixNet-M 0.25/48 at once (mixed stages, grouped 1x1s, LUTs, adds),
+    with 2-3 rows per call where the heights allow on host and A53: C equals the reference."""
+    graph = mixnet_small
+    regions = fusion.candidate_regions(graph)
+    if grouped:
+        regions = _grouped(graph, regions)
+        assert any(s.op == "mixed" and s.group > 1 for r in regions for s in r.stages)
+    assert any(graph.node(s.node).attrs.get("groups", 1) > 1 for r in regions for s in r.stages
+               if s.op == "conv2d")
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
+    out = tmp_path / "b"
+    build_project(graph, load_target(target), out, prefix="mx", force=False,
+                  info={"model": "mixnet-m", "options": {}}, memory="min")
+    folder = load_build_folder(out)
+    x = np.random.default_rng(7).integers(-128, 128, graph.input.shape, dtype=np.int8)
+    y, records = run_build(folder, x, trace=True)
+    acts = run_int8(graph, x, collect=True)
+    assert np.array_equal(y.reshape(acts[graph.outputs[0]].shape), acts[graph.outputs[0]])
+    assert {r.end for r in regions} <= {i for i, _ in records}
+    for i, data in records:
+        assert np.array_equal(np.frombuffer(data, np.int8), acts[graph.nodes[i].outputs[0]].reshape(-1)), \
+            graph.nodes[i].name
 
 
 # ---- whole models through the CLI: build --memory min, verify bit-exact ------------------------------

@@ -9,7 +9,9 @@ graph (``act``) and on the int8 graph (``lut``) alike.
 
 A *stage* produces output rows of one node from its input rows: a KHxKW conv
 or depthwise reads a window of KH padded input rows per output row (stride
-S), a 1x1 conv, a LUT and an add read one row.  A *region* is a chain of
+S), a 1x1 conv, a LUT and an add read one row; a mixed-kernel depthwise (MixConv: slice ->
+depthwise per channel group -> concat, several nodes) reads its largest kernel's window, each
+group its own centered sub-window of it.  A *region* is a chain of
 consecutive nodes whose intermediate tensors have one consumer (the next
 stage): those tensors never exist in full, only as ring buffers of padded rows
 (docs/MEMORY.md).  The region is one step for the planner: its chain input
@@ -86,11 +88,33 @@ class Stage:
     macs: int = 0       # of the whole node
     width: int = 1      # output pixels per row
     group: int = 1      # output rows per kernel call
+    #: a mixed-kernel depthwise (op "mixed", node = its concat): per channel group
+    #: (slice node, depthwise node, first row of its sub-window in the stage's window, its KH,
+    #: its channels); the stage spans the nodes slice0, dw0, slice1, dw1, ..., concat
+    parts: tuple = ()
 
     @property
     def window_rows(self) -> int:
         """Input rows one call reads: (group - 1) * stride + KH."""
         return (self.group - 1) * self.stride + self.kh
+
+    @property
+    def nodes(self) -> list[str]:
+        """The graph nodes this stage runs, in execution order."""
+        return [n for p in self.parts for n in p[:2]] + [self.node]
+
+    @property
+    def span(self) -> int:
+        return 2 * len(self.parts) + 1
+
+    def part_buffers(self) -> list[int]:
+        """Bytes of a mixed stage's scratch: one sliced sub-window (shared by the groups, the
+        largest), then each group's depthwise output rows (the concat row copy reads them)."""
+        if not self.parts:
+            return []
+        width_in = self.in_row_bytes // sum(p[4] for p in self.parts)
+        sliced = max(((self.group - 1) * self.stride + p[3]) * width_in * p[4] for p in self.parts)
+        return [sliced] + [self.group * self.width * p[4] for p in self.parts]
 
 
 @dataclass
@@ -110,7 +134,7 @@ class Region:
 
     @property
     def nodes(self) -> list[str]:
-        return [s.node for s in self.stages]
+        return [n for s in self.stages for n in s.nodes]
 
     @property
     def sides(self) -> list[str]:
@@ -122,12 +146,13 @@ class Region:
 
     def scratch_layout(self) -> list[tuple[int, int]]:
         """(offset, bytes) of each ring (stage order), then of the window scratch, then (in-place
-        depthwise only) of the delay buffer, RING_ALIGN'd."""
+        depthwise only) of the delay buffer, then of each mixed stage's part buffers (stage order,
+        Stage.part_buffers), RING_ALIGN'd."""
         out, at = [], 0
         sizes = [self.ring_bytes(k) for k in range(len(self.rings))] + [self.window_scratch]
         if self.delay_rows:
             sizes.append(self.delay_rows * self.stages[0].out_row_bytes)
-        for size in sizes:
+        for size in sizes + [n for st in self.stages for n in st.part_buffers()]:
             out.append((at, size))
             at += _align(size)
         return out
@@ -177,35 +202,94 @@ def stage_of(graph: Graph, node: Node, chain_input: str) -> Stage | None:
                  chain_input, side, macs(graph, node), w_out)
 
 
+def mixed_stage(graph: Graph, index: int, chain_input: str, consumers: dict) -> Stage | None:
+    """The row view of a mixed-kernel depthwise starting at node ``index`` (MixNet's MixConv:
+    slice -> depthwise, per channel group in order, -> concat), or None when the nodes there are
+    not one.  Its window is the largest kernel's: every group's depthwise reads its own centered
+    sub-window of it (its own top padding is the largest's minus its offset), so the groups
+    must share stride and output rows, and each sub-window must lie inside the window."""
+    nodes, i, parts, begin = graph.nodes, index, [], 0
+    while i + 1 < len(nodes) and nodes[i].op == "slice" and nodes[i].inputs[0] == chain_input:
+        sl, dw = nodes[i], nodes[i + 1]
+        if (dw.op != "depthwise" or dw.inputs[0] != sl.outputs[0] or int(sl.attrs["begin"]) != begin
+                or len(consumers[sl.outputs[0]]) != 1 or sl.outputs[0] in graph.outputs):
+            return None
+        part = stage_of(graph, dw, sl.outputs[0])
+        if part is None or len(consumers[dw.outputs[0]]) != 1 or dw.outputs[0] in graph.outputs:
+            return None
+        parts.append((sl.name, part))
+        begin = int(sl.attrs["end"])
+        i += 2
+    if len(parts) < 2 or i >= len(nodes) or nodes[i].op != "concat":
+        return None
+    cat = nodes[i]
+    if cat.inputs != [nodes[index + 2 * k + 1].outputs[0] for k in range(len(parts))] or len(cat.outputs) != 1:
+        return None
+    if len(graph.tensors[cat.outputs[0]].shape) != 4 or _hwc(graph, chain_input)[2] != begin:
+        return None
+    big = max((p for _, p in parts), key=lambda p: p.kh)
+    if any(p.stride != big.stride or p.out_rows != big.out_rows for _, p in parts):
+        return None
+    offsets = [big.pad_top - p.pad_top for _, p in parts]
+    if any(off < 0 or off + p.kh > big.kh for off, (_, p) in zip(offsets, parts)):
+        return None
+    h_in, w_in, c_in = _hwc(graph, chain_input)
+    h_out, w_out, c_out = _hwc(graph, cat.outputs[0])
+    if (h_out, c_out) != (big.out_rows, c_in):
+        return None
+    return Stage(cat.name, "mixed", big.kh, big.stride, big.pad_top, big.pad_bottom, h_in, h_out,
+                 w_in * c_in, w_out * c_out, chain_input, None, sum(p.macs for _, p in parts), w_out,
+                 parts=tuple((name, p.node, off, p.kh, p.out_row_bytes // p.width)
+                             for off, (name, p) in zip(offsets, parts)))
+
+
+def _stage_at(graph: Graph, index: int, chain_input: str, consumers: dict) -> Stage | None:
+    """The stage starting at node ``index`` reading ``chain_input``: a mixed-kernel depthwise
+    (several nodes) or one row node."""
+    node = graph.nodes[index]
+    if node.op == "slice":
+        return mixed_stage(graph, index, chain_input, consumers)
+    return stage_of(graph, node, chain_input)
+
+
 def candidate_regions(graph: Graph) -> list[Region]:
     """Maximal chains of row stages (at least two nodes) whose inner tensors have one reader.
 
     A chain starts at any row-capable node; it grows while the next node in
     execution order reads the previous node's output, is the only reader of
     it, and that output is not the graph output.  A side input must come from
-    before the chain (an add's residual).
+    before the chain (an add's residual).  A mixed-kernel depthwise is one stage
+    whose slices are the only readers of its input (:func:`mixed_stage`).
     """
     consumers = graph.consumers()
     produced = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
     regions, i, n = [], 0, len(graph.nodes)
     while i < n:
         node = graph.nodes[i]
-        first = stage_of(graph, node, node.inputs[0]) if node.op != "add" else None
+        first = _stage_at(graph, i, node.inputs[0], consumers) if node.op != "add" else None
         if first is None:
             i += 1
             continue
-        stages, j = [first], i + 1
+        stages, j = [first], i + first.span
         while j < n:
             prev = graph.nodes[j - 1].outputs[0]
             nxt = graph.nodes[j]
-            if prev in graph.outputs or len(consumers[prev]) != 1 or consumers[prev][0] is not nxt:
+            if prev in graph.outputs:
                 break
-            st = stage_of(graph, nxt, prev)
+            if nxt.op == "slice":
+                st = mixed_stage(graph, j, prev, consumers)
+                if st is not None and {id(c) for c in consumers[prev]} != {
+                        id(graph.nodes[j + 2 * k]) for k in range(len(st.parts))}:
+                    st = None
+            elif len(consumers[prev]) != 1 or consumers[prev][0] is not nxt:
+                break
+            else:
+                st = stage_of(graph, nxt, prev)
             if st is None or (st.side is not None and produced.get(st.side, -1) >= i):
                 break
             stages.append(st)
-            j += 1
-        if len(stages) >= 2:
+            j += st.span
+        if j - i >= 2:
             regions.append(make_region(graph, i, stages))
         i = j
     return regions
@@ -214,7 +298,7 @@ def candidate_regions(graph: Graph) -> list[Region]:
 def make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1) -> Region:
     """The region of ``stages`` with every stage producing ``group`` rows per call."""
     stages = [dataclasses.replace(st, group=group) for st in stages]
-    end = start + len(stages) - 1
+    end = start + sum(st.span for st in stages) - 1
     internal = [graph.nodes[k].outputs[0] for k in range(start, end)]
     rings = ring_rows(stages)
     first = stages[0]
@@ -383,7 +467,13 @@ def region_extra_insns(region: Region) -> float:
             tiled = calls * -(-(s.group * s.width) // PIXEL_TILE) * PIXEL_TILE
             whole = -(-pixels // PIXEL_TILE) * PIXEL_TILE
             extra += (tiled - whole) / pixels * s.macs * WORK_INSNS_PER_MAC
-        if s.kh > 1:
+        if s.parts:  # per group: a slice and a depthwise call, its sub-window re-read; the concat copy
+            width_in = s.in_row_bytes // sum(p[4] for p in s.parts)
+            for _, _, _, kh, ch in s.parts:
+                extra += calls * (2 * ROW_CALL_INSNS + (kh - s.stride) * width_in * ch * REREAD_INSNS_PER_BYTE
+                                  + s.window_rows * width_in * ch * COPY_INSNS_PER_BYTE)
+            extra += s.out_rows * s.out_row_bytes * COPY_INSNS_PER_BYTE
+        elif s.kh > 1:
             extra += calls * (s.kh - s.stride) * s.in_row_bytes * REREAD_INSNS_PER_BYTE
         if k < len(region.rings):
             rows, mirror = region.rings[k]
