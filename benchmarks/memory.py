@@ -8,7 +8,11 @@ Two tables (docs/MEMORY.md explains the modes):
   unfused graph (the most bytes live at one layer: where TFLite Micro and X-CUBE-AI stop);
 * Cortex-M4 builds (QEMU): arena + input/output + the model's own stack (gcc
   -fstack-usage, report.json) and the executed instructions of the whole model
-  (mbmicro profile), each fused mode against fast (unfused) in the same run.
+  (mbmicro profile), each fused mode against fast (unfused) in the same run;
+* per fused region on the M4 (MobileNetV2 0.35/96/10, balanced and min): the region's
+  instructions (profile puts a fused region's counts on its last layer) against the sum of
+  the same layers in the fast build of the same run. Why per region: the whole-model ratio
+  hides a region's overhead behind the unfused layers (issue 12 asks 5% per fused block).
 
 So the tables show unfused (fast) / in-place depthwise only (inplace) / fused (balanced, min).
 
@@ -16,7 +20,7 @@ Published figures for the same networks (issue 12): X-CUBE-AI 10 needs 237 KiB o
 activations for MobileNetV2 0.35/128; Plumerai 80 KiB of RAM in total for MobileNetV2
 0.30/80 on an STM32F746 (TinyEngine 98 KiB, TFLite Micro 155 KiB).
 
-Usage: ``python benchmarks/memory.py [--models a,b] [--no-builds]``.
+Usage: ``python benchmarks/memory.py [--models a,b] [--no-builds] [--regions-only]``.
 """
 
 from __future__ import annotations
@@ -32,16 +36,19 @@ from mbmicro.cli import main as cli
 from mbmicro.codegen.fused import widen_groups
 from mbmicro.codegen.planner import plan_graph
 from mbmicro.commands.profile import profile
-from mbmicro.graph.fusion import find_regions
+from mbmicro.graph.fusion import find_regions, region_extra_insns
 from mbmicro.models.specs import MODEL_NAMES
 from mbmicro.pipeline import make_model
 
 RESULT = Path(__file__).resolve().parent / "results" / "memory.md"
+REGION_RESULT = RESULT.with_name("memory_regions.md")
 #: (model, width, resolution, classes): the issue's MobileNetV2 configs
 CONFIGS = [("mobilenetv2", 0.35, 96, 10), ("mobilenetv2", 0.35, 128, 1000), ("mobilenetv2", 0.35, 144, 1000),
            ("mobilenetv2", 1.0, 224, 1000), ("mobilenetv2", 0.30, 80, 2)]
 #: built for the M4 and profiled (QEMU budgets: the larger ones do not fit the board's flash)
 BUILDS = [("mobilenetv2", 0.35, 96, 10), ("mobilenetv2", 0.30, 80, 2), ("mobilenetv2", 0.35, 128, 1000)]
+#: the config whose fused regions are compared layer by layer with its fast build
+REGION_CONFIG = ("mobilenetv2", 0.35, 96, 10)
 #: targets of issue 12: arena + input/output + model stack, bytes
 TARGETS = {("mobilenetv2", 0.35, 96, 10): 64 << 10, ("mobilenetv2", 0.35, 128, 1000): 112 << 10,
            ("mobilenetv2", 0.30, 80, 2): 48 << 10}
@@ -64,6 +71,8 @@ def plans(model: str, width: float, res: int, classes: int) -> dict:
 
 
 def build(model: str, width: float, res: int, classes: int, mode: str, folder: Path) -> dict:
+    """Build for the M4 (QEMU budgets) and profile: SRAM parts, instructions, and the profile's
+    per-step rows and the report's layers (for :func:`region_rows`)."""
     args = ["build", "--model", model, "--width", str(width), "--resolution", str(res), "--classes", str(classes),
             "--target", "cortex-m4", "--memory", mode, "--sram", "3M", "--flash", "3M", "-o", str(folder)]
     if cli(args) != 0:
@@ -71,9 +80,64 @@ def build(model: str, width: float, res: int, classes: int, mode: str, folder: P
     report = json.loads((folder / "report.json").read_text())
     stack = report["model_stack"]["bytes"] or 0
     io = 0 if report["io_in_arena"] else report["memory"]["io_bytes"]
+    counts = profile(folder)
     return {"arena": report["arena_bytes"], "io": io, "stack": stack,
-            "sram": report["arena_bytes"] + io + stack, "insns": profile(folder)["total"]["instructions"],
-            "regions": len(report["fused_regions"])}
+            "sram": report["arena_bytes"] + io + stack, "insns": counts["total"]["instructions"],
+            "regions": len(report["fused_regions"]), "steps": counts["layers"], "layers": report["layers"],
+            "io_in_arena": bool(report["io_in_arena"]), "region_starts": [r["start"] for r in report["fused_regions"]]}
+
+
+def estimated_extra(cfg: tuple, mode: str, io_in_arena: bool) -> dict[int, float]:
+    """The cost model's extra instructions (fusion.region_extra_insns) per region start, for the
+    regions the build chose (the same calls as codegen/aot.py): measured against estimated."""
+    _, graph = make_model(*cfg, 0)
+    regions = find_regions(graph, mode, io_in_arena)
+    if mode == "balanced":
+        regions = widen_groups(graph, regions, io_in_arena)
+    return {r.start: region_extra_insns(r) for r in regions}
+
+
+def region_rows(fused: dict, fast: dict) -> list[dict]:
+    """Per fused region of ``fused``: its layers, its instructions, and the same layers' sum in
+    ``fast`` (one profile row per layer there). The region's layers come from the fused
+    build's report (``fused_region``), in the order of the profile's steps."""
+    fast_insns = {r["name"]: r["instructions"] for r in fast["steps"]}
+    members: dict[int, list[str]] = {}
+    for layer in fused["layers"]:
+        if layer.get("fused_region") is not None:
+            members.setdefault(layer["fused_region"], []).append(layer["name"])
+    fused_steps = [r for r in fused["steps"] if r["name"].startswith("[fused] ")]
+    if len(fused_steps) != len(members):
+        raise RuntimeError(f"{len(fused_steps)} fused steps in the profile, {len(members)} regions in the report")
+    rows = []
+    for step, names in zip(fused_steps, (members[k] for k in sorted(members))):
+        if not step["name"].startswith(f"[fused] {names[0]}"):
+            raise RuntimeError(f"profile step {step['name']} is not region {names[0]} .. {names[-1]}")
+        unfused = sum(fast_insns[n] for n in names)
+        rows.append({"first": names[0], "last": names[-1], "layers": len(names),
+                     "fused": step["instructions"], "unfused": unfused, "ratio": step["instructions"] / unfused})
+    return rows
+
+
+def region_table(cfg: tuple, rows: dict) -> list[str]:
+    """The third table's lines: every fused region of ``rows`` (mode -> build) against fast."""
+    out = ["", f"### Per fused region on the M4 (QEMU): {cfg[0]} {cfg[1]:g} / {cfg[2]} / {cfg[3]}, "
+           "instructions fused vs the same layers in the fast build", "",
+           "Extra: fused minus unfused; estimated: the cost model's extra for the region "
+           "(mbmicro/graph/fusion.py, region_extra_insns), which balanced mode budgets with.", "",
+           "| mode | region (first .. last layer) | layers | fused | unfused (fast) | fused / unfused | "
+           "extra | estimated extra |", "|---|---|---|---|---|---|---|---|"]
+    for mode in MODES:
+        if mode == "fast":
+            continue
+        estimate = estimated_extra(cfg, mode, rows[mode]["io_in_arena"])
+        if sorted(estimate) != rows[mode]["region_starts"]:
+            raise RuntimeError(f"{mode}: the cost model's regions {sorted(estimate)} are not the build's")
+        for start, r in zip(rows[mode]["region_starts"], region_rows(rows[mode], rows["fast"])):
+            out.append(f"| {mode} | {r['first']} .. {r['last']} | {r['layers']} | {r['fused']:,} | "
+                       f"{r['unfused']:,} | {r['ratio']:.3f} | {r['fused'] - r['unfused']:,} | "
+                       f"{estimate[start]:,.0f} |")
+    return out
 
 
 def _kib(n: int) -> str:
@@ -85,8 +149,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--models", default="", help="other models at 0.35 / 96 / 10 for the plan table "
                                                 f"(comma-separated, or 'all': {', '.join(MODEL_NAMES)})")
     p.add_argument("--no-builds", action="store_true", help="plans only (no Cortex-M4 builds)")
+    p.add_argument("--regions-only", action="store_true",
+                   help="only the per-region table (three M4 builds); writes results/memory_regions.md")
     args = p.parse_args(argv)
     started = time.perf_counter()
+    if args.regions_only:
+        with tempfile.TemporaryDirectory(prefix="mbmicro-memory-") as tmp:
+            rows = {m: build(*REGION_CONFIG, m, Path(tmp) / m) for m in MODES}
+        out = region_table(REGION_CONFIG, rows) + ["", f"Measured in {time.perf_counter() - started:.0f} s.", ""]
+        REGION_RESULT.write_text("\n".join(out[1:]))
+        print("\n".join(out))
+        return 0
     configs = list(CONFIGS)
     others = MODEL_NAMES if args.models == "all" else [m for m in args.models.split(",") if m]
     configs += [(m, 0.35, 96, 10) for m in others if m != "mobilenetv2"]
@@ -115,6 +188,7 @@ def main(argv: list[str]) -> int:
                 "ratio against `fast` in the same run.", "",
                 "| model | width / res / classes | mode | arena | io | model stack | SRAM | target | "
                 "instructions | vs fast | regions |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        regions = []
         with tempfile.TemporaryDirectory(prefix="mbmicro-memory-") as tmp:
             for cfg in BUILDS:
                 rows = {m: build(*cfg, m, Path(tmp) / f"{cfg[0]}-{cfg[2]}-{m}") for m in MODES}
@@ -126,6 +200,9 @@ def main(argv: list[str]) -> int:
                                f"{_kib(r['io'])} | {_kib(r['stack'])} | {_kib(r['sram'])} | {verdict} | "
                                f"{r['insns']:,} | {r['insns'] / rows['fast']['insns']:.3f} | {r['regions']} |")
                     print(out[-1], flush=True)
+                if cfg == REGION_CONFIG:
+                    regions = region_table(cfg, rows)
+            out += regions
     out += ["", f"Measured in {time.perf_counter() - started:.0f} s.", ""]
     RESULT.write_text("\n".join(out))
     print(f"wrote {RESULT}")
