@@ -73,10 +73,15 @@ def measure(graph, target, folder: Path, name: str, options: dict) -> dict:
     from mbmicro.cli import main as cli_main
     from mbmicro.codegen.project import build_project
     from mbmicro.commands.profile import profile
+    from mbmicro.graph.fusion import DEFAULT_MEMORY_MODE
 
     started = time.perf_counter()
+    # build's default --memory (balanced, retried with min when over the SRAM budget), as
+    # mbmicro.commands.build passes it: build_project's own default is fast (no fused regions)
     rep = build_project(graph, target, folder, prefix="m", force=True,
-                        info={"model": name, "options": options}, started=started)
+                        info={"model": name, "options": options}, started=started,
+                        memory=DEFAULT_MEMORY_MODE, retry_memory="min")
+    memory_mode = json.loads((folder / "build.json").read_text())["memory"]
     with contextlib.redirect_stdout(io.StringIO()) as said:
         verified = cli_main(["verify", str(folder), "--count", "1"]) == 0
     prof = profile(folder)
@@ -87,7 +92,7 @@ def measure(graph, target, folder: Path, name: str, options: dict) -> dict:
             "estimated_cycles": prof["total"].get("estimated_cycles"),
             "instructions_per_mac": prof["total"]["instructions_per_mac"],
             "arena_bytes": rep["arena_bytes"], "weights_bytes": rep["weights_bytes"],
-            "code_bytes": rep["code_bytes"], "memory": rep["memory"],
+            "code_bytes": rep["code_bytes"], "memory": rep["memory"], "memory_mode": memory_mode,
             "build_time_s": rep["build_time_s"], "layers": layers}
 
 
@@ -185,9 +190,17 @@ def _stats(values: list[float]) -> str:
     return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
 
 
+def _retried(r: dict) -> str:
+    """' (min)' after the arena of a build that did not fit with balanced and was retried with min."""
+    mode = r.get("memory_mode")
+    return f" ({mode})" if mode not in (None, "balanced") else ""
+
+
 def render(models: list[dict], layers: list[dict], wall_s: float, jobs: int) -> str:
     out = ["## Targets: 11 models x 4 ARM cores in QEMU", "",
-           "Written by `benchmarks/targets.py`. Every model is built with `mbmicro build`, run in QEMU, compared "
+           "Written by `benchmarks/targets.py`. Every model is built with `mbmicro build` (its default `--memory "
+           "balanced`: fused row regions where cheap; arena '(min)': retried with `--memory min` to fit), run in "
+           "QEMU, compared "
            "bit for bit with the NumPy int8 reference on one seeded input (verified), and profiled: executed "
            "instructions (QEMU TCG plugin, all-zero input; instructions, not cycles: QEMU has no timing model). "
            "Est. cycles is an **estimate**, not a measurement: the plugin's instruction mix priced with "
@@ -208,10 +221,12 @@ def render(models: list[dict], layers: list[dict], wall_s: float, jobs: int) -> 
         dw = [x["instructions_per_mac"] for x in r["layers"] if x["kind"] == "depthwise"]
         pw = [x["instructions_per_mac"] for x in r["layers"] if x["kind"] == "pointwise"]
         out.append(f"| {r['model']} | {r['core']} | {'yes' if r['verified'] else 'NO'} | {r['instructions']:,} | "
-                   f"{_count(r.get('estimated_cycles'))} | {r['macs']:,} | {r['instructions_per_mac']:.2f} | {_kib(r['arena_bytes'])} | "
+                   f"{_count(r.get('estimated_cycles'))} | {r['macs']:,} | {r['instructions_per_mac']:.2f} | {_kib(r['arena_bytes'])}{_retried(r)} | "
                    f"{_kib(r['weights_bytes'] + r['code_bytes'])} ({_kib(r['weights_bytes'])} + "
                    f"{_kib(r['code_bytes'])}) | {r['build_time_s']:.0f} | {_stats(dw)} | {_stats(pw)} |")
     out += ["", "### Per layer type and core (all models)", "",
+            "Layers inside a fused row region (`[fused] first .. last` in targets.json, one profile row for "
+            "the whole chain) are in neither column, here or in the per-model columns above.", "",
             "| core | depthwise instr/MAC min / median / max | pointwise instr/MAC min / median / max |",
             "|---|---|---|"]
     for core in CORES:
