@@ -162,11 +162,7 @@ def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatc
                         info={"model": "fusion-test", "options": {}}, memory="min")
     assert rep["memory_mode"] == "min" and len(rep["fused_regions"]) == len(regions)
     folder = load_build_folder(out)
-    rng = np.random.default_rng(seed + 10)
-    for _ in range(2):
-        x = rng.integers(-128, 128, graph.input.shape, dtype=np.int8)
-        y, records = run_build(folder, x, trace=True)
-        acts = run_int8(graph, x, collect=True)
+    for y, records, acts in _traced_runs(folder, graph, seed + 10):
         want = acts[graph.outputs[0]]
         assert np.array_equal(y.reshape(want.shape), want)
         ends = {r.end for r in regions}
@@ -182,6 +178,15 @@ def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatc
     assert main(["verify", str(out), "--count", "1"]) == 0
     assert f"; {len(regions)} fused row regions (layers {regions[0].start}-{regions[0].end}, " \
         in capsys.readouterr().out
+
+
+def _traced_runs(folder, graph: Graph, seed: int):
+    """Two seeded random inputs through the build, traced per layer: (output, records, reference activations)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        x = rng.integers(-128, 128, graph.input.shape, dtype=np.int8)
+        y, records = run_build(folder, x, trace=True)
+        yield y, records, run_int8(graph, x, collect=True)
 
 
 def _check_fused_plan(graph: Graph, plan) -> None:
@@ -284,11 +289,7 @@ def test_inplace_depthwise_is_bit_exact_on_host(seed, tmp_path, monkeypatch):
     plan = plan_graph(graph, regions=regions)
     _check_fused_plan(graph, plan)
     folder = load_build_folder(out)
-    rng = np.random.default_rng(seed + 20)
-    for _ in range(2):
-        x = rng.integers(-128, 128, graph.input.shape, dtype=np.int8)
-        y, records = run_build(folder, x, trace=True)
-        acts = run_int8(graph, x, collect=True)
+    for y, records, acts in _traced_runs(folder, graph, seed + 20):
         for i, data in records:
             expect = acts[graph.nodes[i].outputs[0]].reshape(-1)
             assert np.array_equal(np.frombuffer(data, np.int8), expect), graph.nodes[i].name
