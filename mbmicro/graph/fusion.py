@@ -369,20 +369,11 @@ def add_inplace(graph: Graph, chosen: list[Region], budget: float | None,
                 io_in_arena: bool = False) -> list[Region]:
     """``chosen`` plus in-place depthwise layers outside it, one at a time while the arena's peak
     step is such a layer and the in-place one lowers the peak (and the estimated extra
-    instructions of all regions stay within ``budget``; None: no limit)."""
+    instructions of all regions stay within ``budget``; None: no limit): :func:`greedy_regions`
+    over the in-place candidates, starting from ``chosen``."""
     covered = {i for r in chosen for i in range(r.start, r.end + 1)}
-    by_step = {r.start: r for r in inplace_candidates(graph) if r.start not in covered}
-    spent = sum(region_extra_insns(r) for r in chosen)
-    while True:
-        peak, step = _peak_step(graph, chosen, io_in_arena)
-        region = by_step.pop(step, None)
-        if region is None:
-            return chosen
-        trial = sorted(chosen + [region], key=lambda r: r.start)
-        cost = region_extra_insns(region)
-        if (budget is not None and spent + cost > budget) or _peak_step(graph, trial, io_in_arena)[0] >= peak:
-            return chosen
-        chosen, spent = trial, spent + cost
+    candidates = [r for r in inplace_candidates(graph) if r.start not in covered]
+    return greedy_regions(graph, candidates, budget, io_in_arena, chosen)
 
 
 def groups_for(stages: list[Stage]) -> list[int]:
@@ -508,12 +499,13 @@ def _peak_step(graph: Graph, regions: list[Region], io_in_arena: bool = False) -
 
 
 def greedy_regions(graph: Graph, candidates: list[Region], budget: float | None,
-                   io_in_arena: bool = False) -> list[Region]:
+                   io_in_arena: bool = False, chosen: list[Region] = ()) -> list[Region]:
     """Fuse where memory is decided: while the arena's peak step lies in a candidate region
     and fusing it lowers the peak, fuse it (one row per call) -- as long as the estimated extra
-    instructions of the fused regions stay within ``budget`` (None: no limit)."""
-    chosen: list[Region] = []
-    spent = 0.0
+    instructions of the fused regions (``chosen``, already fused, included) stay within
+    ``budget`` (None: no limit)."""
+    chosen = list(chosen)
+    spent = sum(region_extra_insns(r) for r in chosen)
     while True:
         peak, step = _peak_step(graph, chosen, io_in_arena)
         hit = [r for r in candidates if r.start <= step <= r.end and r.start not in {c.start for c in chosen}]
