@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 from mbmicro.cli import main as cli
-from mbmicro.codegen.fused import widen_groups
+from mbmicro.codegen.fused import build_regions
 from mbmicro.codegen.planner import plan_graph
 from mbmicro.commands.profile import profile
-from mbmicro.graph.fusion import find_regions, region_extra_insns
+from mbmicro.graph.fusion import region_extra_insns
 from mbmicro.models.specs import MODEL_NAMES
 from mbmicro.pipeline import make_model
 
@@ -61,9 +61,7 @@ def plans(model: str, width: float, res: int, classes: int) -> dict:
     io = graph.input.nbytes + graph.output.nbytes
     row = {"io": io, "bound": plan_graph(graph).lower_bound}
     for mode in MODES:
-        regions, io_regions = find_regions(graph, mode), find_regions(graph, mode, io_in_arena=True)
-        if mode == "balanced":  # as codegen/aot.py: more rows per call where the plan allows
-            regions, io_regions = widen_groups(graph, regions, False), widen_groups(graph, io_regions, True)
+        regions, io_regions = build_regions(graph, mode, False), build_regions(graph, mode, True)
         row[mode] = {"arena": plan_graph(graph, regions=regions).peak,
                      "arena_io": plan_graph(graph, regions=io_regions, io_in_arena=True).peak,
                      "regions": len(regions)}
@@ -89,12 +87,9 @@ def build(model: str, width: float, res: int, classes: int, mode: str, folder: P
 
 def estimated_extra(cfg: tuple, mode: str, io_in_arena: bool) -> dict[int, float]:
     """The cost model's extra instructions (fusion.region_extra_insns) per region start, for the
-    regions the build chose (the same calls as codegen/aot.py): measured against estimated."""
+    regions the build chose (codegen.fused.build_regions, as the build): measured against estimated."""
     _, graph = make_model(*cfg, 0)
-    regions = find_regions(graph, mode, io_in_arena)
-    if mode == "balanced":
-        regions = widen_groups(graph, regions, io_in_arena)
-    return {r.start: region_extra_insns(r) for r in regions}
+    return {r.start: region_extra_insns(r) for r in build_regions(graph, mode, io_in_arena)}
 
 
 def region_rows(fused: dict, fast: dict) -> list[dict]:

@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 from mbmicro import progress
-from mbmicro.codegen.fused import widen_groups
+from mbmicro.codegen.fused import build_regions
 from mbmicro.codegen.planner import LinearPlanner, plan_graph
-from mbmicro.graph.fusion import find_regions
 from mbmicro.models.specs import MODEL_NAMES
 from mbmicro.pipeline import make_model
 
@@ -35,7 +34,7 @@ def measure(model: str, width: float, resolution: int) -> dict:
     _, graph = make_model(model, width, resolution, 1000, 0)
     out = {}
     for mode in ("fast", "balanced"):
-        regions = widen_groups(graph, find_regions(graph, mode), False)
+        regions = build_regions(graph, mode, False)
         plan = plan_graph(graph, regions=regions)
         linear = plan_graph(graph, LinearPlanner, regions=regions)
         out[mode] = {"greedy": plan.peak, "lower_bound": plan.lower_bound, "linear": linear.peak}

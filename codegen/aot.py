@@ -113,14 +113,11 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
     ``memory`` (``build --memory``, mbmicro.graph.fusion): the nodes of each fused
     region are lowered on rows (codegen/fused.py) and the region is one planner step."""
     from mbmicro.codegen import fused
-    from mbmicro.graph.fusion import find_regions
 
     if lower is None:
         from mbmicro.codegen.kernels import lower_node as lower
     knobs = knobs or {}
-    regions = find_regions(graph, memory, io_in_arena)
-    if memory == "balanced":
-        regions = fused.widen_groups(graph, regions, io_in_arena)
+    regions = fused.build_regions(graph, memory, io_in_arena)
     kernels: list = [None] * len(graph.nodes)
     for r in regions:
         kernels[r.start:r.end + 1] = fused.lower_region(graph, r, target, lower)

@@ -76,6 +76,14 @@ def _row_copy(graph: Graph, node: Node, rows: dict[str, int]) -> tuple[Graph, No
     return g, copy
 
 
+def build_regions(graph: Graph, memory: str, io_in_arena: bool) -> list[Region]:
+    """The regions a build with ``--memory memory`` runs (codegen/aot.py; the benchmarks plan
+    with the same): mbmicro.graph.fusion.find_regions, given more rows per call by
+    :func:`widen_groups` in balanced mode."""
+    regions = fusion.find_regions(graph, memory, io_in_arena)
+    return widen_groups(graph, regions, io_in_arena) if memory == "balanced" else regions
+
+
 def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool) -> list[Region]:
     """Give each region the most rows per call (fusion.groups_for) that lowers its estimated
     instructions without raising the planned arena: larger rings in memory that is free anyway.

@@ -392,7 +392,7 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
                                   memory=memory)
     budgets.check(need(), target, model, code_missing="not yet compiled")  # arena and weights: before writing anything
     if tuning is not None:
-        fused = frozenset(graph.nodes[i].name for r in program.regions or () for i in range(r.start, r.end + 1))
+        fused = frozenset(name for r in program.regions or () for name in r.nodes)
         info = dict(info, tuning=tuning(fused))
     prov = program.provenance = provenance.collect(graph, program.weights, target.cc, options)
     build = {
