@@ -80,6 +80,11 @@ class LinearPlanner:
             self._offsets = self._place()
         return self._offsets[buf_id]
 
+    def bound(self) -> int:
+        """The most (aligned) bytes live at one step: no placement peaks below it."""
+        steps = {b.first for b in self._bufs}
+        return max((sum(b.size for b in self._bufs if b.first <= s <= b.last) for s in steps), default=0)
+
     def peak(self) -> int:
         if not self._bufs:
             return 0
@@ -126,11 +131,6 @@ class GreedyPlanner(LinearPlanner):
 
     def _peak_of(self, offsets: list[int]) -> int:
         return max((o + b.size for o, b in zip(offsets, self._bufs)), default=0)
-
-    def bound(self) -> int:
-        """The most bytes live at one step: no placement peaks below it."""
-        steps = {b.first for b in self._bufs}
-        return max((sum(b.size for b in self._bufs if b.first <= s <= b.last) for s in steps), default=0)
 
     def _place(self) -> list[int]:
         best, best_peak = None, None
@@ -212,10 +212,6 @@ def plan_graph(graph: Graph, planner_cls=GreedyPlanner,
     scratch_ids = {s: planner.add_buffer(n, s, s) for s, n in sorted(scratch.items())}
     offsets = {t: planner.offset(ids[root[t]]) for t in sizes}
 
-    lower = 0
-    for step in range(len(graph.nodes)):
-        live = sum(align(sizes[r]) for r, (a, b) in lifetimes.items() if a <= step <= b)
-        lower = max(lower, live + align(scratch.get(step, 0)))
     return MemoryPlan(
         offsets=offsets,
         sizes=sizes,
@@ -223,7 +219,7 @@ def plan_graph(graph: Graph, planner_cls=GreedyPlanner,
         alias={t: root[t] for t in sizes},
         scratch={s: (planner.offset(i), scratch[s]) for s, i in scratch_ids.items()},
         peak=planner.peak(),
-        lower_bound=lower,
+        lower_bound=planner.bound(),
         io_in_arena=io_in_arena,
         regions=list(regions),
     )
