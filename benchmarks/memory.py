@@ -119,7 +119,7 @@ def region_table(cfg: tuple, rows: dict) -> list[str]:
     out = ["", f"### Per fused region on the M4 (QEMU): {cfg[0]} {cfg[1]:g} / {cfg[2]} / {cfg[3]}, "
            "instructions fused vs the same layers in the fast build", "",
            "Extra: fused minus unfused; estimated: the cost model's extra for the region "
-           "(mbmicro/graph/fusion.py, region_extra_insns), which balanced mode budgets with.", "",
+           "(mbmicro/graph/fusion/cost.py, region_extra_insns), which balanced mode budgets with.", "",
            "| mode | region (first .. last layer) | layers | fused | unfused (fast) | fused / unfused | "
            "extra | estimated extra |", "|---|---|---|---|---|---|---|---|"]
     for mode in MODES:

@@ -4,7 +4,7 @@ For all 11 models at 0.35 / 96 px and 1.0 / 224 px (1000 classes): the arena of
 mbmicro's greedy planner (what builds use), the lower bound (the most bytes live at any
 one layer, which no planner can beat), and a linear planner (each buffer after the
 previous, reusing nothing) as the naive baseline; unfused (``build --memory fast``) and
-with the fused row regions of the default ``--memory balanced`` (mbmicro/graph/fusion.py,
+with the fused row regions of the default ``--memory balanced`` (mbmicro/graph/fusion/,
 whose rings are scratch of the region's step).  Ratio = greedy / lower bound: 1.000 means
 the plan is optimal.  Kernel scratch lives on the stack, not in the arena, so the plan
 needs no lowered kernels: this is the build's own plan, from the graph alone.

@@ -113,11 +113,12 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
     ``memory`` (``build --memory``, mbmicro.graph.fusion): the nodes of each fused
     region are lowered on rows (codegen/fused.py) and the region is one planner step."""
     from mbmicro.codegen import fused
+    from mbmicro.graph.fusion import family_of
 
     if lower is None:
         from mbmicro.codegen.kernels import lower_node as lower
     knobs = knobs or {}
-    regions = fused.build_regions(graph, memory, io_in_arena)
+    regions = fused.build_regions(graph, memory, io_in_arena, family_of(target.features))
     kernels: list = [None] * len(graph.nodes)
     for r in regions:
         kernels[r.start:r.end + 1] = fused.lower_region(graph, r, target, lower)

@@ -28,7 +28,7 @@ import dataclasses
 
 from mbmicro.graph import fusion
 from mbmicro.graph.fusion import Region, Stage
-from mbmicro.graph.ir import Graph, Node, Tensor
+from mbmicro.graph.ir import Graph, Node
 
 HEADER = "mbmicro_fused.h"
 
@@ -76,19 +76,20 @@ def _row_copy(graph: Graph, node: Node, rows: dict[str, int]) -> tuple[Graph, No
     return g, copy
 
 
-def build_regions(graph: Graph, memory: str, io_in_arena: bool) -> list[Region]:
+def build_regions(graph: Graph, memory: str, io_in_arena: bool, cost=None) -> list[Region]:
     """The regions a build with ``--memory memory`` runs (codegen/aot.py; the benchmarks plan
     with the same): mbmicro.graph.fusion.find_regions, given more rows per call by
-    :func:`widen_groups` in balanced mode."""
-    regions = fusion.find_regions(graph, memory, io_in_arena)
-    return widen_groups(graph, regions, io_in_arena) if memory == "balanced" else regions
+    :func:`widen_groups` in balanced mode; ``cost``: the target's kernel family
+    (fusion.family_of of its features; None: the M4's)."""
+    regions = fusion.find_regions(graph, memory, io_in_arena, cost)
+    return widen_groups(graph, regions, io_in_arena, cost) if memory == "balanced" else regions
 
 
-def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool) -> list[Region]:
+def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool, cost=None) -> list[Region]:
     """Give each region the most rows per call (fusion.groups_for) that lowers its estimated
     instructions without raising the planned arena: larger rings in memory that is free anyway.
 
-    Why here and not in graph/fusion.py: only the planner knows whether a larger ring still
+    Why here and not in graph/fusion/: only the planner knows whether a larger ring still
     fits below the peak; the up-front estimate keeps one row per call, a lower bound."""
     from mbmicro.codegen.planner import plan_graph
 
@@ -99,7 +100,7 @@ def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool) -> list
             continue
         for g in fusion.groups_for(region.stages)[1:]:
             trial = fusion.make_region(graph, region.start, region.stages, g)
-            if fusion.region_extra_insns(trial) >= fusion.region_extra_insns(out[i]):
+            if fusion.region_extra_insns(trial, cost) >= fusion.region_extra_insns(out[i], cost):
                 continue
             candidate = out[:i] + [trial] + out[i + 1:]
             if plan_graph(graph, io_in_arena=io_in_arena, regions=candidate).peak <= peak:

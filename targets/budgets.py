@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 from mbmicro.errors import UserError
+from mbmicro.graph.fusion import family_of
 from mbmicro.models.estimate import estimate
 from mbmicro.models.options import ModelConfig
 from mbmicro.targets.target import Target
@@ -119,7 +120,7 @@ def check_estimate(target: Target, cfg: ModelConfig, io_in_arena: bool = False,
     """
     if cfg.file is not None:
         return {}
-    est = estimate(cfg, io_in_arena, memory)
+    est = estimate(cfg, io_in_arena, memory, family_of(target.features))
     need = requirements(target, est.arena_bytes, est.io_bytes, est.weights_bytes, None)
     check(need, target, cfg.model, at_least=True, code_missing="not yet compiled")
     return need

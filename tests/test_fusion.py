@@ -152,7 +152,7 @@ def test_fused_regions_are_bit_exact_on_host(seed, grouped, tmp_path, monkeypatc
     if grouped:  # several rows per kernel call: ring groups, fix-up copies, multi-row windows
         regions = _grouped(graph, regions)
         assert any(r.stages[0].group > 1 for r in regions)
-        monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
+        monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False, cost=None: regions)
     assert regions and any(r.stages[0].node == "stem" for r in regions)
     fused_ops = {s.op for r in regions for s in r.stages}
     assert {"conv2d", "depthwise", "lut", "add"} <= fused_ops
@@ -271,7 +271,7 @@ def _force_inplace(monkeypatch):
     """``--memory inplace`` runs every KHxKW depthwise in place (not only where the peak drops),
     so that every depthwise shape of the model goes through the delay buffer."""
     real = fusion.find_regions
-    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False:
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False, cost=None:
                         fusion.inplace_candidates(g) if mode == "inplace" else real(g, mode, io))
 
 
@@ -399,7 +399,7 @@ def test_regions_starting_at_a_mixed_stage_are_bit_exact(grouped, tmp_path, monk
     assert regions[0].window_scratch
     if grouped:
         regions = _grouped(graph, regions)
-    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False, cost=None: regions)
     out = tmp_path / "b"
     build_project(graph, load_target("host"), out, prefix="mk", force=False,
                   info={"model": "fusion-test", "options": {}}, memory="min")
@@ -456,7 +456,7 @@ def test_mixnet_fused_regions_are_bit_exact(mixnet_small, target, grouped, tmp_p
         assert any(s.op == "mixed" and s.group > 1 for r in regions for s in r.stages)
     assert any(graph.node(s.node).attrs.get("groups", 1) > 1 for r in regions for s in r.stages
                if s.op == "conv2d")
-    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False: regions)
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False, cost=None: regions)
     out = tmp_path / "b"
     build_project(graph, load_target(target), out, prefix="mx", force=False,
                   info={"model": "mixnet-m", "options": {}}, memory="min")

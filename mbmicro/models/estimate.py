@@ -68,15 +68,16 @@ class Estimate:
     largest_output: int     # elements of the largest node output
 
 
-def estimate(cfg: ModelConfig, io_in_arena: bool = False, memory: str = "fast") -> Estimate:
+def estimate(cfg: ModelConfig, io_in_arena: bool = False, memory: str = "fast", cost: str | None = None) -> Estimate:
     """The lower bounds for checked options ``cfg`` (milliseconds, no weights are made);
     ``io_in_arena``: the input and output are arena buffers (``build --io-in-arena``);
     ``memory``: the ``build --memory`` mode, whose fused regions (mbmicro.graph.fusion,
-    the same ones the int8 build forms: topology and shapes only) change the lifetimes."""
+    the same ones the int8 build forms: topology and shapes only) change the lifetimes;
+    ``cost``: the target's kernel family, which balanced mode budgets with (fusion.family_of)."""
     graph = structure_from_config(cfg)
     return Estimate(
         weights_bytes=weights_lower_bound(graph),
-        arena_bytes=arena_lower_bound(graph, io_in_arena, find_regions(graph, memory, io_in_arena)),
+        arena_bytes=arena_lower_bound(graph, io_in_arena, find_regions(graph, memory, io_in_arena, cost)),
         io_bytes=0 if io_in_arena else graph.input.size + graph.output.size,
         params=sum(int(a.size) for n in graph.nodes for k, a in n.params.items() if k in ("weight", "bias")),
         activation_elements=sum(t.size for t in graph.tensors.values()),

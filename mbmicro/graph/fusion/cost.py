@@ -1,0 +1,99 @@
+"""Balanced mode's estimate of the instructions a fused region adds over its unfused layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbmicro.graph.ir import Graph, macs
+from mbmicro.graph.fusion.stages import Region
+
+#: Balanced mode's cost model (docs/MEMORY.md), calibrated on the Cortex-M4 (QEMU, MobileNetV2
+#: 0.35/96, each stage's row kernel against its whole-tensor kernel): a row call costs about
+#: ROW_CALL_INSNS more than its share of the whole-tensor call, a KH-row window re-reads
+#: (KH - 1) rows per output row that the whole-tensor kernel reads once (the DSP depthwise
+#: widens them to int16 again: ~3 instructions per byte), ring and window copies cost
+#: COPY_INSNS_PER_BYTE, and the model's work is WORK_INSNS_PER_MAC per MAC (its measured mean).
+ROW_CALL_INSNS = 150
+REREAD_INSNS_PER_BYTE = 3.0
+COPY_INSNS_PER_BYTE = 0.5
+WORK_INSNS_PER_MAC = 1.7
+#: Output pixels per tile of the pointwise kernels (M4 dspx default): a row of W pixels
+#: computes ceil(W / PIXEL_TILE) tiles, the whole tensor ceil(H * W / PIXEL_TILE).
+PIXEL_TILE = 4
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The constants of :func:`region_extra_insns` for one kernel family (its row kernels'
+    fixed cost per call, re-read and copy cost per byte, mean work per MAC, pointwise pixel tile).
+
+    Why per family and not one set: the same region costs differently on the DSP kernels
+    (M4/M7: the depthwise re-widens its window to int16), MVE (M55) and NEON (A53/A72), and
+    balanced mode promises its 5% on the core it builds for."""
+
+    family: str
+    row_call: float = ROW_CALL_INSNS
+    reread_per_byte: float = REREAD_INSNS_PER_BYTE
+    copy_per_byte: float = COPY_INSNS_PER_BYTE
+    work_per_mac: float = WORK_INSNS_PER_MAC
+    pixel_tile: int = PIXEL_TILE
+
+
+#: Per kernel family (:func:`family_of`).  Only "dsp" is calibrated so far; the others use its
+#: constants until measured (docs/MEMORY.md, benchmarks/memory.py --regions-only --target).
+COST_MODELS = {"dsp": CostModel("dsp"), "mve": CostModel("mve"), "neon": CostModel("neon"),
+               "host": CostModel("host")}
+#: The family when the caller names none (the up-front estimate of a build without a target).
+DEFAULT_FAMILY = "dsp"
+
+
+def family_of(features) -> str:
+    """Kernel family of a target's ``features`` (targets/*/target.json): mve, neon, dsp or host."""
+    for name in ("mve", "neon", "dsp"):
+        if name in features:
+            return name
+    return "host"
+
+
+def cost_model(family: str | CostModel | None = None) -> CostModel:
+    """The cost model of ``family`` (a CostModel passes through; None: DEFAULT_FAMILY)."""
+    if isinstance(family, CostModel):
+        return family
+    return COST_MODELS[family or DEFAULT_FAMILY]
+
+
+def region_extra_insns(region: Region, cost: str | CostModel | None = None) -> float:
+    """Estimated instructions the row pipeline of ``region`` adds over its unfused layers
+    (on the kernel family ``cost``: :func:`cost_model`)."""
+    c = cost_model(cost)
+    extra = 0.0
+    for k, s in enumerate(region.stages):
+        calls = s.out_rows // s.group
+        extra += calls * c.row_call
+        if s.op == "conv2d" and s.kh == 1:  # pixel tiles of c.pixel_tile: a call's last tile overlaps
+            pixels = s.out_rows * s.width
+            tiled = calls * -(-(s.group * s.width) // c.pixel_tile) * c.pixel_tile
+            whole = -(-pixels // c.pixel_tile) * c.pixel_tile
+            extra += (tiled - whole) / pixels * s.macs * c.work_per_mac
+        if s.parts:  # per group: a slice and a depthwise call, its sub-window re-read; the concat copy
+            width_in = s.in_row_bytes // sum(p[4] for p in s.parts)
+            for _, _, _, kh, ch in s.parts:
+                extra += calls * (2 * c.row_call + (kh - s.stride) * width_in * ch * c.reread_per_byte
+                                  + s.window_rows * width_in * ch * c.copy_per_byte)
+            extra += s.out_rows * s.out_row_bytes * c.copy_per_byte
+        elif s.kh > 1:
+            extra += calls * (s.kh - s.stride) * s.in_row_bytes * c.reread_per_byte
+        if k < len(region.rings):
+            rows, mirror = region.rings[k]
+            extra += (mirror + s.group) * -(-s.out_rows // rows) * s.out_row_bytes * c.copy_per_byte
+    if region.delay_rows:  # every output row is copied from the delay buffer
+        extra += region.stages[0].out_rows * region.stages[0].out_row_bytes * c.copy_per_byte
+    return extra + 2 * region.window_scratch * c.copy_per_byte
+
+
+def region_work_insns(region: Region, cost: str | CostModel | None = None) -> float:
+    return sum(s.macs for s in region.stages) * cost_model(cost).work_per_mac
+
+
+def model_work_insns(graph: Graph, cost: str | CostModel | None = None) -> float:
+    return sum(macs(graph, n) for n in graph.nodes) * cost_model(cost).work_per_mac

@@ -1,0 +1,178 @@
+"""The row view of one node (Stage), a region of them (Region) and the region's scratch layout.
+
+A *stage* produces output rows of one node from its input rows: a KHxKW conv or
+depthwise reads a window of KH padded input rows per output row (stride S), a 1x1
+conv, a LUT and an add read one row.  make_region sizes a region's rings
+(rows.ring_rows) and decides whether its output may be written over its input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from mbmicro.graph.ir import Graph, Node, macs
+from mbmicro.graph.fusion.rows import reads_ahead_only, ring_rows
+
+#: Ops a stage can run on rows (``act`` is the float graph's ``lut``).
+ROW_OPS = ("conv2d", "depthwise", "lut", "act", "add")
+
+#: Ring buffers and scratch start on this boundary (planner.ALIGN: SIMD loads).
+RING_ALIGN = 16
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One node of a region seen as rows: window KH, stride S, padding rows top/bottom."""
+
+    node: str
+    op: str
+    kh: int
+    stride: int
+    pad_top: int
+    pad_bottom: int
+    in_rows: int        # real rows of the chain input
+    out_rows: int       # real rows of the output
+    in_row_bytes: int   # int8 bytes of one chain-input row (W * C)
+    out_row_bytes: int  # int8 bytes of one output row
+    chain_input: str    # tensor this stage reads rows of
+    side: str | None = None  # an add's other operand (a full arena tensor)
+    macs: int = 0       # of the whole node
+    width: int = 1      # output pixels per row
+    group: int = 1      # output rows per kernel call
+    #: a mixed-kernel depthwise (op "mixed", node = its concat): per channel group
+    #: (slice node, depthwise node, first row of its sub-window in the stage's window, its KH,
+    #: its channels); the stage spans the nodes slice0, dw0, slice1, dw1, ..., concat
+    parts: tuple = ()
+
+    @property
+    def window_rows(self) -> int:
+        """Input rows one call reads: (group - 1) * stride + KH."""
+        return (self.group - 1) * self.stride + self.kh
+
+    @property
+    def nodes(self) -> list[str]:
+        """The graph nodes this stage runs, in execution order."""
+        return [n for p in self.parts for n in p[:2]] + [self.node]
+
+    @property
+    def span(self) -> int:
+        return 2 * len(self.parts) + 1
+
+    def part_buffers(self) -> list[int]:
+        """Bytes of a mixed stage's scratch: one sliced sub-window (shared by the groups, the
+        largest), then each group's depthwise output rows (the concat row copy reads them)."""
+        if not self.parts:
+            return []
+        width_in = self.in_row_bytes // sum(p[4] for p in self.parts)
+        sliced = max(((self.group - 1) * self.stride + p[3]) * width_in * p[4] for p in self.parts)
+        return [sliced] + [self.group * self.width * p[4] for p in self.parts]
+
+
+@dataclass
+class Region:
+    """Consecutive nodes [start, end] run as one row pipeline."""
+
+    start: int
+    end: int
+    stages: list[Stage]
+    input: str                 # the chain input (full tensor)
+    output: str                # the last stage's output (full tensor)
+    internal: list[str]        # tensors that live only in rings
+    rings: list[tuple[int, int]] = field(default_factory=list)  # per internal tensor: (R rows, mirror rows)
+    window_scratch: int = 0    # bytes of the first stage's boundary window (0: none needed)
+    inplace: bool = False      # the output may take the chain input's buffer (row o written after its reads)
+    delay_rows: int = 0        # > 0: an in-place depthwise (one stage): output rows held before write-back
+
+    @property
+    def nodes(self) -> list[str]:
+        return [n for s in self.stages for n in s.nodes]
+
+    @property
+    def sides(self) -> list[str]:
+        return [s.side for s in self.stages if s.side is not None]
+
+    def ring_bytes(self, k: int) -> int:
+        rows, mirror = self.rings[k]
+        return (rows + mirror) * self.stages[k].out_row_bytes
+
+    def scratch_layout(self) -> list[tuple[int, int]]:
+        """(offset, bytes) of each ring (stage order), then of the window scratch, then (in-place
+        depthwise only) of the delay buffer, then of each mixed stage's part buffers (stage order,
+        Stage.part_buffers), RING_ALIGN'd."""
+        out, at = [], 0
+        sizes = [self.ring_bytes(k) for k in range(len(self.rings))] + [self.window_scratch]
+        if self.delay_rows:
+            sizes.append(self.delay_rows * self.stages[0].out_row_bytes)
+        for size in sizes + [n for st in self.stages for n in st.part_buffers()]:
+            out.append((at, size))
+            at += align(size)
+        return out
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Bytes of the region's step scratch (rings + window scratch)."""
+        return sum(align(n) for _, n in self.scratch_layout())
+
+
+def align(n: int) -> int:
+    return -(-n // RING_ALIGN) * RING_ALIGN
+
+
+def hwc(graph: Graph, name: str) -> tuple[int, int, int]:
+    shape = graph.tensors[name].shape
+    return int(shape[1]), int(shape[2]), int(shape[3])
+
+
+def stage_of(graph: Graph, node: Node, chain_input: str) -> Stage | None:
+    """The row view of ``node`` reading rows of ``chain_input``, or None when it cannot run on rows."""
+    if node.op not in ROW_OPS or len(node.outputs) != 1:
+        return None
+    if any(len(graph.tensors[t].shape) != 4 for t in [*node.inputs, node.outputs[0]]):
+        return None
+    h_in, w_in, c_in = hwc(graph, chain_input)
+    h_out, w_out, c_out = hwc(graph, node.outputs[0])
+    side = None
+    kh, stride, top, bottom = 1, 1, 0, 0
+    if node.op in ("conv2d", "depthwise"):
+        if node.inputs[0] != chain_input:
+            return None
+        kh = int(node.attrs["kernel"][0])
+        stride = int(node.attrs.get("stride", 1))
+        top, _, bottom, _ = (int(p) for p in node.attrs["pad"])
+    elif node.op == "add":
+        if chain_input not in node.inputs or len(node.inputs) != 2 or node.inputs[0] == node.inputs[1]:
+            return None
+        side = node.inputs[1] if node.inputs[0] == chain_input else node.inputs[0]
+        if hwc(graph, side)[:2] != (h_out, w_out):
+            return None
+    elif node.inputs[0] != chain_input:
+        return None
+    if (h_in + top + bottom - kh) // stride + 1 != h_out:
+        return None
+    return Stage(node.name, node.op, kh, stride, top, bottom, h_in, h_out, w_in * c_in, w_out * c_out,
+                 chain_input, side, macs(graph, node), w_out)
+
+
+def make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1) -> Region:
+    """The region of ``stages`` with every stage producing ``group`` rows per call."""
+    stages = [dataclasses.replace(st, group=group) for st in stages]
+    end = start + sum(st.span for st in stages) - 1
+    internal = [graph.nodes[k].outputs[0] for k in range(start, end)]
+    rings = ring_rows(stages)
+    first = stages[0]
+    region = Region(start, end, stages, first.chain_input, graph.nodes[end].outputs[0], internal, rings,
+                    window_bytes(first))
+    region.inplace = (graph.tensors[region.input].shape == graph.tensors[region.output].shape
+                      and reads_ahead_only(stages))
+    return region
+
+
+def window_bytes(first: Stage) -> int:
+    """Bytes of the first stage's boundary window scratch (0 when every window lies in the input)."""
+    rows = first.window_rows
+    needs_window = rows > 1 and (first.pad_top or first.pad_bottom
+                                 or (first.out_rows - first.group) * first.stride + rows > first.in_rows)
+    return rows * first.in_row_bytes if needs_window else 0
+
+
