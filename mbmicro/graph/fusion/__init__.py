@@ -25,15 +25,7 @@ and side inputs (an add's residual) are arena tensors read in place, its
 output is an arena tensor written row by row, its rings are that step's
 scratch.
 
-Schedule (the C emitter writes exactly this loop, :func:`schedule` replays it):
-for every output row group of the last stage, the stage asks its input for the
-padded rows of its window; the stage before produces the missing ones (a
-padding row, or a group of real rows for which it first asks its own input),
-and so on back to the chain input.  A ring therefore holds its consumer's
-window plus a producer group's overshoot (``R``, :func:`ring_rows`), and
-``M = max(window, group) - 1`` mirror slots after it: row ``p`` goes to slot
-``p % R`` and also to ``R + p % R`` when that is below ``M`` (a group written
-past ``R`` is copied back), so any window and any group is contiguous.
+The row schedule and the ring sizes are in ``rows`` (its docstring).
 """
 
 from mbmicro.graph.fusion.choose import (BALANCED_OVERHEAD, DEFAULT_MEMORY_MODE, MEMORY_MODES, add_inplace,

@@ -6,7 +6,9 @@ padded rows of its window; the stage before produces the missing ones (a
 padding row, or a group of real rows for which it first asks its own input),
 and so on back to the chain input.  A ring therefore holds its consumer's
 window plus a producer group's overshoot (``R``, :func:`ring_rows`), and
-``M = max(window, group) - 1`` mirror slots after it.
+``M = max(window, group) - 1`` mirror slots after it: row ``p`` goes to slot
+``p % R`` and also to ``R + p % R`` when that is below ``M`` (a group written
+past ``R`` is copied back), so any window and any group is contiguous.
 
 Why its own module: the stage types need the ring sizes and the in-place check,
 and both only need the stages' numbers (no graph); ``stages`` are
