@@ -35,8 +35,8 @@ def _random_shape(rng, i):
     H, W = int(rng.integers(1, 18)), int(rng.integers(1, 18))
     if kind == 0:  # stem
         return H, W, 3, int(rng.integers(1, 40)), 3, 2, 1
-    if kind == 1:  # grouped 1x1
-        G = int(rng.integers(2, 5))
+    if kind == 1:  # grouped 1x1 (up to ops.DENSE_GROUPS_MAX groups: the pointwise GEMM on dense weights)
+        G = int(rng.integers(2, 9))
         return H, W, G * int(rng.integers(1, 9)), G * int(rng.integers(1, 9)), 1, 1, G
     if kind == 2:  # strided 1x1
         return H, W, int(rng.integers(1, 30)), int(rng.integers(1, 30)), 1, 2, 1

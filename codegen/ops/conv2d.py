@@ -1,5 +1,6 @@
-"""General int8 conv2d: the stem (3x3 stride 2 on 3 channels) and grouped or
-strided 1x1 convolutions.  (Ungrouped 1x1 stride-1 convs go to pointwise.)
+"""General int8 conv2d: the stem (3x3 stride 2 on 3 channels), strided 1x1 convolutions and
+1x1 convolutions of many groups.  (1x1 stride-1 convs with at most ops.DENSE_GROUPS_MAX groups
+go to pointwise, on block-diagonal dense weights.)
 
 Schedule template, direct convolution with an output-channel register tile:
 

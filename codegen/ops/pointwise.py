@@ -1,5 +1,6 @@
-"""Pointwise (1x1, stride 1, groups 1) convolution: the main cost of an
-MBConv network, as a register-tiled int8 GEMM ``y[P, K] = x[P, C] w[K, C]^T``.
+"""Pointwise (1x1, stride 1) convolution: the main cost of an MBConv network, as a
+register-tiled int8 GEMM ``y[P, K] = x[P, C] w[K, C]^T`` (a grouped one with few groups
+runs on its block-diagonal dense weights: :func:`dense_weight`).
 
 Schedule template (after CMSIS-NN's 2x2 "mat_mult_nt_t" kernel and TVM's
 old Cortex-M GEMM schedules, generalized to a tile_p x tile_oc tile):
@@ -53,6 +54,7 @@ even registers gcc has) from ``mve.PW3_MIN_C`` input channels on.
 
 from __future__ import annotations
 
+import numpy as np
 from tvm import s_tir, te
 from tvm.script import tirx as T
 
@@ -271,10 +273,26 @@ def plan_gemm(graph, node, family: str, prefix: str, P: int, C: int, K: int, wei
                         mve.pw_args(graph, node, weight2d))
 
 
+def dense_weight(weight: np.ndarray, groups: int) -> np.ndarray:
+    """(K, 1, 1, C / groups) grouped 1x1 weights -> (K, C) block-diagonal: output channel k
+    of group g = k // (K / groups) keeps its taps on input channels g * C/groups .., zeros
+    elsewhere.  The same integer sums (the zeros add nothing, the folded bias sums the same
+    taps), so the dense GEMM is bit-exact with the grouped conv (ops/__init__.DENSE_GROUPS_MAX)."""
+    K, ci = weight.shape[0], weight.shape[3]
+    dense = np.zeros((K, ci * groups), dtype=weight.dtype)
+    og = K // groups
+    for k in range(K):
+        g = k // og
+        dense[k, g * ci:(g + 1) * ci] = weight[k, 0, 0, :]
+    return dense
+
+
 def plan(graph, node, family: str) -> cm.OpPlan:
     H, W, C = cm.nhwc(graph, node.inputs[0])
     K = cm.nhwc(graph, node.outputs[0])[2]
-    weight = node.params["weight"].reshape(K, C)
+    groups = int(node.attrs.get("groups", 1))
+    weight = (node.params["weight"].reshape(K, C) if groups == 1
+              else dense_weight(np.asarray(node.params["weight"]), groups))
     p = plan_gemm(graph, node, family, "pw", H * W, C, K, weight)
     p.spec = f"h{H}w{W}c{C}o{K}{cm.rule_suffix(cm.graph_rule(graph))}"
     return p
