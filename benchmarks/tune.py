@@ -9,7 +9,8 @@ table first: one file per run lets several models and cores be tuned one after t
 
 Usage: ``python benchmarks/tune.py [--model mobilenetv2 --width 0.35 --resolution 96 --classes 10]
 [--target cortex-m4] [--trials 16] [--time-budget 10m] [--jobs 2] [--cost instructions|cycles]
-[--search evolution|xgb]``.
+[--search evolution|xgb] [--memory balanced|min|inplace|fast]``: ``--memory`` as tune's (the kernels a
+build with that mode runs: fused layers' row kernels; default balanced, as build's).
 """
 
 from __future__ import annotations
@@ -37,16 +38,20 @@ def main() -> int:
     p.add_argument("--jobs", default="2")
     p.add_argument("--cost", default="instructions", choices=("instructions", "cycles"))
     p.add_argument("--search", default="evolution", choices=("evolution", "xgb"))
+    p.add_argument("--memory", default="balanced", choices=("min", "balanced", "inplace", "fast"))
     a = p.parse_args()
-    # the default run keeps its old file names (resumable logs); other costs and searches get their own
-    extra = "".join(f"-{v}" for v, d in ((a.cost, "instructions"), (a.search, "evolution")) if v != d)
+    # the default run keeps its old file names (resumable logs: its whole-tensor records still
+    # apply to the unfused layers); other costs, searches and memory modes get their own
+    extra = "".join(f"-{v}" for v, d in ((a.cost, "instructions"), (a.search, "evolution"), (a.memory, "balanced"))
+                    if v != d)
     stem = f"{a.model}-{a.width}-{a.resolution}-{a.target}{extra}"
     (RESULTS / "tune").mkdir(exist_ok=True)
     log = RESULTS / "tune" / f"{stem}.jsonl"
     resumed = log.exists()
     cmd = [sys.executable, "-m", "mbmicro", "tune", "--model", a.model, "--width", a.width, "--resolution",
            a.resolution, "--classes", a.classes, "--target", a.target, "--log", str(log), "--trials", a.trials,
-           "--time-budget", a.time_budget, "--jobs", a.jobs, "--cost", a.cost, "--search", a.search]
+           "--time-budget", a.time_budget, "--jobs", a.jobs, "--cost", a.cost, "--search", a.search,
+           "--memory", a.memory]
     started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.monotonic() - started
@@ -60,7 +65,8 @@ def main() -> int:
             "Instructions are QEMU's counts of the kernel call; cycles are the estimate of mbmicro.sim.cycles "
             "(instruction mix x cycles per class, no caches or stalls). Every tuned number is of a candidate "
             "verified bit-exact against mbmicro.reference.int8; the defaults are always a candidate, so tuned "
-            "is never worse. Totals count each kernel once per layer that uses it.", "",
+            "is never worse. Totals count each kernel once per call: once per layer that uses it, a fused layer's "
+            "row kernel once per row group (`--memory`, docs/TUNING.md).", "",
             *(line.replace(str(log), log.name) for line in done.stdout.strip().splitlines()), ""]
     text[0] = "#" + text[0]
     (RESULTS / "tune" / f"{stem}.md").write_text("\n".join(text))

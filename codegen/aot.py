@@ -106,12 +106,15 @@ def check_prefix(prefix: str) -> str:
 
 
 def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
-                knobs: dict | None = None, io_in_arena: bool = False, memory: str = "fast") -> Program:
+                knobs: dict | None = None, io_in_arena: bool = False, memory: str = "fast",
+                row_knobs=None) -> Program:
     """Lower every node (``lower`` defaults to codegen.kernels.lower_node), plan the arena
     (with the graph input and output in it when ``io_in_arena``).
 
     ``memory`` (``build --memory``, mbmicro.graph.fusion): the nodes of each fused
-    region are lowered on rows (codegen/fused.py) and the region is one planner step."""
+    region are lowered on rows (codegen/fused.py) and the region is one planner step.
+    ``knobs`` (per node name) are for whole-tensor kernels; ``row_knobs(row_graph, node)``
+    gives a fused node's row kernel its knobs (codegen.fused.lower_region; None: defaults)."""
     from mbmicro.codegen import fused
     from mbmicro.graph.fusion import family_of
 
@@ -121,7 +124,7 @@ def lower_graph(graph: Graph, target: Target, prefix: str, lower=None,
     regions = fused.build_regions(graph, memory, io_in_arena, family_of(target.features))
     kernels: list = [None] * len(graph.nodes)
     for r in regions:
-        kernels[r.start:r.end + 1] = fused.lower_region(graph, r, target, lower)
+        kernels[r.start:r.end + 1] = fused.lower_region(graph, r, target, lower, row_knobs)
     kernels = [k if k is not None else lower(graph, node, target, knobs.get(node.name))
                for node, k in progress.track(list(zip(graph.nodes, kernels)), desc="lowering", unit="layer",
                                              name=lambda nk: nk[0].name)]

@@ -18,8 +18,9 @@ real rows at a time, first asking its own input for the rows that group needs
 (nested loops, one per stage), then fixing up the ring so that any window is
 contiguous.  So each ring holds only its consumer's window (plus a producer
 group's overshoot), and the last stage writes the region's output rows.
-Tuning-log knobs apply to whole-tensor kernels, so row kernels take the
-defaults.
+A row kernel is a kernel of its own for ``mbmicro tune`` (its key has the row
+shapes), so a tuning log's record of it applies to it and a whole-tensor record
+does not (:func:`region_row_graphs` is what both the build and tune see).
 """
 
 from __future__ import annotations
@@ -108,13 +109,21 @@ def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool, cost=No
     return out
 
 
-def lower_region(graph: Graph, region: Region, target, lower) -> list:
-    """NodeKernel per node of ``region`` (execution order), each lowered on its row graph."""
-    kernels = []
-    for stage in region.stages:
-        for g, node in (mixed_row_graphs(graph, stage) if stage.parts else [row_graph(graph, stage)]):
-            kernels.append(lower(g, node, target, None))
-    return kernels
+def region_row_graphs(graph: Graph, region: Region) -> list[tuple[Stage, Graph, Node]]:
+    """Every node of ``region`` in execution order with its stage and its row graph: what
+    :func:`lower_region` lowers, and what ``mbmicro tune --memory`` tunes (mbmicro.tune.measure),
+    from one definition so that the two see the same kernels."""
+    return [(stage, g, node) for stage in region.stages
+            for g, node in (mixed_row_graphs(graph, stage) if stage.parts else [row_graph(graph, stage)])]
+
+
+def lower_region(graph: Graph, region: Region, target, lower, knobs=None) -> list:
+    """NodeKernel per node of ``region`` (execution order), each lowered on its row graph.
+
+    ``knobs(row_graph, node)``: the knobs of that row kernel (a tuning log's, mbmicro.tune.apply,
+    matched by the row kernel's own key), None for its defaults; no ``knobs``: every default."""
+    return [lower(g, node, target, knobs(g, node) if knobs else None)
+            for _, g, node in region_row_graphs(graph, region)]
 
 
 def _zp(graph: Graph, tensor: str) -> int:

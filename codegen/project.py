@@ -333,7 +333,7 @@ def kernel_headers(program) -> list[str]:
 
 def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool, info: dict,
                   lower=None, started: float | None = None, io_in_arena: bool = False,
-                  knobs: dict | None = None, tuning=None, memory: str = "fast",
+                  knobs: dict | None = None, row_knobs=None, tuning=None, memory: str = "fast",
                   retry_memory: str | None = None,
                   options: dict | None = None) -> dict:
     """Lower, plan and write a complete build of the int8 ``graph`` to ``out``; returns the report.
@@ -348,10 +348,12 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
     seconds since ``started`` (a perf_counter() value; default: the call), for the caller
     to print; kept out of the folder, it would make two identical builds differ.
     ``knobs``: knob settings per node name (a tuning log's, mbmicro.tune.apply); other
-    nodes get the defaults. ``tuning``: a function of the fused layers' names (a frozenset) that
-    gives build.json's ``tuning`` summary (mbmicro.tune.apply.summary), called once the fused
-    regions are known, since their row kernels take the defaults (a callable, because tuning is
-    a later stage than codegen: docs/LAYOUT.md).
+    nodes get the defaults; ``row_knobs(row_graph, node)``: the same for the row kernels of fused
+    regions (mbmicro.tune.apply.RowKnobs; codegen.fused.lower_region). ``tuning``: a function of
+    the fused layers' names (a frozenset) that gives build.json's ``tuning`` summary
+    (mbmicro.tune.apply.summary), called once the fused regions are known, since they decide
+    which kernel of a layer runs (callables, because tuning is a later stage than codegen:
+    docs/LAYOUT.md).
     ``memory`` (``build --memory``, docs/MEMORY.md): which chains run as fused row regions;
     ``retry_memory``: the mode to lower again with (saying so on stderr) when the build does
     not fit the SRAM budget with ``memory``, before refusing.
@@ -365,8 +367,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
 
     started = time.perf_counter() if started is None else started
     check_destination(out, force)
-    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
-                              memory=memory)
+    program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, row_knobs=row_knobs,
+                              io_in_arena=io_in_arena, memory=memory)
     x, y = graph.input, graph.output
     model = str(info.get("model", graph.name))
     if options is None:
@@ -388,8 +390,8 @@ def build_project(graph, target: Target, out: Path, *, prefix: str, force: bool,
                          f"{memory} but {first['sram_budget_bytes']:,} B are available: retrying with "
                          f"--memory {retry_memory} (fused row regions)\n")
         memory = retry_memory
-        program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, io_in_arena=io_in_arena,
-                                  memory=memory)
+        program = aot.lower_graph(graph, target, prefix, lower=lower, knobs=knobs, row_knobs=row_knobs,
+                                  io_in_arena=io_in_arena, memory=memory)
     budgets.check(need(), target, model, code_missing="not yet compiled")  # arena and weights: before writing anything
     if tuning is not None:
         fused = frozenset(name for r in program.regions or () for name in r.nodes)

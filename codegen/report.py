@@ -223,8 +223,10 @@ def render_md(report: dict) -> str:
     out += [f"| {k} | {v} |" for k, v in rows]
     if r.get("tuning"):
         t = r["tuning"]
+        row_kernels = len(t.get("layers_from_log_fused", ()))
         out += ["", f"Knobs from the tuning log ({', '.join(t['logs'])}): {len(t['layers_from_log'])} layers "
-                    f"({len(t['kernels_from_log'])} kernels), {t.get('layers_changed', 0)} of them with knobs "
+                    + (f"and {row_kernels} fused layers' row kernels " if row_kernels else "")
+                    + f"({len(t['kernels_from_log'])} kernels), {t.get('layers_changed', 0)} of them with knobs "
                     f"other than the defaults; {t['layers_default']} layers not in the log use the default knobs"
                     + (f", and {len(t['layers_fused'])} layers in the log run fused as row kernels, with the row "
                        "kernel's defaults" if t.get("layers_fused") else "") + ". "

@@ -59,6 +59,7 @@ def layer_rows(program, build: dict) -> list[dict]:
     """report.json's ``layers``: one dict per node, in execution order."""
     g, plan = program.graph, program.plan
     tuned = set((build.get("tuning") or {}).get("layers_from_log", ()))
+    tuned_rows = set((build.get("tuning") or {}).get("layers_from_log_fused", ()))
     fused_in_log = set((build.get("tuning") or {}).get("layers_fused", ()))
     stored: set[str] = set()
     rows = []
@@ -72,7 +73,7 @@ def layer_rows(program, build: dict) -> list[dict]:
             "weight_bytes": own, "weight_bytes_shared": shared,
             "arena_live_bytes": live_bytes(plan, i),
             "kernel": f"{program.prefix}_{k.function}", "knobs": _plain(k.knobs),
-            **({"knobs_from": _knobs_from(node.name, tuned, fused_in_log)} if build.get("tuning") else {}),
+            **({"knobs_from": _knobs_from(node.name, tuned, tuned_rows, fused_in_log)} if build.get("tuning") else {}),
             "scratch_bytes": int(k.scratch_bytes),
             "output_offset": plan.offsets.get(node.outputs[0]),
         })
@@ -221,8 +222,11 @@ def layers_md(report: dict) -> list[str]:
     return out + (_profile_notes(profile) if profile else [])
 
 
-def _knobs_from(name: str, tuned: set[str], fused_in_log: set[str]) -> str:
-    """Where a layer's knobs came from: a layer the log has but that runs fused says why it has the defaults."""
+def _knobs_from(name: str, tuned: set[str], tuned_rows: set[str], fused_in_log: set[str]) -> str:
+    """Where a layer's knobs came from: a fused layer whose row kernel is in the log says so; one
+    whose whole-tensor kernel only is says why it has the defaults."""
     if name in tuned:
         return "tuning log"
+    if name in tuned_rows:
+        return "tuning log (fused row kernel)"
     return "default (fused row kernel)" if name in fused_in_log else "default"

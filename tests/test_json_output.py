@@ -196,9 +196,14 @@ def test_tune_json_is_all_of_stdout(tmp_path, capsys, monkeypatch):
     from mbmicro.tune import measure, tuner
 
     results = tune_results()
+    asked = []
+
+    def kernels(graph, target, **options):
+        asked.append(options)
+        return [SimpleNamespace(space_size=lambda: 4, rows=False) for _ in results]
+
     monkeypatch.setattr(pipeline, "make_model", lambda *a, **k: (None, None))
-    monkeypatch.setattr(measure, "unique_kernels",
-                        lambda graph, target: [SimpleNamespace(space_size=lambda: 4) for _ in results])
+    monkeypatch.setattr(measure, "unique_kernels", kernels)
     monkeypatch.setattr(tuner, "tune", lambda *a, **k: results)
     argv = ["tune", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
             "--target", "cortex-m4", "--log", str(tmp_path / "t.jsonl")]
@@ -211,3 +216,7 @@ def test_tune_json_is_all_of_stdout(tmp_path, capsys, monkeypatch):
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert text.startswith("tuned 2 kernels of mobilenetv2") and "| **model total** | 3 |" in text
+    # the kernels of the build's default --memory balanced; min puts the input/output in the arena, as build's
+    assert doc["memory"] == "balanced" and asked[0] == {"memory": "balanced", "io_in_arena": False}
+    assert main([*argv, "--memory", "min"]) == 0 and asked[-1] == {"memory": "min", "io_in_arena": True}
+    assert main([*argv, "--io-in-arena"]) == 0 and asked[-1] == {"memory": "balanced", "io_in_arena": True}

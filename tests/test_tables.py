@@ -77,11 +77,11 @@ def tune_results():
 
     from mbmicro.tune.tuner import KernelResult
 
-    return [KernelResult(SimpleNamespace(key="pw_c16_k32", layers=["a", "b"]),
+    return [KernelResult(SimpleNamespace(key="pw_c16_k32", layers=["a", "b"], calls=2, rows=False),
                          default={"instructions": 12000, "cycles": 15000, "knobs": {"micro": "none"}},
                          best={"instructions": 9000, "cycles": 11000, "knobs": {"micro": "dsp", "tile": 4}},
                          trials=16, errors=2),
-            KernelResult(SimpleNamespace(key="gap", layers=["d"]), trials=3, errors=3)]
+            KernelResult(SimpleNamespace(key="gap", layers=["d"], calls=1, rows=False), trials=3, errors=3)]
 
 
 def test_tune_table_is_the_markdown_it_was(capsys):

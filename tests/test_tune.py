@@ -225,18 +225,86 @@ def test_a_wrong_candidate_is_an_error_record_never_a_result():
     assert tlog.best(records, kernel.family, kernel.key, kernel.space_version)["knobs"] != wrong
 
 
-def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def mnv2_32():
     from mbmicro.pipeline import make_model
+
+    return make_model("mobilenetv2", 0.35, 32, 10, 0)[1]
+
+
+def test_tune_balanced_finds_the_row_kernels_the_build_runs(mnv2_32):
+    """``tune --memory balanced`` tunes what a balanced build runs: the row kernels of its fused
+    regions (keys with the row shapes, one call per row group) instead of those layers'
+    whole-tensor kernels; ``fast`` has no regions."""
+    from mbmicro.codegen.fused import build_regions
+    from mbmicro.graph.fusion import family_of
     from mbmicro.tune.measure import unique_kernels
 
-    _, graph = make_model("mobilenetv2", 0.35, 32, 10, 0)
+    whole = unique_kernels(mnv2_32, M4, memory="fast")
+    rows = unique_kernels(mnv2_32, M4, memory="balanced")
+    assert not any(k.rows for k in whole) and all(k.calls == len(k.layers) for k in whole)
+    fused = {n for r in build_regions(mnv2_32, "balanced", False, family_of(M4.features)) for n in r.nodes}
+    assert "s1b1.dw" in fused and "s2b1.project" in fused
+    by_layer = {layer: k for k in rows for layer in k.layers}
+    whole_by_layer = {layer: k for k in whole for layer in k.layers}
+    for layer in fused & set(by_layer):
+        assert by_layer[layer].rows and by_layer[layer].key != whole_by_layer[layer].key
+    for layer in set(by_layer) - fused:
+        assert by_layer[layer].key == whole_by_layer[layer].key
+    dw = by_layer["s1b1.dw"]  # a 3x3 depthwise on its 3-row window, once per output row (16x16)
+    assert dw.layers == ["s1b1.dw"] and dw.calls == 16 and dw.shape()["inputs"] == [[1, 3, 16, 16]]
+    # a whole-tensor kernel only fused layers use is not tuned: the build never runs it
+    only_fused = {k.key for k in whole if set(k.layers) <= fused}
+    assert only_fused and not only_fused & {k.key for k in rows}
+
+
+def test_model_totals_count_every_call_of_a_row_kernel():
+    """A row kernel's measurement is one call (one row group): the model totals multiply it by
+    its calls per inference, a whole-tensor kernel's by its layers."""
+    from types import SimpleNamespace
+
+    from mbmicro.tune.tuner import KernelResult, totals
+
+    results = [KernelResult(SimpleNamespace(layers=["a"], calls=16), default={"instructions": 100},
+                            best={"instructions": 90}),
+               KernelResult(SimpleNamespace(layers=["b", "c"], calls=2), default={"instructions": 1000},
+                            best={"instructions": 1000})]
+    assert totals(results, "instructions") == (16 * 100 + 2 * 1000, 16 * 90 + 2 * 1000)
+
+
+def test_tuning_summary_lists_every_layer_once():
+    """build.json's tuning summary: a whole-tensor record of a fused layer is not claimed, a row
+    record is; a row record of a layer the final lowering did not fuse (a retry with another
+    --memory) is not; every layer is in exactly one list."""
+    from types import SimpleNamespace
+
+    from mbmicro.tune.apply import summary
+
+    graph = SimpleNamespace(nodes=[SimpleNamespace(name=n) for n in "abcde"])
+    rec = lambda kernel: {"kernel": kernel, "cost": "instructions", "changed": True}  # noqa: E731
+    t = summary(["t.jsonl"], {"a": rec("pw"), "b": rec("pw"), "c": rec("dw")}, graph, fused=frozenset("bcd"),
+                row_used={"c": rec("dw_row"), "e": rec("pw_row")})
+    assert t["layers_from_log"] == ["a"] and t["layers_from_log_fused"] == ["c"] and t["layers_fused"] == ["b"]
+    assert t["kernels_from_log"] == ["dw_row", "pw"] and t["layers_changed"] == 2 and t["layers_default"] == 2
+
+
+def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, capsys, mnv2_32):
+    """A whole-tensor record applies to the unfused layers of its kernel, never to a fused layer's
+    row kernel (s2b1.project keeps the row defaults); a row kernel's record (s1b1.dw, as
+    ``tune --memory balanced`` writes it) changes that fused layer's C, and the build is bit-exact."""
+    from mbmicro.tune.measure import unique_kernels
+
+    graph = mnv2_32
     kernel = next(k for k in unique_kernels(graph, M4) if k.key.startswith("pw_") and len(k.layers) > 1)
     other = next(s for s in every_setting(kernel.space) if s != kernel.defaults and s["micro"] == "none")
+    row = next(k for k in unique_kernels(graph, M4, memory="balanced") if k.layers == ["s1b1.dw"])
+    row_other = next(s for s in every_setting(row.space) if s["micro"] == "none" and s["c_block"] != 4)
     log_path = tmp_path / "tune.json"
     writer = tlog.Writer(log_path)
     writer.append(measure(kernel, [other], M4))
+    writer.append(measure(row, [row_other], M4))
     writer.close()
-    assert tlog.read(log_path)[0]["ok"]
+    assert all(r["ok"] for r in tlog.read(log_path))
     out = tmp_path / "b"
     assert cli_main(["build", "--model", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--classes", "10",
                      "--target", "cortex-m4", "-o", str(out), "--tuning-log", str(log_path)]) == 0
@@ -244,18 +312,28 @@ def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, c
     # row kernel's defaults (the record measured the whole-tensor kernel), and the build says so
     build = json.loads((out / "build.json").read_text())
     fused = build["tuning"]["layers_fused"]
-    assert fused == ["s2b1.project"]
+    assert fused == ["s2b1.project"] and build["tuning"]["layers_from_log_fused"] == ["s1b1.dw"]
     n = len(kernel.layers) - len(fused)
-    assert f"tuning log: {n} layers (1 kernels) from the log, {n} of them with knobs other than the defaults" \
-        f"; 58 layers not in the log (default knobs); 1 layers in the log run fused as row kernels (default knobs)" \
-        in capsys.readouterr().out
+    assert f"tuning log: {n} layers and 1 fused layers' row kernels (2 kernels) from the log, {n + 1} of them " \
+        f"with knobs other than the defaults; 57 layers not in the log (default knobs); 1 layers in the log run " \
+        f"fused as row kernels (default knobs)" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     tuned = {x["name"]: x for x in report["layers"] if x["knobs_from"] == "tuning log"}
     assert set(tuned) == set(kernel.layers) - set(fused) and all(x["knobs"] == other for x in tuned.values())
-    row = next(x for x in report["layers"] if x["name"] == "s2b1.project")
-    assert row["knobs_from"] == "default (fused row kernel)" and row["knobs"] != other
-    assert build["tuning"]["kernels_from_log"] == [kernel.key] and build["tuning"]["layers_changed"] == n
-    assert "Knobs from the tuning log" in (out / "report.md").read_text()
+    layers = {x["name"]: x for x in report["layers"]}
+    assert layers["s2b1.project"]["knobs_from"] == "default (fused row kernel)"
+    assert layers["s2b1.project"]["knobs"] != other
+    assert layers["s1b1.dw"]["knobs_from"] == "tuning log (fused row kernel)"
+    assert layers["s1b1.dw"]["knobs"] == row_other
+    assert build["tuning"]["kernels_from_log"] == sorted([kernel.key, row.key])
+    assert build["tuning"]["layers_changed"] == n + 1
+    assert "and 1 fused layers' row kernels" in (out / "report.md").read_text()
+    # the knobs are in the C: the model calls the tuned row function, not the default one
+    row_graph, row_node = row.graph, row.graph.node(row.node)
+    tuned_fn = lower_node(row_graph, row_node, M4, row_other).function
+    default_fn = lower_node(row_graph, row_node, M4).function
+    c = "".join(p.read_text() for p in sorted(out.rglob("*.c")))
+    assert tuned_fn != default_fn and f"{tuned_fn}(" in c and f"{default_fn}(" not in c
     assert cli_main(["verify", str(out), "--count", "1"]) == 0
     assert "verified 1/1 inputs bit-exact" in capsys.readouterr().out
 

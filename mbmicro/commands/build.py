@@ -141,18 +141,21 @@ def run(args: argparse.Namespace) -> int:
     if config.file is not None:  # a file's options are its own; record which file, exactly
         source = dict(graph.meta["source"], path=str(Path(config.file).resolve()))  # evaluate reopens it
         info.update(options={"calibration": args.calibration}, source=source)
-    knobs, tuning = None, None
+    knobs, row_knobs, tuning = None, None, None
     if args.tuning_log:
         from mbmicro.tune import apply, log as tlog
 
-        knobs, used = apply.tuned_knobs(graph, target, tlog.read_many(args.tuning_log))
+        records = tlog.read_many(args.tuning_log)
+        knobs, used = apply.tuned_knobs(graph, target, records)
+        row_knobs = apply.RowKnobs(target, records)
+
         def tuning(fused: frozenset[str]) -> dict:
-            return apply.summary(list(args.tuning_log), used, graph, fused=fused)
+            return apply.summary(list(args.tuning_log), used, graph, fused=fused, row_used=row_knobs.used)
     from mbmicro.codegen.report import code_summary
 
     rep = build_project(graph, target, out, prefix=prefix, force=args.force, info=info, started=started,
-                        io_in_arena=io_in_arena, knobs=knobs, tuning=tuning, memory=args.memory, retry_memory="min",
-                        options=build_options(args))
+                        io_in_arena=io_in_arena, knobs=knobs, row_knobs=row_knobs, tuning=tuning, memory=args.memory,
+                        retry_memory="min", options=build_options(args))
     m = rep["memory"]
     b = format_bytes
     print(f"built {config.name} for {target.name} in {out}: arena {b(rep['arena_bytes'])} "
@@ -164,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
         t = rep["tuning"]
         fused = (f"; {len(t['layers_fused'])} layers in the log run fused as row kernels (default knobs)"
                  if t["layers_fused"] else "")
-        print(f"tuning log: {len(t['layers_from_log'])} layers ({len(t['kernels_from_log'])} kernels) from the log, "
+        rows = len(t["layers_from_log_fused"])
+        rows = f" and {rows} fused layers' row kernels" if rows else ""
+        print(f"tuning log: {len(t['layers_from_log'])} layers{rows} ({len(t['kernels_from_log'])} kernels) "
+              "from the log, "
               f"{t['layers_changed']} of them with knobs other than the defaults; {t['layers_default']} layers "
               f"not in the log (default knobs){fused}")
     if (out / "firmware").is_dir():

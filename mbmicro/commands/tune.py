@@ -16,6 +16,7 @@ from mbmicro import progress
 from mbmicro.commands.json_output import add_json_flag, print_json
 from mbmicro.commands.table import print_table
 from mbmicro.errors import UserError
+from mbmicro.graph.fusion import DEFAULT_MEMORY_MODE, MEMORY_MODES
 from mbmicro.models.options import MODEL_HELP, add_model_options, config_from_args
 from mbmicro.targets.target import load_target
 
@@ -59,6 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how to pick candidates: the seeded evolutionary search (default) or an XGBoost cost "
                         "model that ranks many and measures the best-predicted (needs the tune-xgb extra)")
     p.add_argument("--search-seed", type=int, default=0, help="seed of the search's choices (default 0)")
+    p.add_argument("--memory", choices=list(MEMORY_MODES), default=DEFAULT_MEMORY_MODE,
+                   help="tune the kernels a 'build --memory' with this mode runs: the row kernels of its fused "
+                        "regions, the whole-tensor kernels elsewhere (default balanced, as build's)")
+    p.add_argument("--io-in-arena", action="store_true",
+                   help="as build's --io-in-arena (it changes the regions build chooses, so tune the same)")
     p.add_argument("--board", metavar="NAME",
                    help="the tracker's workers measure on this board ('mbmicro tune-worker --board NAME'): "
                         "cycles from its counter, needs --tracker and --cost cycles")
@@ -129,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
     from mbmicro.pipeline import make_model
 
     _, graph = make_model(config.model, config.width, config.resolution, config.classes, config.seed)
-    kernels = unique_kernels(graph, target)
+    from mbmicro.commands.build import memory_io_in_arena
+
+    kernels = unique_kernels(graph, target, memory=args.memory, io_in_arena=memory_io_in_arena(args))
     budget = Budget(trials=args.trials, deadline=deadline, batch=args.batch)
     cost = Cost(args.cost, args.board)
     search = None
@@ -155,11 +163,12 @@ def run(args: argparse.Namespace) -> int:
         results = tune(kernels, _NoPool(), _NoWriter(), budget=Budget(trials=0),
                        previous=tlog.read(args.log), cost=cost)
     doc = summary(results, model=config.name, target=target.name, log=args.log, interrupted=interrupted,
-                  cost=cost.key)
+                  cost=cost.key, memory=args.memory)
     if args.json:
         print_json(doc)
     else:
-        print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} ({cost.key}) into {args.log}"
+        print(f"tuned {len(kernels)} kernels of {config.name} for {target.name} ({cost.key}, --memory "
+              f"{args.memory}: {sum(1 for k in kernels if k.rows)} of them row kernels) into {args.log}"
               + (" (interrupted: what was measured is in the log; run again to resume)" if interrupted else ""))
         print_tune_table(doc)
     return 130 if interrupted else 0
@@ -169,18 +178,21 @@ def _measured(record: dict | None) -> dict | None:
     return None if record is None else {k: record.get(k) for k in ("instructions", "cycles")}
 
 
-def summary(results, *, model: str, target: str, log: str, interrupted: bool, cost: str = "instructions") -> dict:
+def summary(results, *, model: str, target: str, log: str, interrupted: bool, cost: str = "instructions",
+            memory: str = "fast") -> dict:
     """``tune --json``: per kernel its default and best verified measurement, and the model's totals;
-    ``cost`` is the run's cost key (mbmicro.tune.log.cost_key: instructions, cycles, cycles@BOARD)."""
+    ``cost`` is the run's cost key (mbmicro.tune.log.cost_key: instructions, cycles, cycles@BOARD),
+    ``memory`` the --memory mode whose kernels were tuned."""
     from mbmicro.tune.tuner import totals
 
     di, ti = totals(results, "instructions")
     dc, tc = totals(results, "cycles")
-    kernels = [{"kernel": r.kernel.key, "layers": len(r.kernel.layers), "default": _measured(r.default),
+    kernels = [{"kernel": r.kernel.key, "layers": len(r.kernel.layers), "rows": r.kernel.rows,
+                "calls": r.kernel.calls, "default": _measured(r.default),
                 "tuned": None if r.best is None else dict(_measured(r.best), knobs=r.best["knobs"]),
                 "trials": r.trials, "errors": r.errors} for r in results]
     return {"model": model, "target": target, "log": str(log), "interrupted": interrupted, "cost": cost,
-            "kernels": kernels,
+            "memory": memory, "kernels": kernels,
             "total": {"layers": sum(k["layers"] for k in kernels), "default_instructions": di,
                       "tuned_instructions": ti, "tuned_over_default": ti / di if di else None,
                       "default_cycles": dc, "tuned_cycles": tc, "trials": sum(k["trials"] for k in kernels)}}

@@ -65,6 +65,11 @@ class Kernel:
     space: dict[str, list]
     space_version: str
     layers: list[str] = dataclasses.field(default_factory=list)
+    #: calls per inference over all its layers: one per layer of a whole-tensor kernel, one per
+    #: row group of a fused layer's row kernel (what the model totals multiply a call's cost by)
+    calls: int = 1
+    #: a fused layer's row kernel (lowered on a row graph, codegen/fused.py), not a whole tensor's
+    rows: bool = False
 
     @property
     def defaults(self) -> dict:
@@ -119,17 +124,31 @@ def kernel_of(graph: Graph, node: Node, target: Target) -> Kernel:
                   node=node.name, space=space, space_version=space_version(space), layers=[node.name])
 
 
-def unique_kernels(graph: Graph, target: Target) -> list[Kernel]:
-    """The model's kernels, one per key, with every layer that uses it; nodes without knobs are skipped."""
+def unique_kernels(graph: Graph, target: Target, memory: str = "fast", io_in_arena: bool = False) -> list[Kernel]:
+    """The kernels a build with ``--memory memory`` runs, one per key, with every layer that uses
+    it; nodes without knobs are skipped.
+
+    Why the build's regions (codegen.fused.build_regions, the same call as codegen/aot.py): a
+    fused layer runs its row kernel, not its whole-tensor one, so that is the kernel to tune
+    (its key has the row shapes; ``fast`` has no regions: every kernel is whole-tensor)."""
+    from mbmicro.codegen import fused
+    from mbmicro.graph.fusion import family_of
+
+    rows = {}
+    for region in fused.build_regions(graph, memory, io_in_arena, family_of(target.features)):
+        for stage, g, node in fused.region_row_graphs(graph, region):
+            rows[node.name] = (g, node, -(-stage.out_rows // stage.group))
     found: dict[str, Kernel] = {}
     for node in graph.nodes:
-        kernel = kernel_of(graph, node, target)
+        g, n, calls = rows.get(node.name, (graph, node, 1))
+        kernel = kernel_of(g, n, target)
         if not kernel.space or kernel.space_size() < 2:
             continue
         if kernel.key in found:
             found[kernel.key].layers.append(node.name)
+            found[kernel.key].calls += calls
         else:
-            found[kernel.key] = kernel
+            found[kernel.key] = dataclasses.replace(kernel, calls=calls, rows=node.name in rows)
     return list(found.values())
 
 

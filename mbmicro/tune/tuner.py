@@ -112,7 +112,7 @@ def tune(kernels: list[Kernel], pool, writer, *, budget: Budget, seed: int = 0,
     search = search or (lambda kernel, seed: Search(kernel.space, seed=seed))
     states = []
     for kernel in kernels:
-        weight = len(kernel.layers) * macs(kernel.graph, kernel.graph.node(kernel.node))
+        weight = kernel.calls * macs(kernel.graph, kernel.graph.node(kernel.node))
         state = _State(KernelResult(kernel, macs=weight), search(kernel, seed))
         state.records = _mine(previous, kernel, cost.key)
         state.search.tell(state.records)
@@ -146,12 +146,13 @@ def tune(kernels: list[Kernel], pool, writer, *, budget: Budget, seed: int = 0,
 
 
 def totals(results: list[KernelResult], key: str) -> tuple[int, int]:
-    """Whole-model (default, tuned) sums of ``key`` over every layer of every tuned kernel."""
+    """Whole-model (default, tuned) sums of ``key`` over every call of every tuned kernel (a row
+    kernel runs once per row group of each of its layers)."""
     before = after = 0
     for r in results:
         if r.default is None or r.best is None or r.default.get(key) is None or r.best.get(key) is None:
             continue
-        n = len(r.kernel.layers)
+        n = r.kernel.calls
         before += n * r.default[key]
         after += n * r.best[key]
     return before, after
