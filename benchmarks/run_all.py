@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["accuracy.py", "planner.py", "memory.py", "se_two_pass.py", "targets.py", "cmsis_nn.py", "depthwise.py", "imports.py", "tune.py"]
+SCRIPTS = ["accuracy.py", "planner.py", "memory.py", "se_two_pass.py", "targets.py", "fused_modes.py", "cmsis_nn.py",
+           "depthwise.py", "imports.py", "tune.py"]
 
 
 def assemble() -> str:

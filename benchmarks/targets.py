@@ -68,8 +68,34 @@ def layer_kind(node) -> str | None:
     return None
 
 
-def measure(graph, target, folder: Path, name: str, options: dict) -> dict:
-    """Build ``graph`` into ``folder``, verify it on one seeded input, profile it."""
+def region_kinds(graph, names: list[str]) -> list[str]:
+    """What the fused region of layers ``names`` contains, in the words of issue 12's check:
+    'in-place dw' (a depthwise written over its own input), 'mixed-kernel' (MixNet's sliced
+    depthwise groups), 'grouped 1x1', 'partial add' (ReXNet: the residual has fewer channels),
+    'stride 2', 'SE-block chain' (the region's output is an SE block's pooled and gated tensor).
+
+    Why from the graph and not the region's name: benchmarks/fused_modes.py reports which of
+    these shapes were really fused and verified on each model and core."""
+    by_name = {n.name: n for n in graph.nodes}
+    nodes = [by_name[n] for n in names]
+    readers = graph.consumers().get(nodes[-1].outputs[0], []) if nodes else []
+    channels = {t: graph.tensors[t].shape[-1] for n in nodes for t in [*n.inputs, *n.outputs]}
+    found = {
+        "in-place dw": len(nodes) == 1 and nodes[0].op == "depthwise",
+        "mixed-kernel": any(n.op == "slice" for n in nodes),
+        "grouped 1x1": any(n.op == "conv2d" and int(n.attrs.get("groups", 1)) > 1 for n in nodes),
+        "partial add": any(n.op == "add" and len({channels[t] for t in n.inputs}) > 1 for n in nodes),
+        "stride 2": any(int(n.attrs.get("stride", 1)) == 2 for n in nodes),
+        "SE-block chain": {"global_avg_pool", "mul"} <= {r.op for r in readers},
+    }
+    return [kind for kind, yes in found.items() if yes]
+
+
+def measure(graph, target, folder: Path, name: str, options: dict, memory: str | None = None,
+            retry_memory: str | None = "min") -> dict:
+    """Build ``graph`` into ``folder`` with ``--memory memory`` (None: build's default), verify
+    it on one seeded input, profile it.  ``retry_memory``: the mode a build over the SRAM budget
+    is lowered again with (None: refuse it, a UserError)."""
     from mbmicro.cli import main as cli_main
     from mbmicro.codegen.project import build_project
     from mbmicro.commands.profile import profile
@@ -77,10 +103,12 @@ def measure(graph, target, folder: Path, name: str, options: dict) -> dict:
 
     started = time.perf_counter()
     # build's default --memory (balanced, retried with min when over the SRAM budget), as
-    # mbmicro.commands.build passes it: build_project's own default is fast (no fused regions)
+    # mbmicro.commands.build passes it: build_project's own default is fast (no fused regions);
+    # --memory min puts the input and output in the arena (commands.build.memory_io_in_arena)
+    memory = memory or DEFAULT_MEMORY_MODE
     rep = build_project(graph, target, folder, prefix="m", force=True,
                         info={"model": name, "options": options}, started=started,
-                        memory=DEFAULT_MEMORY_MODE, retry_memory="min")
+                        memory=memory, retry_memory=retry_memory, io_in_arena=memory == "min")
     memory_mode = json.loads((folder / "build.json").read_text())["memory"]
     with contextlib.redirect_stdout(io.StringIO()) as said:
         verified = cli_main(["verify", str(folder), "--count", "1"]) == 0
@@ -93,32 +121,42 @@ def measure(graph, target, folder: Path, name: str, options: dict) -> dict:
             "instructions_per_mac": prof["total"]["instructions_per_mac"],
             "arena_bytes": rep["arena_bytes"], "weights_bytes": rep["weights_bytes"],
             "code_bytes": rep["code_bytes"], "memory": rep["memory"], "memory_mode": memory_mode,
-            "build_time_s": rep["build_time_s"], "layers": layers}
+            "io_in_arena": rep["io_in_arena"], "build_time_s": rep["build_time_s"], "layers": layers,
+            "fused_regions": [dict(r, kinds=region_kinds(graph, r["nodes"])) for r in rep["fused_regions"]]}
 
 
-def model_job(model: str, core: str) -> dict:
+def model_job(model: str, core: str, memory: str | None = None, config: tuple | None = None,
+              cache: Path | None = CACHE) -> dict:
+    """One model x core measured (:func:`measure`), cached as JSON in ``cache`` (None: not cached).
+
+    ``memory``: None is build's default (balanced, retried with min to fit, this script's
+    table); a mode given (benchmarks/fused_modes.py) is built as asked, never retried, so a
+    model it does not fit is an error row.  ``config``: (width, resolution, classes) instead
+    of CONFIGS[model] (the tests' tiny builds)."""
     from mbmicro.errors import UserError
     from mbmicro.pipeline import make_model
     from mbmicro.targets.target import load_target
 
-    cached = CACHE / f"{model}@{core}.json"
-    if cached.exists():
+    cached = None if cache is None else cache / (f"{model}@{core}" + (f"@{memory}" if memory else "") + ".json")
+    if cached is not None and cached.exists():
         return json.loads(cached.read_text())
-    width, res, classes = CONFIGS[model]
+    width, res, classes = config or CONFIGS[model]
     started = time.perf_counter()
     _, graph = make_model(model, width, res, classes, 0)
     options = {"width": width, "resolution": res, "classes": classes, "seed": 0}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         try:
-            result = measure(graph, load_target(core), Path(tmp) / "b", model, options)
+            result = measure(graph, load_target(core), Path(tmp) / "b", model, options, memory,
+                             retry_memory=None if memory else "min")
         except UserError as exc:  # e.g. does not fit the board
             result = {"error": str(exc)}
     for layer in result.get("layers", []):
         layer.pop("mix", None)  # per-layer class counts: 11 x 4 x ~60 of them would swamp targets.json
-    result.update(model=model, core=core, config=list(CONFIGS[model]),
+    result.update(model=model, core=core, config=[width, res, classes],
                   job_time_s=round(time.perf_counter() - started, 1))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(result, indent=1))
+    if cached is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(result, indent=1))
     return result
 
 

@@ -456,6 +456,8 @@ def test_mixnet_fused_regions_are_bit_exact(mixnet_small, target, grouped, tmp_p
         assert any(s.op == "mixed" and s.group > 1 for r in regions for s in r.stages)
     assert any(graph.node(s.node).attrs.get("groups", 1) > 1 for r in regions for s in r.stages
                if s.op == "conv2d")
+    readers = graph.consumers()  # an SE block's expand -> depthwise chain: its output pooled and gated
+    assert any({"global_avg_pool", "mul"} <= {n.op for n in readers[r.output]} for r in regions)
     monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False, cost=None: regions)
     out = tmp_path / "b"
     build_project(graph, load_target(target), out, prefix="mx", force=False,
@@ -473,15 +475,31 @@ def test_mixnet_fused_regions_are_bit_exact(mixnet_small, target, grouped, tmp_p
 
 # ---- whole models through the CLI: build --memory min, verify bit-exact ------------------------------
 
-#: (model, target, options): MobileNetV2 in QEMU on the M4 and the A53; an SE model, MixNet's grouped
-#: 1x1s and ReXNet's partial residuals on the host at tiny resolutions (seconds each)
+#: (model, target, options): MobileNetV2 (stride-2 regions) in QEMU on the M4 and the A53; an SE model,
+#: MixNet's grouped 1x1s and ReXNet's partial residuals on the host at tiny resolutions (seconds each),
+#: ReXNet's partial residuals (and SE chains) in QEMU on the M4 and the A53 too.  MixNet's mixed-kernel,
+#: grouped and SE regions on the M4 and the A53: test_mixnet_fused_regions_are_bit_exact.
 MODEL_CASES = [
     ("mobilenetv2", "cortex-m4", ["--width", "0.35", "--resolution", "96", "--classes", "10"]),
     ("mobilenetv2", "cortex-a53", ["--width", "0.35", "--resolution", "96", "--classes", "10"]),
     ("mobilenetv3-large", "host", ["--width", "0.35", "--resolution", "64", "--classes", "10"]),
     ("mixnet-m", "host", ["--width", "0.25", "--resolution", "48", "--classes", "10"]),
     ("rexnet", "host", ["--width", "0.35", "--resolution", "48", "--classes", "10"]),
+    ("rexnet", "cortex-m4", ["--width", "0.35", "--resolution", "32", "--classes", "10"]),
+    ("rexnet", "cortex-a53", ["--width", "0.35", "--resolution", "32", "--classes", "10"]),
 ]
+
+
+def _partial_adds(folder) -> list[str]:
+    """The fused adds whose residual has fewer channels than their output (ReXNet's partial residuals)."""
+    import json
+
+    from mbmicro.sim.build_folder import load_build_folder
+
+    graph = load_build_folder(folder, need_graph=True).graph
+    fused = {n for r in json.loads((folder / "report.json").read_text())["fused_regions"] for n in r["nodes"]}
+    return [n.name for n in graph.nodes if n.op == "add" and n.name in fused
+            and len({graph.tensors[t].shape[-1] for t in n.inputs}) > 1]
 
 
 @pytest.mark.parametrize("model,target,options", MODEL_CASES, ids=[f"{m}-{t}" for m, t, _ in MODEL_CASES])
@@ -496,6 +514,8 @@ def test_models_fused_min_are_bit_exact(model, target, options, tmp_path, capsys
     assert report["memory_mode"] == "min" and report["fused_regions"] and report["io_in_arena"]
     ops = {layer["name"]: layer for layer in report["layers"]}
     assert any(ops[r["nodes"][0]]["op"] == "conv2d" for r in report["fused_regions"])
+    if model == "rexnet":
+        assert _partial_adds(out)
     capsys.readouterr()
     assert main(["verify", str(out), "--count", "2"]) == 0
     assert "verified 2/2 inputs bit-exact" in capsys.readouterr().out
