@@ -53,3 +53,32 @@ def test_region_rows_refuse_a_profile_of_other_regions():
     fused["steps"][3]["name"] = "[fused] pw2 .. pj2"
     with pytest.raises(RuntimeError, match="not region dw2"):
         _load_script().region_rows(fused, _fast())
+
+
+def _regions(constants: dict, per_mac: float) -> list[dict]:
+    """Measured regions as benchmarks/memory.py records them, whose extra instructions are exactly
+    the estimate under ``constants`` (terms: row calls, re-read and copied bytes, tile MACs)."""
+    terms = [(40, 9000, 3000, 0), (96, 2000, 12000, 500), (12, 30000, 800, 2000), (200, 500, 500, 0)]
+    out = []
+    for calls, reread, copied, tile in terms:
+        extra = (constants["row_call"] * calls + constants["reread_per_byte"] * reread
+                 + constants["copy_per_byte"] * copied + per_mac * tile)
+        out.append({"row_call": calls, "reread_per_byte": reread, "copy_per_byte": copied, "tile_macs": tile,
+                    "extra": round(extra), "unfused": 10 * (calls + reread), "per_mac": per_mac})
+    return out
+
+
+def test_fit_cost_recovers_the_constants_the_regions_were_made_with():
+    constants = {"row_call": 350.0, "reread_per_byte": 0.5, "copy_per_byte": 0.2}
+    fitted, estimates = _load_script().fit_cost(_regions(constants, 0.45))
+    for name, value in constants.items():
+        assert fitted[name] == pytest.approx(value, rel=1e-3)
+    assert fitted["work_per_mac"] == pytest.approx(0.45)
+    assert estimates == pytest.approx([r["extra"] for r in _regions(constants, 0.45)], abs=2)
+
+
+def test_fit_cost_keeps_every_constant_non_negative():
+    regions = _regions({"row_call": 300.0, "reread_per_byte": 0.0, "copy_per_byte": 0.4}, 1.7)
+    regions[2]["extra"] -= 12000  # a region cheaper than its calls and copies: pulls reread below 0
+    fitted, _ = _load_script().fit_cost(regions)
+    assert min(fitted[k] for k in ("row_call", "reread_per_byte", "copy_per_byte")) >= 0

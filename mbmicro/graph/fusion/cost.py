@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mbmicro.graph.ir import Graph, macs
 from mbmicro.graph.fusion.stages import Region
 
-#: Balanced mode's cost model (docs/MEMORY.md), calibrated on the Cortex-M4 (QEMU, MobileNetV2
+#: Balanced mode's cost model (docs/MEMORY.md) of the dsp family, calibrated on the Cortex-M4 (QEMU, MobileNetV2
 #: 0.35/96, each stage's row kernel against its whole-tensor kernel): a row call costs about
 #: ROW_CALL_INSNS more than its share of the whole-tensor call, a KH-row window re-reads
 #: (KH - 1) rows per output row that the whole-tensor kernel reads once (the DSP depthwise
@@ -25,7 +25,7 @@ PIXEL_TILE = 4
 @dataclass(frozen=True)
 class CostModel:
     """The constants of :func:`region_extra_insns` for one kernel family (its row kernels'
-    fixed cost per call, re-read and copy cost per byte, mean work per MAC, pointwise pixel tile).
+    fixed cost per call, re-read and copy cost per byte, mean work per MAC, pointwise pixel tiles).
 
     Why per family and not one set: the same region costs differently on the DSP kernels
     (M4/M7: the depthwise re-widens its window to int16), MVE (M55) and NEON (A53/A72), and
@@ -37,11 +37,29 @@ class CostModel:
     copy_per_byte: float = COPY_INSNS_PER_BYTE
     work_per_mac: float = WORK_INSNS_PER_MAC
     pixel_tile: int = PIXEL_TILE
+    #: a 1x1 reducing at least ``wide_from`` input channels tiles ``wide_tile`` pixels (0: no
+    #: such rule): the kernels pick taller pixel tiles where few channels share the per-output work
+    wide_from: int = 0
+    wide_tile: int = PIXEL_TILE
+
+    def tile_of(self, channels: int) -> int:
+        """Output pixels per tile of a 1x1 conv reducing ``channels`` input channels."""
+        return self.wide_tile if self.wide_from and channels >= self.wide_from else self.pixel_tile
 
 
-#: Per kernel family (:func:`family_of`).  Only "dsp" is calibrated so far; the others use its
-#: constants until measured (docs/MEMORY.md, benchmarks/memory.py --regions-only --target).
-COST_MODELS = {"dsp": CostModel("dsp"), "mve": CostModel("mve"), "neon": CostModel("neon"),
+#: Per kernel family (:func:`family_of`), fitted to the fused regions measured on its core
+#: (QEMU, MobileNetV2 / MnasNet-A1 0.35/96/10, balanced and min, each region against its
+#: unfused layers: ``benchmarks/memory.py --regions-only --target CORE --fit``; docs/MEMORY.md
+#: "Costs"). dsp: the M4's constants, and the DSP pointwise's 2-pixel tile from 33 input
+#: channels (pointwise.dsp_defaults; the M7 measures within a few percent of the M4). mve: the
+#: pointwise tail runs in calls of its own (no overlapping tile); its fit puts the per-call cost
+#: into the re-read term. neon: the panel kernel's 4-pixel tile up to 24 channels, one pixel per
+#: tile on short rows above (pointwise.neon_defaults). host: the dsp constants (not measured).
+COST_MODELS = {"dsp": CostModel("dsp", wide_from=33, wide_tile=2),
+               "mve": CostModel("mve", row_call=0.0, reread_per_byte=0.72, copy_per_byte=0.0,
+                                work_per_mac=0.547, pixel_tile=1),
+               "neon": CostModel("neon", row_call=352.0, reread_per_byte=0.50, copy_per_byte=0.20,
+                                 work_per_mac=0.455, pixel_tile=4, wide_from=25, wide_tile=1),
                "host": CostModel("host")}
 #: The family when the caller names none (the up-front estimate of a build without a target).
 DEFAULT_FAMILY = "dsp"
@@ -70,10 +88,10 @@ def region_extra_insns(region: Region, cost: str | CostModel | None = None) -> f
     for k, s in enumerate(region.stages):
         calls = s.out_rows // s.group
         extra += calls * c.row_call
-        if s.op == "conv2d" and s.kh == 1:  # pixel tiles of c.pixel_tile: a call's last tile overlaps
-            pixels = s.out_rows * s.width
-            tiled = calls * -(-(s.group * s.width) // c.pixel_tile) * c.pixel_tile
-            whole = -(-pixels // c.pixel_tile) * c.pixel_tile
+        if s.op == "conv2d" and s.kh == 1:  # pixel tiles (c.tile_of): a call's last tile overlaps
+            pixels, tile = s.out_rows * s.width, c.tile_of(s.in_row_bytes // (s.width * s.stride))
+            tiled = calls * -(-(s.group * s.width) // tile) * tile
+            whole = -(-pixels // tile) * tile
             extra += (tiled - whole) / pixels * s.macs * c.work_per_mac
         if s.parts:  # per group: a slice and a depthwise call, its sub-window re-read; the concat copy
             width_in = s.in_row_bytes // sum(p[4] for p in s.parts)
