@@ -7,19 +7,35 @@ from dataclasses import dataclass
 from mbmicro.graph.ir import Graph, macs
 from mbmicro.graph.fusion.stages import Region
 
-#: Balanced mode's cost model (docs/MEMORY.md), calibrated on the Cortex-M4 (QEMU, MobileNetV2
-#: 0.35/96, each stage's row kernel against its whole-tensor kernel): a row call costs about
-#: ROW_CALL_INSNS more than its share of the whole-tensor call, a KH-row window re-reads
-#: (KH - 1) rows per output row that the whole-tensor kernel reads once (the DSP depthwise
-#: widens them to int16 again: ~3 instructions per byte), ring and window copies cost
-#: COPY_INSNS_PER_BYTE, and the model's work is WORK_INSNS_PER_MAC per MAC (its measured mean).
-ROW_CALL_INSNS = 150
-REREAD_INSNS_PER_BYTE = 3.0
+#: Balanced mode's cost model (docs/MEMORY.md "Costs"), calibrated on the Cortex-M4 (QEMU,
+#: MobileNetV2 0.35/96/10, benchmarks/memory.py --regions-only: each fused region against the same
+#: layers of the fast build): a row call costs about ROW_CALL_INSNS more than its share of the
+#: whole-tensor call, a KH-row window of an int8 ring re-reads (KH - S) rows per output row that
+#: the whole-tensor kernel reads once (the DSP depthwise widens them to int16 again), ring and
+#: window copies cost COPY_INSNS_PER_BYTE, and the model's work is WORK_INSNS_PER_MAC per MAC (its
+#: measured mean).  Recalibrated with the wide rings: a least-squares fit (non-negative, relative
+#: errors) of ROW_CALL, REREAD, COPY, WIDEN and CHANNEL_CALL to the 12 measured regions of
+#: balanced (wide rings) and min (int8 rings), after the pixel-tile term was made per shape
+#: (below; it alone was the s6 regions' 6-15x underestimate); rounded, every region's estimate is
+#: within 0.67-1.25x of its measured extra.
+ROW_CALL_INSNS = 160
+REREAD_INSNS_PER_BYTE = 2.2
 COPY_INSNS_PER_BYTE = 0.5
 WORK_INSNS_PER_MAC = 1.7
-#: Output pixels per tile of the pointwise kernels (M4 dspx default): a row of W pixels
-#: computes ceil(W / PIXEL_TILE) tiles, the whole tensor ceil(H * W / PIXEL_TILE).
+#: A wide ring (docs/MEMORY.md "Wide rings") widens each produced row once, as the whole-tensor
+#: band fill does: the fit finds no cost beyond that per int8 byte of the row (the staging write
+#: replaces the whole-tensor producer's write of the same bytes).
+WIDEN_INSNS_PER_BYTE = 0.0
+#: The DSP depthwise runs channel by channel: per row call and channel it packs its tap pairs and
+#: sets up again, which the whole-tensor kernel does once per channel.
+CHANNEL_CALL_INSNS = 10.0
+#: Output pixels per tile of the pointwise kernels (M4 dspx defaults, codegen/ops/pointwise_dspx.py
+#: ``defaults``): PIXEL_TILE up to TILE_CHANNELS input channels, WIDE_C_TILE above; a row of W
+#: pixels computes ceil(W / tile) tiles, the whole tensor ceil(H * W / tile) (3-pixel rows of the
+#: 2-pixel tile recompute 3 of 12 pixels against 1 of 10 whole: MobileNetV2's s6 regions).
 PIXEL_TILE = 4
+WIDE_C_TILE = 2
+TILE_CHANNELS = 32
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,10 @@ class CostModel:
     copy_per_byte: float = COPY_INSNS_PER_BYTE
     work_per_mac: float = WORK_INSNS_PER_MAC
     pixel_tile: int = PIXEL_TILE
+    wide_c_tile: int = WIDE_C_TILE
+    tile_channels: int = TILE_CHANNELS
+    widen_per_byte: float = WIDEN_INSNS_PER_BYTE
+    channel_call: float = CHANNEL_CALL_INSNS
 
 
 #: Per kernel family (:func:`family_of`).  Only "dsp" is calibrated so far; the others use its
@@ -70,10 +90,11 @@ def region_extra_insns(region: Region, cost: str | CostModel | None = None) -> f
     for k, s in enumerate(region.stages):
         calls = s.out_rows // s.group
         extra += calls * c.row_call
-        if s.op == "conv2d" and s.kh == 1:  # pixel tiles of c.pixel_tile: a call's last tile overlaps
+        if s.op == "conv2d" and s.kh == 1:  # pixel tiles: a call's last tile overlaps
+            tile = c.pixel_tile if s.in_row_bytes // s.width <= c.tile_channels else c.wide_c_tile
             pixels = s.out_rows * s.width
-            tiled = calls * -(-(s.group * s.width) // c.pixel_tile) * c.pixel_tile
-            whole = -(-pixels // c.pixel_tile) * c.pixel_tile
+            tiled = calls * -(-(s.group * s.width) // tile) * tile
+            whole = -(-pixels // tile) * tile
             extra += (tiled - whole) / pixels * s.macs * c.work_per_mac
         if s.parts:  # per group: a slice and a depthwise call, its sub-window re-read; the concat copy
             width_in = s.in_row_bytes // sum(p[4] for p in s.parts)
@@ -82,8 +103,13 @@ def region_extra_insns(region: Region, cost: str | CostModel | None = None) -> f
                                   + s.window_rows * width_in * ch * c.copy_per_byte)
             extra += s.out_rows * s.out_row_bytes * c.copy_per_byte
         elif s.kh > 1:
-            extra += calls * (s.kh - s.stride) * s.in_row_bytes * c.reread_per_byte
-        if k < len(region.rings):
+            if s.op == "depthwise":  # per call and channel, not once per channel
+                extra += (calls - 1) * (s.out_row_bytes // s.width) * c.channel_call
+            if k > 0 and region.is_wide(k - 1):  # each input row widened once, as the whole kernel does
+                extra += s.in_rows * s.in_row_bytes * c.widen_per_byte
+            else:
+                extra += calls * (s.kh - s.stride) * s.in_row_bytes * c.reread_per_byte
+        if k < len(region.rings) and not region.is_wide(k):  # a wide ring has no mirror copies
             rows, mirror = region.rings[k]
             extra += (mirror + s.group) * -(-s.out_rows // rows) * s.out_row_bytes * c.copy_per_byte
     if region.delay_rows:  # every output row is copied from the delay buffer
