@@ -418,6 +418,21 @@ def test_wide_rings_hold_every_window_and_are_sized(seed):
                 assert grouped.staging_bytes == 0
 
 
+def test_wide_rings_narrow_where_the_channel_kernel_does_not_apply():
+    """TFLite's rounding rules out the channel kernel (and so the ring kernel): the build's regions
+    (fused.narrow_rings) get int8 rings with mirror rows again; the default rule keeps them wide."""
+    from mbmicro.codegen.fused import narrow_rings
+
+    graph = random_mbconv_graph(1)
+    regions = [r for r in fusion.candidate_regions(graph, "dsp") if any(r.wide)]
+    assert regions and all(narrow_rings(graph, r) is r for r in regions)
+    graph.meta["requant"] = "tflite"
+    for r in regions:
+        narrow = narrow_rings(graph, r)
+        assert not any(narrow.wide) and not narrow.staging_bytes
+        assert [m for _, m in narrow.rings] == [m for _, m in fusion.make_region(graph, r.start, r.stages).rings]
+
+
 @pytest.mark.parametrize("grouped", [False, True])
 def test_wide_ring_regions_are_bit_exact_on_m4(grouped, tmp_path, monkeypatch):
     """Every candidate region of a random MBConv chain with the DSP family's wide rings (the ring
