@@ -34,13 +34,15 @@ from mbmicro.graph.ir import Graph, Node
 HEADER = "mbmicro_fused.h"
 
 
-def row_graph(graph: Graph, stage: Stage) -> tuple[Graph, Node]:
-    """A graph holding one row-shaped copy of the stage's node (same tensor names and qparams)."""
+def row_graph(graph: Graph, stage: Stage, ring_rows: int = 0) -> tuple[Graph, Node]:
+    """A graph holding one row-shaped copy of the stage's node (same tensor names and qparams);
+    ``ring_rows`` > 0: a depthwise reading a wide ring of that many slots (attribute
+    ``ring_rows``: codegen/ops/depthwise.py lowers it on the ring kernel)."""
     node = graph.node(stage.node)
     rows = {stage.chain_input: stage.window_rows, node.outputs[0]: stage.group}
     if stage.side is not None:
         rows[stage.side] = stage.group
-    return _row_copy(graph, node, rows)
+    return _row_copy(graph, node, rows, {"ring_rows": ring_rows} if ring_rows else {})
 
 
 def mixed_row_graphs(graph: Graph, stage: Stage) -> list[tuple[Graph, Node]]:
@@ -60,13 +62,14 @@ def mixed_row_graphs(graph: Graph, stage: Stage) -> list[tuple[Graph, Node]]:
     return out
 
 
-def _row_copy(graph: Graph, node: Node, rows: dict[str, int]) -> tuple[Graph, Node]:
-    """``node`` on tensors of ``rows[name]`` rows each (top/bottom padding dropped)."""
+def _row_copy(graph: Graph, node: Node, rows: dict[str, int], extra: dict | None = None) -> tuple[Graph, Node]:
+    """``node`` on tensors of ``rows[name]`` rows each (top/bottom padding dropped), ``extra``
+    attributes added."""
     tensors = {}
     for name, n in rows.items():
         t = graph.tensors[name]
         tensors[name] = dataclasses.replace(t, shape=(1, n, int(t.shape[2]), int(t.shape[3])))
-    attrs = dict(node.attrs)
+    attrs = {**node.attrs, **(extra or {})}
     if "pad" in attrs:
         top, left, bottom, right = (int(p) for p in attrs["pad"])
         attrs["pad"] = (0, left, 0, right)
@@ -82,8 +85,25 @@ def build_regions(graph: Graph, memory: str, io_in_arena: bool, cost=None) -> li
     with the same): mbmicro.graph.fusion.find_regions, given more rows per call by
     :func:`widen_groups` in balanced mode; ``cost``: the target's kernel family
     (fusion.family_of of its features; None: the M4's)."""
-    regions = fusion.find_regions(graph, memory, io_in_arena, cost)
+    regions = [narrow_rings(graph, r) for r in fusion.find_regions(graph, memory, io_in_arena, cost)]
     return widen_groups(graph, regions, io_in_arena, cost) if memory == "balanced" else regions
+
+
+def wide_set(region: Region) -> frozenset:
+    return frozenset(k for k in range(len(region.rings)) if region.is_wide(k))
+
+
+def narrow_rings(graph: Graph, region: Region) -> Region:
+    """``region`` with int8 rings again where a wide ring's depthwise cannot run the ring kernel
+    (its constants rule out the channel kernel: depthwise_dsp.ring_applies; the graph's shapes
+    alone, which fusion.wide_rings sees, do not say it)."""
+    from mbmicro.codegen.ops.depthwise_dsp import ring_applies
+
+    wide = wide_set(region)
+    keep = frozenset(k for k in wide if ring_applies(graph, graph.node(region.stages[k + 1].node)))
+    if keep == wide:
+        return region
+    return fusion.make_region(graph, region.start, region.stages, region.stages[0].group, keep)
 
 
 def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool, cost=None) -> list[Region]:
@@ -100,7 +120,7 @@ def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool, cost=No
         if region.delay_rows:  # an in-place depthwise: one row per call into its delay buffer
             continue
         for g in fusion.groups_for(region.stages)[1:]:
-            trial = fusion.make_region(graph, region.start, region.stages, g)
+            trial = fusion.make_region(graph, region.start, region.stages, g, wide_set(region))
             if fusion.region_extra_insns(trial, cost) >= fusion.region_extra_insns(out[i], cost):
                 continue
             candidate = out[:i] + [trial] + out[i + 1:]
@@ -112,9 +132,14 @@ def widen_groups(graph: Graph, regions: list[Region], io_in_arena: bool, cost=No
 def region_row_graphs(graph: Graph, region: Region) -> list[tuple[Stage, Graph, Node]]:
     """Every node of ``region`` in execution order with its stage and its row graph: what
     :func:`lower_region` lowers, and what ``mbmicro tune --memory`` tunes (mbmicro.tune.measure),
-    from one definition so that the two see the same kernels."""
-    return [(stage, g, node) for stage in region.stages
-            for g, node in (mixed_row_graphs(graph, stage) if stage.parts else [row_graph(graph, stage)])]
+    from one definition so that the two see the same kernels.  A stage reading a wide ring
+    gets the ring's slot count in its row graph (the ring depthwise kernel)."""
+    out = []
+    for k, stage in enumerate(region.stages):
+        ring = region.rings[k - 1][0] if k and region.is_wide(k - 1) else 0
+        rows = mixed_row_graphs(graph, stage) if stage.parts else [row_graph(graph, stage, ring)]
+        out += [(stage, g, node) for g, node in rows]
+    return out
 
 
 def lower_region(graph: Graph, region: Region, target, lower, knobs=None) -> list:
@@ -149,11 +174,18 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
     L = len(st)
     lines = ["    {"]
     for k in range(L - 1):
+        if region.is_wide(k):
+            lines.append(f"        int16_t *const ring{k} = (int16_t *)(arena + {base + layout[k][0]});"
+                         f" /* {g.node(st[k].node).outputs[0]}: {region.rings[k][0]} wide rows,"
+                         f" {region.wide[k]} int16 each */")
+            continue
         lines.append(f"        int8_t *const ring{k} = arena + {base + layout[k][0]};"
                      f" /* {g.node(st[k].node).outputs[0]}: {region.rings[k][0]} rows + {region.rings[k][1]} mirror,"
                      f" {st[k].out_row_bytes} B each */")
     if region.window_scratch:
         lines.append(f"        int8_t *const window = arena + {base + layout[L - 1][0]};")
+    if region.staging_bytes:  # a wide ring's producer writes its int8 rows here first
+        lines.append(f"        int8_t *const staging = arena + {base + layout[-1][0]};")
     parts_at, at = {}, L  # a mixed stage's part buffers: after the rings and the window scratch
     for k, s in enumerate(st):
         if s.parts:
@@ -175,6 +207,8 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
             return (f"mbmicro_fused_window({x}, {s.in_rows}, {s.in_row_bytes}, ({row}) * {s.stride} - "
                     f"{s.pad_top}, {s.window_rows}, {_zp(g, s.chain_input)}, window)")
         rows = region.rings[k - 1][0]
+        if region.is_wide(k - 1):  # the ring kernel takes the ring and the window's first slot
+            return f"ring{k - 1}"
         return f"ring{k - 1} + ((({row}) * {s.stride}) % {rows}) * {s.in_row_bytes}"
 
     def stage_call(k: int, row: str, dst: str) -> list[str]:
@@ -183,6 +217,8 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
         if s.parts:
             return mixed_call(k, row, dst)
         pointers = {s.chain_input: source(k, row), node.outputs[0]: dst}
+        if k and region.is_wide(k - 1):
+            pointers["first"] = f"(({row}) * {s.stride}) % {region.rings[k - 1][0]}"
         if s.side is not None:
             side_row = g.tensors[s.side].shape[2] * g.tensors[s.side].shape[3]
             pointers[s.side] = f"{tensor_pointer(program, s.side)} + ({row}) * {side_row}"
@@ -215,6 +251,8 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
 
     def produce(k: int, need: str, ind: str) -> list[str]:
         """``while (d_k < need)``: padding rows filled, real rows by stage k's kernel, ring fixed up."""
+        if region.is_wide(k):
+            return produce_wide(k, need, ind)
         consumer = st[k + 1]
         rows, mirror = region.rings[k]
         rb, group = st[k].out_row_bytes, st[k].group
@@ -240,6 +278,34 @@ def render_region(program, region: Region, kernels: list, call, tensor_pointer) 
         if mirror or group > 1:
             out.append(f"{inner}mbmicro_fused_ring_fix(ring{k}, slot{k}, {step}, {rows}, {mirror}, {rb});")
         out += [f"{inner}d{k} += {step};", f"{ind}}}"]
+        return out
+
+    def produce_wide(k: int, need: str, ind: str) -> list[str]:
+        """A wide ring: padding rows filled with the zero point as int16, real rows by stage k's
+        kernel into the staging rows, then each widened once into its slot (d_k + i) % R."""
+        consumer, node = st[k + 1], g.node(st[k + 1].node)
+        rows, n = region.rings[k][0], region.wide[k]
+        zp, group = _zp(g, consumer.chain_input), st[k].group
+        _, w, c = (int(v) for v in g.tensors[consumer.chain_input].shape[1:])
+        xw, left = n // c, int(node.attrs["pad"][1])
+        inner = ind + "    "
+        body = inner + "    "
+        out = [f"{ind}while (d{k} < {need}) {{"]
+        out += [f"{inner}if (d{k} < {consumer.pad_top} || d{k} >= {consumer.pad_top + st[k].out_rows}) {{",
+                f"{body}mbmicro_dw_widen_fill(ring{k} + (d{k} % {rows}) * {n}, {n}, {zp});",
+                f"{body}d{k} += 1;",
+                f"{inner}}} else {{",
+                f"{body}const int32_t r{k} = d{k} - {consumer.pad_top};"]
+        out += pull(k, f"r{k}", body)
+        out += [body + c_ for c_ in stage_call(k, f"r{k}", "staging")]
+        out += [f"{body}int32_t i{k};",
+                f"{body}for (i{k} = 0; i{k} < {group}; ++i{k}) {{",
+                f"{body}    mbmicro_dw_widen_row(ring{k} + ((d{k} + i{k}) % {rows}) * {n}, staging + i{k} * "
+                f"{st[k].out_row_bytes}, {w}, {c}, {left}, {xw}, {zp});",
+                f"{body}}}",
+                f"{body}d{k} += {group};",
+                f"{inner}}}",
+                f"{ind}}}"]
         return out
 
     ind = "            "

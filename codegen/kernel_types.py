@@ -13,7 +13,8 @@ from dataclasses import dataclass
 class KernelArg:
     """One C parameter of a kernel, in call order.
 
-    kind: "input" | "output" | "const" | "int"
+    kind: "input" | "output" | "const" | "int" | "row" (an int32 the caller passes per call:
+          a fused region's loop value, e.g. the wide-ring kernel's first window row)
     name: C parameter name
     ctype: e.g. "const int8_t *", "int8_t *", "const int32_t *", "int32_t"
     value: tensor name (input/output), np.ndarray (const, already in the

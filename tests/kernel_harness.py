@@ -109,8 +109,8 @@ class Batch:
         keep, cargs = [], []
         result = out
         for arg in kernel.args:
-            if arg.kind == "int":
-                cargs.append(ctypes.c_int32(int(arg.value)))
+            if arg.kind in ("int", "row"):  # a row value (the fused loop's) comes with the feeds
+                cargs.append(ctypes.c_int32(int(arg.value if arg.kind == "int" else feeds[arg.value])))
                 continue
             if arg.kind == "output":
                 if result is None:

@@ -340,13 +340,26 @@ def test_inplace_depthwise_lowers_the_unfused_peak():
     _check_fused_plan(graph, every)
 
 
-def _replay(stages, rings):
+def _replay(stages, rings, wide=()):
     """Run the region's schedule on row indices (groups of rows per call, fix-up copies): every
-    window must find its rows in the ring, contiguous, and every group must fit the slots."""
+    window must find its rows in the ring, contiguous, and every group must fit the slots.
+    A wide ring (index in ``wide``: no mirror rows) is read and written slot by slot modulo R,
+    as mbmicro_dw_ring_channel and the widen loop do."""
     slots = [dict() for _ in rings]
     out = 0
     for event in fusion.schedule(stages):
-        if event[0] == "write":
+        if event[0] == "write" and event[1] in wide:
+            _, k, p, n = event
+            rows, mirror = rings[k]
+            assert mirror == 0
+            for i in range(n):
+                slots[k][(p + i) % rows] = p + i
+        elif event[0] == "read" and event[1] > 0 and event[1] - 1 in wide:
+            _, k, first, n = event
+            rows = rings[k - 1][0]
+            for j in range(n):
+                assert slots[k - 1].get((first + j) % rows) == first + j, (k, first, j)
+        elif event[0] == "write":
             _, k, p, n = event
             rows, mirror = rings[k]
             base = p % rows
@@ -376,6 +389,77 @@ def test_ring_sizes_hold_every_window(seed):
         for g in fusion.groups_for(r.stages):
             grouped = fusion.make_region(graph, r.start, r.stages, g)
             _replay(grouped.stages, grouped.rings)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wide_rings_hold_every_window_and_are_sized(seed):
+    """The DSP family's wide rings (int16 slots of C * XW, R slots, no mirror): the replay finds
+    every window slot by slot modulo R; the ring bytes and the staging rows are in the scratch."""
+    graph = random_mbconv_graph(seed)
+    regions = fusion.candidate_regions(graph, "dsp")
+    assert any(any(r.wide) for r in regions) and not any(any(r.wide) for r in fusion.candidate_regions(graph))
+    for r in regions:
+        wide = {k for k in range(len(r.rings)) if r.is_wide(k)}
+        for k in wide:
+            dw = r.stages[k + 1]
+            assert dw.op == "depthwise" and dw.kh > 1
+            c = graph.tensors[dw.chain_input].shape[3]
+            assert r.wide[k] == c * ((dw.width - 1) * dw.stride + dw.kh + dw.kh % 2)
+        for g in fusion.groups_for(r.stages):
+            grouped = fusion.make_region(graph, r.start, r.stages, g, wide)
+            _replay(grouped.stages, grouped.rings, wide)
+            sizes = [n for _, n in grouped.scratch_layout()]
+            assert sizes[:len(grouped.rings)] == [grouped.ring_bytes(k) for k in range(len(grouped.rings))]
+            for k in wide:
+                assert grouped.ring_bytes(k) == grouped.rings[k][0] * grouped.wide[k] * 2
+            if wide:
+                assert sizes[-1] == max(grouped.stages[k].group * grouped.stages[k].out_row_bytes for k in wide)
+            else:
+                assert grouped.staging_bytes == 0
+
+
+def test_wide_rings_narrow_where_the_channel_kernel_does_not_apply():
+    """TFLite's rounding rules out the channel kernel (and so the ring kernel): the build's regions
+    (fused.narrow_rings) get int8 rings with mirror rows again; the default rule keeps them wide."""
+    from mbmicro.codegen.fused import narrow_rings
+
+    graph = random_mbconv_graph(1)
+    regions = [r for r in fusion.candidate_regions(graph, "dsp") if any(r.wide)]
+    assert regions and all(narrow_rings(graph, r) is r for r in regions)
+    graph.meta["requant"] = "tflite"
+    for r in regions:
+        narrow = narrow_rings(graph, r)
+        assert not any(narrow.wide) and not narrow.staging_bytes
+        assert [m for _, m in narrow.rings] == [m for _, m in fusion.make_region(graph, r.start, r.stages).rings]
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_wide_ring_regions_are_bit_exact_on_m4(grouped, tmp_path, monkeypatch):
+    """Every candidate region of a random MBConv chain with the DSP family's wide rings (the ring
+    kernel, the widen loop, the staging rows), built for the Cortex-M4 and run in QEMU: the output
+    and every traced region equal the int8 reference."""
+    graph = random_mbconv_graph(5)
+    regions = fusion.candidate_regions(graph, "dsp")
+    if grouped:
+        regions = [fusion.make_region(graph, r.start, r.stages, r2.stages[0].group,
+                                      {k for k in range(len(r.rings)) if r.is_wide(k)})
+                   for r, r2 in zip(regions, _grouped(graph, regions))]
+        assert any(r.stages[0].group > 1 and any(r.wide) for r in regions)
+    assert sum(map(any, (r.wide for r in regions))) >= 3
+    monkeypatch.setattr(fusion, "find_regions", lambda g, mode, io=False, cost=None: regions)
+    out = tmp_path / "b"
+    build_project(graph, load_target("cortex-m4"), out, prefix="wr", force=False,
+                  info={"model": "fusion-test", "options": {}}, memory="min")
+    source = (out / "model" / "wr_model.c").read_text() + (out / "model" / "wr_kernels.c").read_text()
+    folder = load_build_folder(out)
+    for y, records, acts in _traced_runs(folder, graph, 11):
+        want = acts[graph.outputs[0]]
+        assert np.array_equal(y.reshape(want.shape), want)
+        assert {r.end for r in regions} <= {i for i, _ in records}
+        for i, data in records:
+            assert np.array_equal(np.frombuffer(data, np.int8), acts[graph.nodes[i].outputs[0]].reshape(-1)), \
+                graph.nodes[i].name
+    assert "mbmicro_dw_widen_row(" in source and "mbmicro_dw_ring_channel(" in source
 
 
 @pytest.mark.parametrize("grouped", [False, True])

@@ -282,4 +282,109 @@ mbmicro_dw_dsp_channel(const int8_t *x, int32_t H, int32_t W, int32_t C, const i
     }
 }
 
+/*
+ * The wide ring of a fused region (codegen/fused.py, docs/MEMORY.md "Wide rings"): the ring
+ * feeding a depthwise row stage holds each padded row ONCE as int16, in the band layout of
+ * mbmicro_dw_dsp_channel (channel-planar: C rows of XW int16, x itself with x_zp in the pad
+ * columns; a padding row all x_zp).  Why: the channel kernel on a row window re-widens its K
+ * input rows on every call, (K - S) rows more per output row than the whole-tensor kernel;
+ * widened once into the ring, a row costs what the whole-tensor band fill costs.
+ * The ring has R slots and no mirror rows: the kernel takes its K row addresses from the ring,
+ * slot (first + kh) % R, so a window may wrap.
+ */
+
+/* One int8 NHWC row (W pixels of C channels) into a wide slot: channel c at slot + c * xw, the
+ * first image column at band column left, x_zp in the other columns (band_fill's row). */
+static inline __attribute__((always_inline)) void
+mbmicro_dw_widen_row(int16_t *slot, const int8_t *row, int32_t W, int32_t C, int32_t left, int32_t xw,
+                     int32_t x_zp)
+{
+    for (int32_t c = 0; c < C; c++) {
+        mbmicro_dw_band_fill(slot + c * xw, row + c, 1, W, C, 0, 1, left, xw, (int16_t)x_zp);
+    }
+}
+
+/* A padding row of a wide ring: n int16 of x_zp. */
+static inline __attribute__((always_inline)) void mbmicro_dw_widen_fill(int16_t *slot, int32_t n, int32_t x_zp)
+{
+    for (int32_t i = 0; i < n; i++) {
+        slot[i] = (int16_t)x_zp;
+    }
+}
+
+/* u (1..4) outputs of one row: tap row kh read from rows[kh] + off (the window's rows may lie
+ * anywhere in the ring), each starting at bias; mbmicro_dw_outputs with row addresses. */
+static inline __attribute__((always_inline)) void
+mbmicro_dw_ring_outputs(int32_t *a, int32_t u, const int16_t *const *rows, int32_t off, const int32_t *wv, int32_t k,
+                        int32_t s, int32_t bias)
+{
+    const int32_t pairs = (k + 1) / 2;
+    _Pragma("GCC unroll 4")
+    for (int32_t q = 0; q < u; q++) {
+        a[q] = bias;
+    }
+    _Pragma("GCC unroll 9")
+    for (int32_t kh = 0; kh < k; kh++) {
+        _Pragma("GCC unroll 5")
+        for (int32_t m = 0; m < pairs; m++) {
+            const int32_t wp = wv[kh * pairs + m];
+            _Pragma("GCC unroll 4")
+            for (int32_t q = 0; q < u; q++) {
+                a[q] = mbmicro_dw_mac2(a[q], rows[kh] + off + q * s + 2 * m, wp);
+            }
+        }
+    }
+}
+
+/* g output rows of one channel from a wide ring: ring is the channel's plane in slot 0 (slot i at
+ * ring + i * rs, rs = C * XW), r slots, output row i's window starts at slot (first + i * s) % r.
+ * w, rq, sh_all, lo, hi, y: as mbmicro_dw_dsp_channel (the same record and rounding); y's rows
+ * are ow * C bytes apart. */
+static inline __attribute__((always_inline)) void
+mbmicro_dw_ring_channel(const int16_t *ring, int32_t rs, int32_t r, int32_t first, int32_t g, const int8_t *w,
+                        int32_t k, int32_t s, int32_t ow, int32_t C, int32_t sh_all, const int32_t *rq, int32_t lo,
+                        int32_t hi, int8_t *y)
+{
+    const int32_t bias = rq[0], mult = rq[1], rz = rq[2], e = rq[3] & 0xff;
+    const int32_t sh = sh_all ? sh_all : rq[3] >> 8;
+    const int32_t pairs = (k + 1) / 2;
+    const int32_t step = ow <= 4 ? ow : s == 1 ? 4 : 2;
+    int32_t wv[MBMICRO_DW_MAX_K * MBMICRO_DW_MAX_P];
+    _Pragma("GCC unroll 9")
+    for (int32_t kh = 0; kh < k; kh++) {
+        _Pragma("GCC unroll 5")
+        for (int32_t m = 0; m < pairs; m++) {
+            const int32_t w0 = w[kh * k + 2 * m], w1 = 2 * m + 1 < k ? w[kh * k + 2 * m + 1] : 0;
+            wv[kh * pairs + m] = mbmicro_dw_pack2(w0 * (1 << e), w1 * (1 << e));
+        }
+    }
+    for (int32_t i = 0; i < g; i++) {
+        const int16_t *rows[MBMICRO_DW_MAX_K];
+        _Pragma("GCC unroll 9")
+        for (int32_t kh = 0; kh < k; kh++) {
+            rows[kh] = ring + ((first + i * s + kh) % r) * rs;
+        }
+        int8_t *yr = y + i * ow * C;
+        int32_t a[4];
+        int32_t j = 0;
+        for (; j + step <= ow; j += step) {
+            mbmicro_dw_ring_outputs(a, step, rows, j * s, wv, k, s, bias);
+            _Pragma("GCC unroll 4")
+            for (int32_t q = 0; q < step; q++) {
+                yr[(j + q) * C] = mbmicro_dw_requant_hi32(a[q], mult, rz, sh, lo, hi);
+            }
+        }
+        if (step > 2 && j + 2 <= ow) {
+            mbmicro_dw_ring_outputs(a, 2, rows, j * s, wv, k, s, bias);
+            yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
+            yr[(j + 1) * C] = mbmicro_dw_requant_hi32(a[1], mult, rz, sh, lo, hi);
+            j += 2;
+        }
+        for (; j < ow; j++) {
+            mbmicro_dw_ring_outputs(a, 1, rows, j * s, wv, k, s, bias);
+            yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
+        }
+    }
+}
+
 #endif /* MBMICRO_DEPTHWISE_H */

@@ -220,6 +220,15 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     if channel:
         dsp_args = dsp.channel_args(graph, node, weight, channel[1])
         lo, hi = (int(v) for v in cm.act_bounds(node))
+    # a fused region's row copy reading a wide int16 ring (codegen/fused.py): the ring kernel only
+    ring = int(node.attrs.get("ring_rows", 0))
+    if ring:
+        if not channel:
+            raise ValueError(f"{node.name}: a wide ring needs the channel kernel (depthwise_dsp.ring_applies)")
+        space["micro"], defaults["micro"] = ["dsp"], "dsp"
+        dsp_args = dsp.ring_args(graph, node, weight, channel[1])
+        OW = int(graph.tensors[node.outputs[0]].shape[2])
+        G = int(graph.tensors[node.outputs[0]].shape[1])
     neon_args = neon.kernel_args(graph, node, weight) if "neon" in space["micro"] else None
     rq = neon.rq_mode(graph, node)
     micro_args = {"dsp": dsp_args, "neon": neon_args}
@@ -227,6 +236,8 @@ def plan(graph, node, family: str) -> cm.OpPlan:
 
     def build(kn):
         if kn["micro"] == "dsp":
+            if ring:
+                return dsp.ring_func(C, KH, S, OW, G, ring, channel[0], lo, hi)
             if channel:
                 return dsp.channel_func(H, W, C, KH, S, pad, channel[0], lo, hi)
             return dsp.dw_dsp_func(H, W, C, KH, S, pad, rule, high_word)
@@ -239,7 +250,7 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     rule = cm.graph_rule(graph)
     pads = "p" + "".join(str(p) for p in pad) if any(pad) else "p0"
     plan = cm.OpPlan(
-        prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}{cm.rule_suffix(rule)}", args=args, space=space,
+        prefix="dw", spec=f"h{H}w{W}c{C}k{KH}x{KW}s{S}{pads}{cm.rule_suffix(rule)}" + (f"ring{ring}" if ring else ""), args=args, space=space,
         defaults=defaults, build=build,
         tag=lambda kn: dsp.channel_tag(node, channel[0]) if channel and kn["micro"] == "dsp" else _tag(kn, high_word, rq),
         doc=f"int8 depthwise {KH}x{KW} stride {S} on {H}x{W}x{C}, SAME pad {pad}",

@@ -368,3 +368,52 @@ def channel_func(H, W, C, K, S, pad, sh_all: int, lo: int, hi: int):
                                      T.address_of(rq[c * 4]), x_zp, lo, hi, band.access_ptr("rw"),
                                      T.address_of(y[c])))
     return func
+
+
+# ---- the wide-ring row kernel of fused regions ----------------------------------------
+
+#: The ring kernel (fused regions' wide rings, docs/MEMORY.md): the channel kernel's outputs and
+#: rounding on K int16 ring rows widened once each, instead of a band re-widened per call.
+RING_FUNCTION = "mbmicro_dw_ring_channel"
+
+
+def ring_applies(graph, node) -> bool:
+    """Whether a row copy of ``node`` can read a wide ring: the channel kernel runs it (dsp
+    offered, the default rule, a channel plan: its constants and folded sums fit)."""
+    weight = node.params["weight"].astype("int8")
+    k = int(node.attrs["kernel"][0])
+    s = int(node.attrs.get("stride", 1))
+    pad = [int(p) for p in node.attrs["pad"]]
+    w = int(graph.tensors[node.inputs[0]].shape[2])
+    ow = (w + pad[1] + pad[3] - k) // s + 1
+    return (cm.graph_rule(graph) == "single" and applies(graph, node, weight, ow, k, s)
+            and channel_plan(graph, node, weight) is not None)
+
+
+def ring_args(graph, node, weight, e) -> list:
+    """C parameters of the ring kernel: x (the wide ring, int16), w (C, K, K) int8, rq (the
+    channel records), first (the window's first padded row, given per call by the region's
+    loop: KernelArg kind "row"), y."""
+    w_ckk = np.ascontiguousarray(np.transpose(weight, (2, 0, 1)), dtype=np.int8)
+    rq = cm.as_i32(channel_records(graph, node, weight, e).reshape(-1), "depthwise record")
+    return [KernelArg("input", "x", "const int16_t *", node.inputs[0]),
+            KernelArg("const", "w", "const int8_t *", w_ckk),
+            KernelArg("const", "rq", "const int32_t *", rq),
+            KernelArg("row", "first", "int32_t", "first"),
+            cm.io_arg("output", "y", node.outputs[0])]
+
+
+def ring_func(C, K, S, OW, G, R, sh_all: int, lo: int, hi: int):
+    """PrimFunc (x, w, rq, first, y): one call of mbmicro_dw_ring_channel per channel on a ring of
+    R slots of C * XW int16 (channel c's plane at c * XW), G output rows of OW pixels."""
+    XW = band_cols(OW, K, S)
+    RS = C * XW
+
+    @T.prim_func(s_tir=True)
+    def func(x: T.Buffer((R * RS,), "int16"), w: T.Buffer((C * K * K,), "int8"), rq: T.Buffer((C * 4,), "int32"),
+             first: T.int32, y: T.Buffer((G * OW * C,), "int8")):
+        for c in T.serial(C):
+            T.evaluate(T.call_extern("void", RING_FUNCTION, T.address_of(x[c * XW]), RS, R, first, G,
+                                     T.address_of(w[c * K * K]), K, S, OW, C, sh_all,
+                                     T.address_of(rq[c * 4]), lo, hi, T.address_of(y[c])))
+    return func

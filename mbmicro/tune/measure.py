@@ -207,6 +207,8 @@ def _call(case: Case, data: _Data) -> str:
     for arg in case.lowered.args:
         if arg.kind == "int":
             args.append(c_literal(arg.value, arg.ctype))
+        elif arg.kind == "row":  # a fused loop's value: the case's feeds give it
+            args.append(c_literal(int(case.feeds[arg.value]), arg.ctype))
         elif arg.kind == "output":
             args.append(f"({arg.ctype})mbk_out")
         else:

@@ -36,11 +36,11 @@ from mbmicro.graph.fusion.inplace import inplace_candidates, inplace_delay, inpl
 from mbmicro.graph.fusion.mixed import mixed_stage
 from mbmicro.graph.fusion.regions import candidate_regions
 from mbmicro.graph.fusion.rows import MAX_GROUP, groups_for, ring_rows, schedule
-from mbmicro.graph.fusion.stages import RING_ALIGN, Region, Stage, make_region, stage_of
+from mbmicro.graph.fusion.stages import RING_ALIGN, Region, Stage, make_region, stage_of, wide_rings
 
 __all__ = ["BALANCED_OVERHEAD", "COPY_INSNS_PER_BYTE", "COST_MODELS", "CostModel", "cost_model", "family_of", "DEFAULT_MEMORY_MODE", "MAX_GROUP", "MEMORY_MODES",
            "PIXEL_TILE", "REREAD_INSNS_PER_BYTE", "RING_ALIGN", "ROW_CALL_INSNS", "WORK_INSNS_PER_MAC", "Region",
            "Stage", "add_inplace", "candidate_regions", "find_regions", "greedy_regions", "groups_for",
            "inplace_candidates", "inplace_delay", "inplace_flushed", "inplace_schedule", "make_region",
            "mixed_stage", "model_work_insns", "region_extra_insns", "region_work_insns", "ring_rows", "schedule",
-           "stage_of"]
+           "stage_of", "wide_rings"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mbmicro.graph.ir import Graph
 from mbmicro.graph.fusion.mixed import mixed_stage
-from mbmicro.graph.fusion.stages import Region, Stage, make_region, stage_of
+from mbmicro.graph.fusion.stages import Region, Stage, make_region, stage_of, wide_rings
 
 
 def _stage_at(graph: Graph, index: int, chain_input: str, consumers: dict) -> Stage | None:
@@ -16,8 +16,9 @@ def _stage_at(graph: Graph, index: int, chain_input: str, consumers: dict) -> St
     return stage_of(graph, node, chain_input)
 
 
-def candidate_regions(graph: Graph) -> list[Region]:
-    """Maximal chains of row stages (at least two nodes) whose inner tensors have one reader.
+def candidate_regions(graph: Graph, family: str | None = None) -> list[Region]:
+    """Maximal chains of row stages (at least two nodes) whose inner tensors have one reader,
+    with wide rings where the kernel family ``family`` has them (stages.wide_rings; None: none).
 
     A chain starts at any row-capable node; it grows while the next node in
     execution order reads the previous node's output, is the only reader of
@@ -54,6 +55,6 @@ def candidate_regions(graph: Graph) -> list[Region]:
             stages.append(st)
             j += st.span
         if j - i >= 2:
-            regions.append(make_region(graph, i, stages))
+            regions.append(make_region(graph, i, stages, wide=wide_rings(graph, stages, family)))
         i = j
     return regions

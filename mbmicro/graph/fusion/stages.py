@@ -83,6 +83,19 @@ class Region:
     window_scratch: int = 0    # bytes of the first stage's boundary window (0: none needed)
     inplace: bool = False      # the output may take the chain input's buffer (row o written after its reads)
     delay_rows: int = 0        # > 0: an in-place depthwise (one stage): output rows held before write-back
+    #: per internal tensor: int16 values of one slot when its ring is *wide* (C * XW, the DSP
+    #: channel kernel's band layout, rows widened once: docs/MEMORY.md "Wide rings"), 0 for int8 rows
+    wide: tuple = ()
+
+    def is_wide(self, k: int) -> bool:
+        return k < len(self.wide) and self.wide[k] > 0
+
+    @property
+    def staging_bytes(self) -> int:
+        """The int8 rows a wide ring's producer writes before they are widened into the ring
+        (one buffer for all wide rings: a producer's rows are widened before any other stage runs)."""
+        return max((self.stages[k].group * self.stages[k].out_row_bytes
+                    for k in range(len(self.rings)) if self.is_wide(k)), default=0)
 
     @property
     def nodes(self) -> list[str]:
@@ -94,17 +107,20 @@ class Region:
 
     def ring_bytes(self, k: int) -> int:
         rows, mirror = self.rings[k]
+        if self.is_wide(k):  # R int16 slots, no mirror rows (the kernel takes slot addresses mod R)
+            return rows * self.wide[k] * 2
         return (rows + mirror) * self.stages[k].out_row_bytes
 
     def scratch_layout(self) -> list[tuple[int, int]]:
         """(offset, bytes) of each ring (stage order), then of the window scratch, then (in-place
         depthwise only) of the delay buffer, then of each mixed stage's part buffers (stage order,
-        Stage.part_buffers), RING_ALIGN'd."""
+        Stage.part_buffers), then (wide rings only) of the staging rows, RING_ALIGN'd."""
         out, at = [], 0
         sizes = [self.ring_bytes(k) for k in range(len(self.rings))] + [self.window_scratch]
         if self.delay_rows:
             sizes.append(self.delay_rows * self.stages[0].out_row_bytes)
-        for size in sizes + [n for st in self.stages for n in st.part_buffers()]:
+        tail = [self.staging_bytes] if self.staging_bytes else []
+        for size in sizes + [n for st in self.stages for n in st.part_buffers()] + tail:
             out.append((at, size))
             at += align(size)
         return out
@@ -154,15 +170,18 @@ def stage_of(graph: Graph, node: Node, chain_input: str) -> Stage | None:
                  chain_input, side, macs(graph, node), w_out)
 
 
-def make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1) -> Region:
-    """The region of ``stages`` with every stage producing ``group`` rows per call."""
+def make_region(graph: Graph, start: int, stages: list[Stage], group: int = 1,
+                wide: frozenset | set | tuple = ()) -> Region:
+    """The region of ``stages`` with every stage producing ``group`` rows per call; the rings
+    whose index is in ``wide`` (:func:`wide_rings`) hold int16 rows, widened once each."""
     stages = [dataclasses.replace(st, group=group) for st in stages]
     end = start + sum(st.span for st in stages) - 1
     internal = [graph.nodes[k].outputs[0] for k in range(start, end)]
-    rings = ring_rows(stages)
+    widths = tuple(wide_slot(graph, stages[k + 1]) if k in wide else 0 for k in range(len(stages) - 1))
+    rings = [(rows, 0 if widths[k] else mirror) for k, (rows, mirror) in enumerate(ring_rows(stages))]
     first = stages[0]
     region = Region(start, end, stages, first.chain_input, graph.nodes[end].outputs[0], internal, rings,
-                    window_bytes(first))
+                    window_bytes(first), wide=widths)
     region.inplace = (graph.tensors[region.input].shape == graph.tensors[region.output].shape
                       and reads_ahead_only(stages))
     return region
@@ -176,3 +195,38 @@ def window_bytes(first: Stage) -> int:
     return rows * first.in_row_bytes if needs_window else 0
 
 
+
+
+#: Largest square kernel of the DSP channel kernel (depthwise_dsp.MAX_K).
+WIDE_MAX_K = 9
+
+
+def band_cols(ow: int, k: int, s: int) -> int:
+    """Columns of a wide slot's channel plane: codegen/ops/depthwise_dsp.band_cols (the band of
+    the channel kernel: OW outputs at stride S read K taps rounded up to even)."""
+    return (ow - 1) * s + k + (k & 1)
+
+
+def wide_slot(graph: Graph, consumer: Stage) -> int:
+    """int16 values of one wide-ring slot feeding ``consumer`` (a depthwise): C * XW."""
+    node = graph.node(consumer.node)
+    c = int(graph.tensors[node.inputs[0]].shape[3])
+    return c * band_cols(consumer.width, consumer.kh, consumer.stride)
+
+
+def wide_rings(graph: Graph, stages: list[Stage], family: str | None) -> frozenset:
+    """Indices of the rings that may be wide: only on the DSP kernel family ("dsp": M4/M7), the
+    ring feeding a plain depthwise stage of a square K x K kernel, 1 < K <= WIDE_MAX_K, with two
+    outputs per row or more (the channel kernel's domain from shapes; codegen/fused.py narrows a
+    ring again whose node's constants rule the channel kernel out)."""
+    if family != "dsp":
+        return frozenset()
+    out = set()
+    for k in range(len(stages) - 1):
+        st = stages[k + 1]
+        if st.op != "depthwise" or st.parts or not 1 < st.kh <= WIDE_MAX_K or st.width < 2:
+            continue
+        kernel = graph.node(st.node).attrs["kernel"]
+        if int(kernel[0]) == int(kernel[1]):
+            out.add(k)
+    return frozenset(out)
