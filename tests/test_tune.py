@@ -251,8 +251,10 @@ def test_tune_balanced_finds_the_row_kernels_the_build_runs(mnv2_32):
         assert by_layer[layer].rows and by_layer[layer].key != whole_by_layer[layer].key
     for layer in set(by_layer) - fused:
         assert by_layer[layer].key == whole_by_layer[layer].key
-    dw = by_layer["s1b1.dw"]  # a 3x3 depthwise on its 3-row window, once per output row (16x16)
-    assert dw.layers == ["s1b1.dw"] and dw.calls == 16 and dw.shape()["inputs"] == [[1, 3, 16, 16]]
+    pw = by_layer["s1b1.project"]  # a 1x1 on one row, once per output row (16x16)
+    assert pw.layers == ["s1b1.project"] and pw.calls == 16 and pw.shape()["inputs"] == [[1, 1, 16, 16]]
+    # the M4's wide-ring depthwise row kernel has no knob that changes its C: nothing to tune
+    assert "s1b1.dw" not in by_layer
     # a whole-tensor kernel only fused layers use is not tuned: the build never runs it
     only_fused = {k.key for k in whole if set(k.layers) <= fused}
     assert only_fused and not only_fused & {k.key for k in rows}
@@ -290,15 +292,15 @@ def test_tuning_summary_lists_every_layer_once():
 
 def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, capsys, mnv2_32):
     """A whole-tensor record applies to the unfused layers of its kernel, never to a fused layer's
-    row kernel (s2b1.project keeps the row defaults); a row kernel's record (s1b1.dw, as
+    row kernel (s2b1.project keeps the row defaults); a row kernel's record (s1b1.project, as
     ``tune --memory balanced`` writes it) changes that fused layer's C, and the build is bit-exact."""
     from mbmicro.tune.measure import unique_kernels
 
     graph = mnv2_32
     kernel = next(k for k in unique_kernels(graph, M4) if k.key.startswith("pw_") and len(k.layers) > 1)
     other = next(s for s in every_setting(kernel.space) if s != kernel.defaults and s["micro"] == "none")
-    row = next(k for k in unique_kernels(graph, M4, memory="balanced") if k.layers == ["s1b1.dw"])
-    row_other = next(s for s in every_setting(row.space) if s["micro"] == "none" and s["c_block"] != 4)
+    row = next(k for k in unique_kernels(graph, M4, memory="balanced") if k.layers == ["s1b1.project"])
+    row_other = next(s for s in every_setting(row.space) if s["micro"] == "none" and s != row.defaults)
     log_path = tmp_path / "tune.json"
     writer = tlog.Writer(log_path)
     writer.append(measure(kernel, [other], M4))
@@ -312,7 +314,7 @@ def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, c
     # row kernel's defaults (the record measured the whole-tensor kernel), and the build says so
     build = json.loads((out / "build.json").read_text())
     fused = build["tuning"]["layers_fused"]
-    assert fused == ["s2b1.project"] and build["tuning"]["layers_from_log_fused"] == ["s1b1.dw"]
+    assert fused == ["s2b1.project"] and build["tuning"]["layers_from_log_fused"] == ["s1b1.project"]
     n = len(kernel.layers) - len(fused)
     assert f"tuning log: {n} layers and 1 fused layers' row kernels (2 kernels) from the log, {n + 1} of them " \
         f"with knobs other than the defaults; 57 layers not in the log (default knobs); 1 layers in the log run " \
@@ -323,8 +325,8 @@ def test_build_with_a_tuning_log_uses_the_record_and_stays_bit_exact(tmp_path, c
     layers = {x["name"]: x for x in report["layers"]}
     assert layers["s2b1.project"]["knobs_from"] == "default (fused row kernel)"
     assert layers["s2b1.project"]["knobs"] != other
-    assert layers["s1b1.dw"]["knobs_from"] == "tuning log (fused row kernel)"
-    assert layers["s1b1.dw"]["knobs"] == row_other
+    assert layers["s1b1.project"]["knobs_from"] == "tuning log (fused row kernel)"
+    assert layers["s1b1.project"]["knobs"] == row_other
     assert build["tuning"]["kernels_from_log"] == sorted([kernel.key, row.key])
     assert build["tuning"]["layers_changed"] == n + 1
     assert "and 1 fused layers' row kernels" in (out / "report.md").read_text()

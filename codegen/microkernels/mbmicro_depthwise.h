@@ -202,10 +202,11 @@ mbmicro_dw_band_fill(int16_t *band, const int8_t *x, int32_t H, int32_t W, int32
     }
 }
 
-/* u (1..4) outputs of one row from band row xr (xs columns apart), each starting at bias. */
+/* u (1..4) outputs of one row: tap row kh read from rows[kh] + off (the window's rows may lie
+ * anywhere in the ring), each starting at bias. */
 static inline __attribute__((always_inline)) void
-mbmicro_dw_outputs(int32_t *a, int32_t u, const int16_t *xr, int32_t xs, const int32_t *wv, int32_t k, int32_t s,
-                   int32_t bias)
+mbmicro_dw_ring_outputs(int32_t *a, int32_t u, const int16_t *const *rows, int32_t off, const int32_t *wv, int32_t k,
+                        int32_t s, int32_t bias)
 {
     const int32_t pairs = (k + 1) / 2;
     _Pragma("GCC unroll 4")
@@ -219,10 +220,25 @@ mbmicro_dw_outputs(int32_t *a, int32_t u, const int16_t *xr, int32_t xs, const i
             const int32_t wp = wv[kh * pairs + m];
             _Pragma("GCC unroll 4")
             for (int32_t q = 0; q < u; q++) {
-                a[q] = mbmicro_dw_mac2(a[q], xr + kh * xs + q * s + 2 * m, wp);
+                a[q] = mbmicro_dw_mac2(a[q], rows[kh] + off + q * s + 2 * m, wp);
             }
         }
     }
+}
+
+/* u (1..4) outputs of one row from band row xr (xs columns apart), each starting at bias:
+ * mbmicro_dw_ring_outputs with the band's evenly spaced rows (k and xs are literals, so the
+ * row addresses fold into constant offsets of xr). */
+static inline __attribute__((always_inline)) void
+mbmicro_dw_outputs(int32_t *a, int32_t u, const int16_t *xr, int32_t xs, const int32_t *wv, int32_t k, int32_t s,
+                   int32_t bias)
+{
+    const int16_t *rows[MBMICRO_DW_MAX_K];
+    _Pragma("GCC unroll 9")
+    for (int32_t kh = 0; kh < k; kh++) {
+        rows[kh] = xr + kh * xs;
+    }
+    mbmicro_dw_ring_outputs(a, u, rows, 0, wv, k, s, bias);
 }
 
 /* Every output of one channel.  x: the channel's first input byte; w: its K*K int8 weights
@@ -309,30 +325,6 @@ static inline __attribute__((always_inline)) void mbmicro_dw_widen_fill(int16_t 
 {
     for (int32_t i = 0; i < n; i++) {
         slot[i] = (int16_t)x_zp;
-    }
-}
-
-/* u (1..4) outputs of one row: tap row kh read from rows[kh] + off (the window's rows may lie
- * anywhere in the ring), each starting at bias; mbmicro_dw_outputs with row addresses. */
-static inline __attribute__((always_inline)) void
-mbmicro_dw_ring_outputs(int32_t *a, int32_t u, const int16_t *const *rows, int32_t off, const int32_t *wv, int32_t k,
-                        int32_t s, int32_t bias)
-{
-    const int32_t pairs = (k + 1) / 2;
-    _Pragma("GCC unroll 4")
-    for (int32_t q = 0; q < u; q++) {
-        a[q] = bias;
-    }
-    _Pragma("GCC unroll 9")
-    for (int32_t kh = 0; kh < k; kh++) {
-        _Pragma("GCC unroll 5")
-        for (int32_t m = 0; m < pairs; m++) {
-            const int32_t wp = wv[kh * pairs + m];
-            _Pragma("GCC unroll 4")
-            for (int32_t q = 0; q < u; q++) {
-                a[q] = mbmicro_dw_mac2(a[q], rows[kh] + off + q * s + 2 * m, wp);
-            }
-        }
     }
 }
 

@@ -225,7 +225,8 @@ def plan(graph, node, family: str) -> cm.OpPlan:
     if ring:
         if not channel:
             raise ValueError(f"{node.name}: a wide ring needs the channel kernel (depthwise_dsp.ring_applies)")
-        space["micro"], defaults["micro"] = ["dsp"], "dsp"
+        # no knob changes the ring kernel's C: an empty space (nothing to tune, nothing claimed)
+        space, defaults = {"micro": ["dsp"]}, {"micro": "dsp"}
         dsp_args = dsp.ring_args(graph, node, weight, channel[1])
         OW = int(graph.tensors[node.outputs[0]].shape[2])
         G = int(graph.tensors[node.outputs[0]].shape[1])
