@@ -135,6 +135,14 @@ CONFIGS = [(m, 0.35, 96) for m in MODEL_NAMES] + [
     ("mobilenetv2", 1.0, 128), ("mixnet-m", 1.0, 128), ("mobilenetv3-large", 1.3, 64)]
 
 
+def test_estimate_stores_grouped_1x1_as_the_build_does():
+    """The estimate's copy of the build's dense-groups limit (models may not import codegen)."""
+    from mbmicro.codegen.ops import DENSE_GROUPS_MAX
+    from mbmicro.models import estimate as est_module
+
+    assert est_module.DENSE_GROUPS_MAX == DENSE_GROUPS_MAX
+
+
 @pytest.mark.parametrize("model, width, resolution", CONFIGS)
 def test_estimate_is_a_lower_bound_of_the_real_build(model, width, resolution):
     cfg = check_options(model, width, resolution, 10, 0)
