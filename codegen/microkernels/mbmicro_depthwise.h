@@ -226,19 +226,49 @@ mbmicro_dw_ring_outputs(int32_t *a, int32_t u, const int16_t *const *rows, int32
     }
 }
 
-/* u (1..4) outputs of one row from band row xr (xs columns apart), each starting at bias:
- * mbmicro_dw_ring_outputs with the band's evenly spaced rows (k and xs are literals, so the
- * row addresses fold into constant offsets of xr). */
+/* The K x K int8 weights of one channel (row-major) as packed tap pairs times 2^e, a zero tap
+ * after the last odd column: wv[kh * pairs + m] = (w[kh][2m], w[kh][2m + 1]). */
 static inline __attribute__((always_inline)) void
-mbmicro_dw_outputs(int32_t *a, int32_t u, const int16_t *xr, int32_t xs, const int32_t *wv, int32_t k, int32_t s,
-                   int32_t bias)
+mbmicro_dw_pack_weights(int32_t *wv, const int8_t *w, int32_t k, int32_t e)
 {
-    const int16_t *rows[MBMICRO_DW_MAX_K];
+    const int32_t pairs = (k + 1) / 2;
     _Pragma("GCC unroll 9")
     for (int32_t kh = 0; kh < k; kh++) {
-        rows[kh] = xr + kh * xs;
+        _Pragma("GCC unroll 5")
+        for (int32_t m = 0; m < pairs; m++) {
+            const int32_t w0 = w[kh * k + 2 * m], w1 = 2 * m + 1 < k ? w[kh * k + 2 * m + 1] : 0;
+            wv[kh * pairs + m] = mbmicro_dw_pack2(w0 * (1 << e), w1 * (1 << e));
+        }
     }
-    mbmicro_dw_ring_outputs(a, u, rows, 0, wv, k, s, bias);
+}
+
+/* One output row of one channel, requantized into yr (outputs C apart): tap row kh of output j
+ * read from rows[kh] + j * s.  Outputs go `step` at a time, then a tail of 2, then 1 (why:
+ * mbmicro_dw_dsp_channel's comment). */
+static inline __attribute__((always_inline)) void
+mbmicro_dw_out_row(int8_t *yr, const int16_t *const *rows, int32_t ow, int32_t C, const int32_t *wv, int32_t k,
+                   int32_t s, int32_t step, int32_t bias, int32_t mult, int32_t rz, int32_t sh, int32_t lo,
+                   int32_t hi)
+{
+    int32_t a[4];
+    int32_t j = 0;
+    for (; j + step <= ow; j += step) {
+        mbmicro_dw_ring_outputs(a, step, rows, j * s, wv, k, s, bias);
+        _Pragma("GCC unroll 4")
+        for (int32_t q = 0; q < step; q++) {
+            yr[(j + q) * C] = mbmicro_dw_requant_hi32(a[q], mult, rz, sh, lo, hi);
+        }
+    }
+    if (step > 2 && j + 2 <= ow) {
+        mbmicro_dw_ring_outputs(a, 2, rows, j * s, wv, k, s, bias);
+        yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
+        yr[(j + 1) * C] = mbmicro_dw_requant_hi32(a[1], mult, rz, sh, lo, hi);
+        j += 2;
+    }
+    for (; j < ow; j++) {
+        mbmicro_dw_ring_outputs(a, 1, rows, j * s, wv, k, s, bias);
+        yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
+    }
 }
 
 /* Every output of one channel.  x: the channel's first input byte; w: its K*K int8 weights
@@ -262,38 +292,16 @@ mbmicro_dw_dsp_channel(const int8_t *x, int32_t H, int32_t W, int32_t C, const i
     /* a row of up to 4 outputs in one step (no tail); else 4 (stride 1) or 2 (stride 2) */
     const int32_t step = ow <= 4 ? ow : s == 1 ? 4 : 2;
     int32_t wv[MBMICRO_DW_MAX_K * MBMICRO_DW_MAX_P];
-    _Pragma("GCC unroll 9")
-    for (int32_t kh = 0; kh < k; kh++) {
-        _Pragma("GCC unroll 5")
-        for (int32_t m = 0; m < pairs; m++) {
-            const int32_t w0 = w[kh * k + 2 * m], w1 = 2 * m + 1 < k ? w[kh * k + 2 * m + 1] : 0;
-            wv[kh * pairs + m] = mbmicro_dw_pack2(w0 * (1 << e), w1 * (1 << e));
-        }
-    }
+    mbmicro_dw_pack_weights(wv, w, k, e);
     for (int32_t b = 0; b < oh; b += r) {
         mbmicro_dw_band_fill(band, x, H, W, C, b * s - top, (r - 1) * s + k, left, xw, (int16_t)x_zp);
         for (int32_t i = 0; i < r; i++) {
-            const int16_t *xr = band + i * s * xw;
-            int8_t *yr = y + (b + i) * ow * C;
-            int32_t a[4];
-            int32_t j = 0;
-            for (; j + step <= ow; j += step) {
-                mbmicro_dw_outputs(a, step, xr + j * s, xw, wv, k, s, bias);
-                _Pragma("GCC unroll 4")
-                for (int32_t q = 0; q < step; q++) {
-                    yr[(j + q) * C] = mbmicro_dw_requant_hi32(a[q], mult, rz, sh, lo, hi);
-                }
+            const int16_t *rows[MBMICRO_DW_MAX_K];
+            _Pragma("GCC unroll 9")
+            for (int32_t kh = 0; kh < k; kh++) {
+                rows[kh] = band + (i * s + kh) * xw;
             }
-            if (step > 2 && j + 2 <= ow) {
-                mbmicro_dw_outputs(a, 2, xr + j * s, xw, wv, k, s, bias);
-                yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
-                yr[(j + 1) * C] = mbmicro_dw_requant_hi32(a[1], mult, rz, sh, lo, hi);
-                j += 2;
-            }
-            for (; j < ow; j++) {
-                mbmicro_dw_outputs(a, 1, xr + j * s, xw, wv, k, s, bias);
-                yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
-            }
+            mbmicro_dw_out_row(y + (b + i) * ow * C, rows, ow, C, wv, k, s, step, bias, mult, rz, sh, lo, hi);
         }
     }
 }
@@ -339,43 +347,16 @@ mbmicro_dw_ring_channel(const int16_t *ring, int32_t rs, int32_t r, int32_t firs
 {
     const int32_t bias = rq[0], mult = rq[1], rz = rq[2], e = rq[3] & 0xff;
     const int32_t sh = sh_all ? sh_all : rq[3] >> 8;
-    const int32_t pairs = (k + 1) / 2;
     const int32_t step = ow <= 4 ? ow : s == 1 ? 4 : 2;
     int32_t wv[MBMICRO_DW_MAX_K * MBMICRO_DW_MAX_P];
-    _Pragma("GCC unroll 9")
-    for (int32_t kh = 0; kh < k; kh++) {
-        _Pragma("GCC unroll 5")
-        for (int32_t m = 0; m < pairs; m++) {
-            const int32_t w0 = w[kh * k + 2 * m], w1 = 2 * m + 1 < k ? w[kh * k + 2 * m + 1] : 0;
-            wv[kh * pairs + m] = mbmicro_dw_pack2(w0 * (1 << e), w1 * (1 << e));
-        }
-    }
+    mbmicro_dw_pack_weights(wv, w, k, e);
     for (int32_t i = 0; i < g; i++) {
         const int16_t *rows[MBMICRO_DW_MAX_K];
         _Pragma("GCC unroll 9")
         for (int32_t kh = 0; kh < k; kh++) {
             rows[kh] = ring + ((first + i * s + kh) % r) * rs;
         }
-        int8_t *yr = y + i * ow * C;
-        int32_t a[4];
-        int32_t j = 0;
-        for (; j + step <= ow; j += step) {
-            mbmicro_dw_ring_outputs(a, step, rows, j * s, wv, k, s, bias);
-            _Pragma("GCC unroll 4")
-            for (int32_t q = 0; q < step; q++) {
-                yr[(j + q) * C] = mbmicro_dw_requant_hi32(a[q], mult, rz, sh, lo, hi);
-            }
-        }
-        if (step > 2 && j + 2 <= ow) {
-            mbmicro_dw_ring_outputs(a, 2, rows, j * s, wv, k, s, bias);
-            yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
-            yr[(j + 1) * C] = mbmicro_dw_requant_hi32(a[1], mult, rz, sh, lo, hi);
-            j += 2;
-        }
-        for (; j < ow; j++) {
-            mbmicro_dw_ring_outputs(a, 1, rows, j * s, wv, k, s, bias);
-            yr[j * C] = mbmicro_dw_requant_hi32(a[0], mult, rz, sh, lo, hi);
-        }
+        mbmicro_dw_out_row(y + i * ow * C, rows, ow, C, wv, k, s, step, bias, mult, rz, sh, lo, hi);
     }
 }
 
