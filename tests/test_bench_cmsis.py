@@ -8,27 +8,14 @@ re-renders it without the checkout, and that a wrong CMSIS_NN_DIR is one clear e
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _load_script():
-    """benchmarks/ is not a package (and not put on sys.path, where `targets` would shadow the folder)."""
-    spec = importlib.util.spec_from_file_location("mbmicro_bench_cmsis_nn", BENCH / "cmsis_nn.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load
 
 
-cmsis_nn = _load_script()
+cmsis_nn = load("cmsis_nn")
 
 
 @pytest.fixture(scope="module")

@@ -7,28 +7,16 @@ and core; a kind named wrongly (or a verdict not computed) would make that evide
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 TINY = (0.35, 32, 10)
 
 
-def _load_script():
-    """benchmarks/ is not a package (tests/test_bench_cmsis.py loads its script the same way)."""
-    spec = importlib.util.spec_from_file_location("mbmicro_bench_fused_modes", BENCH / "fused_modes.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fused_modes = _load_script()
+fused_modes = load("fused_modes")
 
 
 def _kinds(model: str, config: tuple, mode: str) -> dict:

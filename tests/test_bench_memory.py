@@ -7,22 +7,9 @@ wrong layers (or dropping one) would give a plausible but wrong ratio.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _load_script():
-    """benchmarks/ is not a package (tests/test_bench_cmsis.py loads its script the same way)."""
-    spec = importlib.util.spec_from_file_location("mbmicro_bench_memory", BENCH / "memory.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load
 
 
 def _fast():
@@ -41,7 +28,7 @@ def _fused():
 
 
 def test_region_rows_sum_the_fast_layers_of_each_region():
-    rows = _load_script().region_rows(_fused(), _fast())
+    rows = load("memory").region_rows(_fused(), _fast())
     assert [(r["first"], r["last"], r["layers"]) for r in rows] == [("pw1", "pj1", 3), ("dw2", "pj2", 2)]
     assert [r["unfused"] for r in rows] == [200 + 300 + 400, 600 + 700]
     assert [r["fused"] for r in rows] == [1000, 1400]
@@ -52,7 +39,7 @@ def test_region_rows_refuse_a_profile_of_other_regions():
     fused = _fused()
     fused["steps"][3]["name"] = "[fused] pw2 .. pj2"
     with pytest.raises(RuntimeError, match="not region dw2"):
-        _load_script().region_rows(fused, _fast())
+        load("memory").region_rows(fused, _fast())
 
 
 def _regions(constants: dict, per_mac: float) -> list[dict]:
@@ -70,7 +57,7 @@ def _regions(constants: dict, per_mac: float) -> list[dict]:
 
 def test_fit_cost_recovers_the_constants_the_regions_were_made_with():
     constants = {"row_call": 350.0, "reread_per_byte": 0.5, "copy_per_byte": 0.2}
-    fitted, estimates = _load_script().fit_cost(_regions(constants, 0.45))
+    fitted, estimates = load("memory").fit_cost(_regions(constants, 0.45))
     for name, value in constants.items():
         assert fitted[name] == pytest.approx(value, rel=1e-3)
     assert fitted["work_per_mac"] == pytest.approx(0.45)
@@ -80,5 +67,5 @@ def test_fit_cost_recovers_the_constants_the_regions_were_made_with():
 def test_fit_cost_keeps_every_constant_non_negative():
     regions = _regions({"row_call": 300.0, "reread_per_byte": 0.0, "copy_per_byte": 0.4}, 1.7)
     regions[2]["extra"] -= 12000  # a region cheaper than its calls and copies: pulls reread below 0
-    fitted, _ = _load_script().fit_cost(regions)
+    fitted, _ = load("memory").fit_cost(regions)
     assert min(fitted[k] for k in ("row_call", "reread_per_byte", "copy_per_byte")) >= 0

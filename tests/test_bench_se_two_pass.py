@@ -6,26 +6,14 @@ reader, or a recompute that counts the wrong layers, would give plausible but wr
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
+from bench_scripts import load
 from mbmicro.graph.ir import macs
 from mbmicro.pipeline import make_model
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("mbmicro_bench_se_two_pass", BENCH / "se_two_pass.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_cut_removes_every_se_branch_and_rewires_its_readers():
-    bench = _load_script()
+    bench = load("se_two_pass")
     _, graph = make_model("efficientnet-b0", 0.35, 64, 10, 0)
     blocks = bench.se_blocks(graph)
     cut = bench.cut_se(graph)
@@ -39,7 +27,7 @@ def test_cut_removes_every_se_branch_and_rewires_its_readers():
 
 
 def test_recompute_counts_the_region_stages_before_each_se_projection():
-    bench = _load_script()
+    bench = load("se_two_pass")
     _, graph = make_model("efficientnet-b0", 0.35, 64, 10, 0)
     cut = bench.cut_se(graph)
     regions = bench.build_regions(cut, "min", False)
