@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from mbmicro.cli import main
@@ -136,11 +137,24 @@ CONFIGS = [(m, 0.35, 96) for m in MODEL_NAMES] + [
 
 
 def test_estimate_stores_grouped_1x1_as_the_build_does():
-    """The estimate's copy of the build's dense-groups limit (models may not import codegen)."""
-    from mbmicro.codegen.ops import DENSE_GROUPS_MAX
-    from mbmicro.models import estimate as est_module
+    """A grouped 1x1 the build runs dense (codegen/ops/pointwise.dense_weight) counts its dense
+    weights in the estimate; one with more groups counts its grouped weights."""
+    from kernel_harness import single_node_graph, tensor
 
-    assert est_module.DENSE_GROUPS_MAX == DENSE_GROUPS_MAX
+    from mbmicro.codegen.ops.pointwise import dense_weight
+    from mbmicro.graph.ir import DENSE_GROUPS_MAX
+    from mbmicro.models.estimate import weights_lower_bound
+
+    for groups in (1, 2, DENSE_GROUPS_MAX, DENSE_GROUPS_MAX + 1):
+        c = k = 2 * groups
+        w = np.ones((k, 1, 1, c // groups), np.int8)
+        graph, _ = single_node_graph(
+            "conv2d", [tensor("x", (1, 4, 4, c), 0)], tensor("y", (1, 4, 4, k), 0),
+            attrs=dict(kernel=(1, 1), stride=1, pad=(0, 0, 0, 0), groups=groups, act_min=-128, act_max=127),
+            params=dict(weight=w, bias=np.zeros(k, np.int32), multiplier=np.ones(k, np.int32),
+                        shift=np.zeros(k, np.int32)))
+        stored = dense_weight(w, groups).size if groups <= DENSE_GROUPS_MAX else w.size
+        assert weights_lower_bound(graph) == stored + 8 * k + 4 * k, groups
 
 
 @pytest.mark.parametrize("model, width, resolution", CONFIGS)

@@ -195,6 +195,19 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+#: A 1x1 stride-1 conv2d with at most this many groups runs as the pointwise GEMM on
+#: block-diagonal dense weights (codegen/ops/pointwise.py dense_weight: G times its MACs, on every
+#: target's fast pointwise kernel).  Here because the build (codegen/ops) and the size estimate
+#: that may not import codegen (models/estimate.py) must make the same choice.
+DENSE_GROUPS_MAX = 4
+
+
+def runs_dense(node: Node) -> bool:
+    """Whether ``node`` is a 1x1 stride-1 conv2d the build runs as a dense GEMM (groups <= DENSE_GROUPS_MAX)."""
+    return (node.op == "conv2d" and tuple(node.attrs.get("kernel", (1, 1))) == (1, 1)
+            and int(node.attrs.get("stride", 1)) == 1 and int(node.attrs.get("groups", 1)) <= DENSE_GROUPS_MAX)
+
+
 def macs(graph: Graph, node: Node) -> int:
     """Multiply-accumulates of one node (0 for data movement)."""
     out = graph.tensors[node.outputs[0]]

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbmicro.errors import UserError
-from mbmicro.graph.ir import Graph
+from mbmicro.graph.ir import Graph, runs_dense
 from mbmicro.graph.fusion import find_regions
 from mbmicro.graph.liveness import arena_buffers
 from mbmicro.models.builder import calibration_images, structure_from_config
@@ -85,18 +85,10 @@ def estimate(cfg: ModelConfig, io_in_arena: bool = False, memory: str = "fast", 
     )
 
 
-#: A 1x1 stride-1 conv of at most this many groups is stored as block-diagonal dense weights
-#: (the build's choice: mbmicro.codegen.ops.DENSE_GROUPS_MAX, which this stage may not import;
-#: tests/test_hardening_early.py checks that the two agree).
-DENSE_GROUPS_MAX = 4
-
-
-def _dense_factor(node) -> int:
+def _stored_copies(node) -> int:
     """How many times a node's int8 weights are stored: ``groups`` for a grouped 1x1 the build
-    runs as a dense GEMM, else once."""
-    groups = int(node.attrs.get("groups", 1))
-    one_by_one = tuple(node.attrs.get("kernel", (0, 0))) == (1, 1) and int(node.attrs.get("stride", 1)) == 1
-    return groups if node.op == "conv2d" and one_by_one and 1 < groups <= DENSE_GROUPS_MAX else 1
+    runs as a dense GEMM on block-diagonal weights (graph.ir.runs_dense), else once."""
+    return int(node.attrs.get("groups", 1)) if runs_dense(node) else 1
 
 
 def weights_lower_bound(graph: Graph) -> int:
@@ -105,7 +97,7 @@ def weights_lower_bound(graph: Graph) -> int:
     for node in graph.nodes:
         if node.op in WEIGHTED_OPS:
             channels = int(node.params["bias"].size)
-            total += int(node.params["weight"].size) * _dense_factor(node) + 8 * channels  # int8 w; int32 bias, mult
+            total += int(node.params["weight"].size) * _stored_copies(node) + 8 * channels  # int8 w; int32 bias, mult
             shift_lengths.add(channels)
         elif node.op == "act":
             has_lut = True
