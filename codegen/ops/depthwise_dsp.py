@@ -53,12 +53,15 @@ from tvm.script import tirx as T
 from mbmicro.codegen.kernel_types import KernelArg
 from mbmicro.codegen.microkernels import intrin
 from mbmicro.codegen.ops import common as cm
+from mbmicro.graph.fusion.stages import WIDE_MAX_K, band_cols
 
 #: Stack bytes the int16 band may take (the targets' stack is 8 KiB).
 BAND_LIMIT = 3072
 HEADER = "mbmicro_depthwise.h"
-#: Largest kernel side of the row micro-kernel (MBMICRO_DW_MAX_K in the header).
-MAX_K = 9
+#: Largest kernel side of the row micro-kernel (MBMICRO_DW_MAX_K in the header); the band's
+#: columns (band_cols: OW outputs at stride S read K taps rounded up to even) and this limit are
+#: defined once in mbmicro.graph.fusion.stages, whose wide rings are laid out as this band.
+MAX_K = WIDE_MAX_K
 FUNCTION = "mbmicro_dw_dsp_row"
 #: The whole-channel kernel (band, taps and the 32-bit requantization in C).
 CHANNEL_FUNCTION = "mbmicro_dw_dsp_channel"
@@ -67,11 +70,6 @@ CHANNEL_FUNCTION = "mbmicro_dw_dsp_channel"
 def tap_pairs(k: int) -> int:
     """Columns of a weight row: K rounded up to even."""
     return k + (k & 1)
-
-
-def band_cols(ow: int, k: int, s: int) -> int:
-    """Input columns the row micro-kernel reads for OW outputs."""
-    return (ow - 1) * s + tap_pairs(k)
 
 
 def band_rows(oh: int, k: int, s: int, cols: int, limit: int = BAND_LIMIT) -> int:

@@ -197,13 +197,14 @@ def window_bytes(first: Stage) -> int:
 
 
 
-#: Largest square kernel of the DSP channel kernel (depthwise_dsp.MAX_K).
+#: Largest square kernel of the DSP channel kernel (codegen/ops/depthwise_dsp.MAX_K is this one,
+#: MBMICRO_DW_MAX_K in its header).
 WIDE_MAX_K = 9
 
 
 def band_cols(ow: int, k: int, s: int) -> int:
-    """Columns of a wide slot's channel plane: codegen/ops/depthwise_dsp.band_cols (the band of
-    the channel kernel: OW outputs at stride S read K taps rounded up to even)."""
+    """Columns of the DSP depthwise kernel's band, and so of a wide slot's channel plane (OW
+    outputs at stride S read K taps rounded up to even); codegen/ops/depthwise_dsp uses this one."""
     return (ow - 1) * s + k + (k & 1)
 
 
